@@ -1,0 +1,1 @@
+"""Corpus → clean text → structured passages → embeddings → FAISS + BM25 → ranked passages."""

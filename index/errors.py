@@ -1,0 +1,55 @@
+"""The service's error hierarchy; only api/ turns these into HTTP statuses."""
+
+from __future__ import annotations
+
+
+class KetLuanError(Exception):
+    """Base of every expected failure; `code` is the stable machine-readable name."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadCorpus(KetLuanError):
+    """A corpus folder or file cannot be read."""
+
+    code = "bad_corpus"
+
+
+class IndexNotReady(KetLuanError):
+    """The index is missing, stale, corrupt, or still loading."""
+
+    code = "index_not_ready"
+
+
+class EmbedderUnavailable(KetLuanError):
+    """The configured embedding model cannot be loaded offline."""
+
+    code = "embedder_unavailable"
+
+
+class BadQuery(KetLuanError):
+    """A query or filter the service cannot use."""
+
+    code = "bad_request"
+
+
+class NoEvidence(KetLuanError):
+    """The corpus does not support an answer."""
+
+    code = "no_evidence"
+
+
+class UpstreamError(KetLuanError):
+    """An outside service (LLM endpoint, Telegram, Zalo, Redis) failed."""
+
+    code = "upstream_error"
+
+
+class NotFound(KetLuanError):
+    """A document or passage id that does not exist."""
+
+    code = "not_found"

