@@ -1,0 +1,26 @@
+"""Prompt and message files → text: `load("refusal")` reads prompts/refusal.txt once and caches it."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+_DIR = Path(__file__).resolve().parent
+_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+@cache
+def load(name: str) -> str:
+    """The text of prompts/{name}.txt without its trailing newline; KeyError for an unknown name."""
+    if not _NAME.match(name):
+        raise KeyError(f"not a prompt name: {name!r}")
+    path = _DIR / f"{name}.txt"
+    if not path.is_file():
+        raise KeyError(f"no prompt file {path.name}")
+    return path.read_text("utf-8").rstrip("\n")
+
+
+def render(name: str, **values: object) -> str:
+    """`load(name)` with `{placeholders}` filled in (str.format)."""
+    return load(name).format(**values)

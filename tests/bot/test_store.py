@@ -1,0 +1,187 @@
+"""Conversation stores: SQLite (local) and Redis (a real redis-server on a free loopback port), incl. outages."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.models import Turn
+from bot.store import ConversationStore, RedisStore, SQLiteStore
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def turn(n: int) -> Turn:
+    return Turn(message_id=f"m{n}", question=f"câu hỏi {n}", answer=f"trả lời {n} [1]", answered=True,
+                ket_luan=["183-KL/TW"], passage_ids=["p"], created_at=float(n))  # fmt: skip
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(self._accepts)
+
+    def _accepts(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if not Path(REDIS_SERVER).exists():
+        pytest.fail("redis-server is missing: run `make sysdeps` (apt-get install -y redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConversationStore]:
+    if request.param == "sqlite":
+        s: ConversationStore = SQLiteStore(tmp_path / "state" / "k.sqlite3")
+        yield s
+        s.close()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        r = RedisStore(server.url, prefix=f"t{time.monotonic_ns()}:")
+        yield r
+        r.close()
+
+
+def test_history_is_kept_in_order_and_bounded(store: ConversationStore) -> None:
+    assert not store.exists("c1")
+    for n in range(5):
+        store.append("c1", turn(n), max_turns=3)
+    assert store.exists("c1")
+    assert [t.message_id for t in store.history("c1")] == ["m2", "m3", "m4"]
+    assert store.has_message("c1", "m0")  # feedback on an older answer still finds it
+    assert store.history("other") == []
+    store.clear("c1")
+    assert store.history("c1") == []
+
+
+def test_create_makes_an_empty_conversation(store: ConversationStore) -> None:
+    store.create("c2")
+    assert store.exists("c2") and store.history("c2") == []
+
+
+def test_feedback_newest_first(store: ConversationStore) -> None:
+    store.add_feedback("c", "m1", "up", None)
+    store.add_feedback("c", "m2", "down", "sai ngày")
+    items = store.feedback(10)
+    assert [(i["message_id"], i["rating"], i["comment"]) for i in items] == [
+        ("m2", "down", "sai ngày"),
+        ("m1", "up", None),
+    ]
+    assert len(store.feedback(1)) == 1
+
+
+def test_mark_seen_is_true_once(store: ConversationStore) -> None:
+    assert store.mark_seen("telegram", "42", 60)
+    assert not store.mark_seen("telegram", "42", 60)
+    assert store.mark_seen("zalo", "42", 60)
+
+
+def test_mark_seen_is_atomic_across_threads(store: ConversationStore) -> None:
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        ok = store.mark_seen("ns", "same", 60)
+        with lock:
+            results.append(ok)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+
+
+def test_rate_limit_allows_up_to_the_limit(store: ConversationStore) -> None:
+    verdicts = [store.rate_limit("ip:1", 3, 60) for _ in range(4)]
+    assert [ok for ok, _ in verdicts] == [True, True, True, False]
+    assert 0 < verdicts[-1][1] <= 60
+    assert store.rate_limit("ip:2", 3, 60)[0]
+
+
+def test_rate_limit_window_expires(store: ConversationStore) -> None:
+    assert store.rate_limit("k", 1, 1)[0]
+    assert not store.rate_limit("k", 1, 1)[0]
+    wait_until(lambda: store.rate_limit("k", 1, 1)[0], timeout=5)
+
+
+def test_ping(store: ConversationStore) -> None:
+    assert store.ping()
+
+
+def test_two_redis_workers_share_conversations(redis_server: RedisServer) -> None:
+    a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    a.append("shared", turn(1), 5)
+    assert [t.message_id for t in b.history("shared")] == ["m1"]
+    assert a.rate_limit("ip", 1, 60)[0] and not b.rate_limit("ip", 1, 60)[0]
+    a.close()
+    b.close()
+
+
+def test_redis_outage_degrades_and_recovers(redis_server: RedisServer) -> None:
+    store = RedisStore(redis_server.url, retry_seconds=0.2, socket_timeout=0.3)
+    store.append("c", turn(1), 5)
+    redis_server.stop()
+    store.append("c2", turn(2), 5)  # no exception: served locally
+    assert [t.message_id for t in store.history("c2")] == ["m2"]
+    assert store.degraded
+    assert store.mark_seen("ns", "k", 60)
+    assert not store.ping()
+    redis_server.start()  # same port, empty data (no persistence)
+    wait_until(store.ping)
+    store.append("c3", turn(3), 5)
+    assert not store.degraded
+    assert [t.message_id for t in RedisStore(redis_server.url).history("c3")] == ["m3"]
+    store.close()
