@@ -1,0 +1,182 @@
+"""The FastAPI app: `create_app(settings)` wires settings, middleware, routes and the lifespan.
+
+What the lifespan puts on `app.state` (the widget pages and the bot webhooks read these):
+
+- `settings`      api.settings.Settings, read once (also set before start-up, by create_app)
+- `metrics`       api.metrics.Metrics, this app's Prometheus registry (also set by create_app)
+- `store`         bot.store.ConversationStore (SQLite under the data dir, or Redis when KETLUAN_REDIS_URL)
+- `http`          the one shared httpx.AsyncClient for outbound calls (LLM, Telegram, Zalo)
+- `llm`           the LLM answerer when KETLUAN_LLM_BASE_URL is set, else None
+- `index_holder`  api.holder.IndexHolder: `.current()` → Snapshot(index, service, build) or IndexNotReady;
+                  loads in a background thread and swaps to a new build when `ketluan index` finishes
+- `service`       property-like shortcut: `app.state.index_holder.current().service` is the ChatService
+                  (use that, not a stored reference, so a reload is picked up)
+
+Optional modules `api.web` and `api.webhooks` are included when present: each exposes `router`, and may
+expose `lifespan(app)`, an async context manager entered after the above is set up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from types import ModuleType
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
+
+from api import errors, routes
+from api.holder import IndexHolder
+from api.metrics import Metrics
+from api.middleware import GuardMiddleware, MetricsMiddleware
+from api.settings import Settings
+from index.search import SearchIndex
+
+log = logging.getLogger(__name__)
+
+_OPTIONAL_ROUTERS = ("api.web", "api.webhooks")
+
+DESCRIPTION = """
+Hỏi đáp về các Kết luận của Bộ Chính trị, Ban Bí thư. Every answer is short, in Vietnamese, and cites the
+exact paragraph of the exact Kết luận it comes from — or says that these documents do not say.
+
+Errors are JSON `{"error": {"code", "message", "detail"?}}`: `message` is for end users (Vietnamese),
+`detail` for developers. When `KETLUAN_API_KEYS` is set, `/v1/*` needs `Authorization: Bearer KEY`.
+"""
+
+TAGS = [
+    {"name": "chat", "description": "cited answers, streamed or not, and feedback on them"},
+    {"name": "search", "description": "ranked passages without an answer"},
+    {"name": "documents", "description": "the indexed documents and their passages"},
+    {"name": "operations", "description": "health, readiness, metrics, index reload"},
+]
+
+ServiceFactory = Callable[[SearchIndex, Any, Any], Any]  # (index, store, llm) → ChatService
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    index: SearchIndex | None = None,
+    store: Any = None,
+    llm: Any = None,
+    service_factory: ServiceFactory | None = None,
+) -> FastAPI:
+    """The app. `index` serves an already loaded index (else it loads in the background at start-up);
+    `store`, `llm` and `service_factory` replace what the lifespan would build (for tests)."""
+    settings = settings or Settings.load()
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            conversation_store = store
+            if conversation_store is None:
+                conversation_store = await run_in_threadpool(_open_store, settings)
+                stack.callback(conversation_store.close)
+            http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
+            stack.push_async_callback(http.aclose)
+            answerer = llm if llm is not None else _build_llm(settings, http)
+            make = service_factory or _chat_service(settings)
+
+            holder = IndexHolder(settings.index, lambda idx: make(idx, conversation_store, answerer))
+            app.state.store, app.state.http, app.state.llm, app.state.index_holder = (
+                conversation_store, http, answerer, holder,
+            )  # fmt: skip
+            metrics.bind(
+                passages=lambda: len(s.index.passages) if (s := holder.snapshot) else 0,
+                documents=lambda: len(s.index.documents) if (s := holder.snapshot) else 0,
+                ready=lambda: 1.0 if holder.snapshot is not None else 0.0,
+            )
+            if index is not None:
+                holder.install(index)
+            else:
+                holder.start()
+            for module in _optional_modules():
+                hook = getattr(module, "lifespan", None)
+                if hook is not None:
+                    await stack.enter_async_context(hook(app))
+            yield
+
+    app = FastAPI(
+        title="Hỏi đáp Kết luận",
+        version="0.1.0",
+        summary="Cited Vietnamese answers from the Kết luận of the Bộ Chính trị and Ban Bí thư",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(routes.v1)
+    app.include_router(routes.ops)
+    for module in _optional_modules():
+        router = getattr(module, "router", None)
+        if router is not None:
+            app.include_router(router)
+
+    # added innermost first: Metrics wraps CORS wraps Guard, so refusals are counted and carry CORS headers
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.api.max_body_bytes,
+        api_keys=settings.api.keys(),
+        rate_limit_per_minute=settings.api.rate_limit_per_minute,
+        rate_limiter=lambda: _rate_limiter(app),
+        metrics=metrics,
+    )
+    origins = settings.api.origins()
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app
+
+
+def _rate_limiter(app: FastAPI) -> Callable[[str, int, int], tuple[bool, float]] | None:
+    store = getattr(app.state, "store", None)
+    return None if store is None else store.rate_limit  # type: ignore[no-any-return]
+
+
+def _open_store(settings: Settings) -> Any:
+    from bot.store import open_store
+
+    return open_store(settings.bot, settings.index.data_dir)
+
+
+def _chat_service(settings: Settings) -> ServiceFactory:
+    from bot.service import ChatService
+
+    def make(index: SearchIndex, store: Any, llm: Any) -> Any:
+        return ChatService(index, store, settings.bot, llm=llm)
+
+    return make
+
+
+def _build_llm(settings: Settings, http: httpx.AsyncClient) -> Any:
+    if not settings.bot.llm_base_url:
+        return None
+    from bot.llm import LLMAnswerer
+
+    return LLMAnswerer(settings.bot)
+
+
+def _optional_modules() -> list[ModuleType]:
+    found = []
+    for name in _OPTIONAL_ROUTERS:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found

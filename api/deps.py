@@ -1,0 +1,68 @@
+"""What routes receive: the things the lifespan built, as Annotated dependencies tests can override."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+
+from api.holder import IndexHolder, Snapshot
+from api.metrics import Metrics
+from api.settings import Settings
+from index.search import SearchIndex
+
+# All `async def`: they only read app.state, and a sync dependency would cost a threadpool hop per request.
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_holder(request: Request) -> IndexHolder:
+    holder: IndexHolder = request.app.state.index_holder
+    return holder
+
+
+async def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+async def get_snapshot(holder: Annotated[IndexHolder, Depends(get_holder)]) -> Snapshot:
+    """The loaded build for this request; IndexNotReady (503) while loading or after a failed load."""
+    return holder.current()
+
+
+async def get_index(snapshot: Annotated[Snapshot, Depends(get_snapshot)]) -> SearchIndex:
+    return snapshot.index
+
+
+async def get_service(snapshot: Annotated[Snapshot, Depends(get_snapshot)]) -> Any:
+    """The bot.service.ChatService answering from this request's index build."""
+    return snapshot.service
+
+
+async def get_store(request: Request) -> Any:
+    """The bot.store.ConversationStore (SQLite or Redis)."""
+    return request.app.state.store
+
+
+async def get_http(request: Request) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = request.app.state.http
+    return client
+
+
+async def get_llm_enabled(request: Request) -> bool:
+    return getattr(request.app.state, "llm", None) is not None
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HolderDep = Annotated[IndexHolder, Depends(get_holder)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+IndexDep = Annotated[SearchIndex, Depends(get_index)]
+ServiceDep = Annotated[Any, Depends(get_service)]
+StoreDep = Annotated[Any, Depends(get_store)]
+HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
+LLMEnabledDep = Annotated[bool, Depends(get_llm_enabled)]

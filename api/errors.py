@@ -1,0 +1,186 @@
+"""Exceptions → the JSON error shape of API.md: one table of statuses and Vietnamese messages, one handler."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+import prompts
+from index.errors import (
+    BadCorpus,
+    BadQuery,
+    EmbedderUnavailable,
+    IndexNotReady,
+    KetLuanError,
+    NoEvidence,
+    NotFound,
+    UpstreamError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Unauthorized(KetLuanError):
+    """No `Authorization: Bearer KEY` header, or a key that is not configured."""
+
+    code = "unauthorized"
+
+
+class Forbidden(KetLuanError):
+    """An admin route called from where it is not allowed."""
+
+    code = "forbidden"
+
+
+class TooLarge(KetLuanError):
+    """A request body above the configured limit."""
+
+    code = "too_large"
+
+
+class RateLimited(KetLuanError):
+    """A client above its request budget; `retry_after` seconds until the next request is allowed."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotReady(KetLuanError):
+    """A dependency the service needs (the conversation store) does not answer."""
+
+    code = "not_ready"
+
+
+# code → HTTP status; the Vietnamese message for end users comes from prompts/http_errors.txt
+_STATUS: dict[str, int] = {
+    BadQuery.code: 400,
+    "invalid_json": 400,
+    Unauthorized.code: 401,
+    Forbidden.code: 403,
+    NotFound.code: 404,
+    "method_not_allowed": 405,
+    TooLarge.code: 413,
+    "validation_error": 422,
+    NoEvidence.code: 422,
+    RateLimited.code: 429,
+    "internal_error": 500,
+    BadCorpus.code: 500,
+    UpstreamError.code: 502,
+    IndexNotReady.code: 503,
+    EmbedderUnavailable.code: 503,
+    NotReady.code: 503,
+}
+_HTTP_CODES = {404: NotFound.code, 405: "method_not_allowed", 413: TooLarge.code, 401: Unauthorized.code}
+
+
+@cache
+def _messages() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for line in prompts.load("http_errors").splitlines():
+        if line.strip() and not line.startswith("#"):
+            code, _, message = line.partition(":")
+            table[code.strip()] = message.strip()
+    return table
+
+
+def user_message(code: str, **values: object) -> str:
+    """The Vietnamese message for `code` (the generic one for an unknown code)."""
+    messages = _messages()
+    text = messages.get(code, messages["internal_error"])
+    try:
+        return text.format(**values)
+    except (KeyError, IndexError):  # a placeholder the caller did not fill: drop the sentence's detail
+        return text.split("{")[0].rstrip() or messages["internal_error"]
+
+
+def status_of(code: str) -> int:
+    return _STATUS.get(code, 500)
+
+
+def error_response(
+    code: str,
+    detail: str | None = None,
+    *,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """`{"error": {"code", "message", "detail"?}}` with the status of `code`; message in Vietnamese."""
+    body: dict[str, Any] = {"code": code, "message": message or user_message(code)}
+    if detail and detail != body["message"]:
+        body["detail"] = detail
+    return JSONResponse({"error": body}, status_code=status_of(code), headers=headers)
+
+
+def to_response(exc: Exception) -> JSONResponse:
+    """The one mapping of every exception the service can meet to its HTTP response."""
+    if isinstance(exc, RateLimited):
+        wait = max(1, math.ceil(exc.retry_after))
+        return error_response(
+            exc.code,
+            exc.message,
+            message=user_message(exc.code, seconds=wait),
+            headers={"Retry-After": str(wait)},
+        )
+    if isinstance(exc, Unauthorized):
+        return error_response(exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})
+    if isinstance(exc, KetLuanError):
+        if status_of(exc.code) >= 500:
+            log.warning("%s: %s", exc.code, exc.message)
+        return error_response(exc.code, exc.message)
+    if isinstance(exc, RequestValidationError):
+        return _validation_response(exc)
+    if isinstance(exc, HTTPException):
+        code = _HTTP_CODES.get(exc.status_code)
+        if code is None:
+            body = {"code": "http_error", "message": str(exc.detail)}
+            return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
+        return error_response(code, str(exc.detail), headers=exc.headers)
+    # ServerErrorMiddleware re-raises after this response, so the server logs the traceback once.
+    return error_response("internal_error")
+
+
+async def handle_error(request: Request, exc: Exception) -> JSONResponse:
+    return to_response(exc)
+
+
+def install(app: FastAPI) -> None:
+    """Register the one handler for every kind of exception the app maps to an HTTP status."""
+    for kind in (KetLuanError, RequestValidationError, HTTPException, Exception):
+        app.add_exception_handler(kind, handle_error)
+
+
+def _validation_response(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response("invalid_json", "request body is not valid JSON")
+    first = errors[0] if errors else {}
+    detail = "; ".join(f"{_field(e) or 'body'}: {e.get('msg', '')}" for e in errors)
+    message = _validation_message(_field(first), first.get("type", ""), first.get("ctx") or {})
+    return error_response("validation_error", detail, message=message)
+
+
+def _field(error: Any) -> str:
+    return ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+
+
+def _validation_message(field: str, kind: str, ctx: dict[str, Any]) -> str:
+    if field == "message" and kind in ("string_too_short", "missing"):
+        return user_message("empty_message")
+    if field == "message" and kind == "string_too_long":
+        return user_message("message_too_long", limit=ctx.get("max_length", ""))
+    if kind == "missing" and field:
+        return user_message("missing_field", field=field)
+    if field:
+        return user_message("invalid_field", field=field)
+    return user_message("validation_error")

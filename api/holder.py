@@ -1,0 +1,156 @@
+"""The served index build and its chat service: loaded in the background, swapped atomically on reload."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from index.errors import IndexNotReady, KetLuanError
+from index.search import SearchIndex, open_index
+from index.settings import IndexSettings
+from index.store import CURRENT
+
+log = logging.getLogger(__name__)
+
+Status = Literal["loading", "ready", "failed"]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One loaded build and the service answering from it; requests keep the one they started with."""
+
+    index: SearchIndex
+    service: Any  # bot.service.ChatService
+    build: Path
+    loaded_at: float
+
+
+class IndexHolder:
+    """Serves the current index build; notices a new `current` link (a cheap readlink, at most once per
+    `watch_interval` seconds) and loads it in a background thread while requests keep using the old one."""
+
+    def __init__(
+        self,
+        settings: IndexSettings,
+        make_service: Callable[[SearchIndex], Any],
+        *,
+        watch_interval: float = 1.0,
+        opener: Callable[..., SearchIndex] = open_index,
+    ) -> None:
+        self.settings = settings
+        self.make_service = make_service
+        self.watch_interval = watch_interval
+        self._open = opener
+        self._snapshot: Snapshot | None = None
+        self._status: Status = "loading"
+        self._error: str | None = "index is loading"
+        self._lock = threading.Lock()  # one load at a time
+        self._reloading = False
+        self._last_check = 0.0
+        self._seen_target: str | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- state ----------------------------------------------------------------------------------
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot
+
+    def current(self) -> Snapshot:
+        """The snapshot to answer from; IndexNotReady with the reason when there is none."""
+        self.maybe_reload()
+        snap = self._snapshot
+        if snap is None:
+            raise IndexNotReady(self._error or "index is loading")
+        return snap
+
+    # --- loading --------------------------------------------------------------------------------
+    def start(self) -> threading.Thread:
+        """Load the index in a daemon thread, so the server answers /healthz and /readyz meanwhile."""
+        self._thread = threading.Thread(target=self._load_quietly, name="ketluan-index-load", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._snapshot is not None
+
+    def install(self, index: SearchIndex) -> Snapshot:
+        """Serve an index that is already loaded (the CLI built it before starting the server)."""
+        with self._lock:
+            return self._swap(index)
+
+    def reload(self) -> Snapshot:
+        """Load the build `current` points at now and swap to it; on failure keep serving the old one."""
+        with self._lock:
+            self._seen_target = self._link_target()
+            old = self._snapshot
+            try:
+                embedder = old.index.embedder if old is not None else None
+                index = self._open(self.settings, embedder)
+            except KetLuanError as exc:
+                if old is None:
+                    self._status, self._error = "failed", exc.message
+                log.error("index not loaded: %s", exc.message)
+                raise
+            except Exception as exc:
+                message = f"index could not be loaded ({exc.__class__.__name__}: {exc})"
+                if old is None:
+                    self._status, self._error = "failed", message
+                log.exception("index not loaded")
+                raise IndexNotReady(message) from exc
+            return self._swap(index)
+
+    def maybe_reload(self) -> None:
+        """Start a background reload when `current` points somewhere new; cheap enough for every request."""
+        now = time.monotonic()
+        if now - self._last_check < self.watch_interval or self._reloading:
+            return
+        self._last_check = now
+        target = self._link_target()
+        if target == self._seen_target or target is None:
+            return
+        self._reloading = True
+        log.info("index build changed to %s; reloading in the background", target)
+        threading.Thread(target=self._reload_in_background, name="ketluan-index-reload", daemon=True).start()
+
+    def _swap(self, index: SearchIndex) -> Snapshot:
+        service = self.make_service(index)
+        snap = Snapshot(index=index, service=service, build=index.build, loaded_at=time.time())
+        self._snapshot = snap  # one reference assignment: readers see the old snapshot or the new one
+        self._status, self._error = "ready", None
+        if self._seen_target is None:
+            self._seen_target = self._link_target()
+        log.info("serving index build %s (%d passages)", index.build.name, len(index.passages))
+        return snap
+
+    def _load_quietly(self) -> None:
+        with contextlib.suppress(KetLuanError):  # already logged; /readyz reports the reason
+            self.reload()
+
+    def _reload_in_background(self) -> None:
+        try:
+            self._load_quietly()
+        finally:
+            self._reloading = False
+
+    def _link_target(self) -> str | None:
+        try:
+            return os.readlink(self.settings.index_dir / CURRENT)
+        except OSError:
+            return None

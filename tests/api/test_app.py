@@ -1,0 +1,327 @@
+"""The app in-process (TestClient): routes, error shapes, guards, metrics, readiness and reload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.deps import get_service
+from api.settings import Settings
+from bot.store import SQLiteStore
+from index.embedding import HashingEmbedder
+from index.search import SearchIndex
+from index.settings import IndexSettings
+from index.store import build_index
+from tests.api.conftest import FakeChatService, make_settings
+
+QUESTION = "Kết luận 221 yêu cầu hoàn thành sắp xếp trường học cấp xã khi nào?"
+Factory = Callable[[SearchIndex, Any, Any], FakeChatService]
+
+
+@pytest.fixture()
+def client(
+    api_settings: Settings, kl_index: SearchIndex, fake_service_factory: Factory
+) -> Iterator[TestClient]:
+    app = create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"),
+                     service_factory=fake_service_factory)  # fmt: skip
+    with TestClient(app) as c:
+        yield c
+
+
+def _client(settings: Settings, index: SearchIndex | None, factory: Factory, **kw: Any) -> TestClient:
+    app = create_app(settings, index=index, store=SQLiteStore(":memory:"), service_factory=factory)
+    return TestClient(app, **kw)
+
+
+def _error(response: Any, status: int, code: str) -> dict[str, str]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    return dict(body["error"])
+
+
+# --- happy paths ---------------------------------------------------------------------------------
+def test_chat_returns_a_chat_response(client: TestClient) -> None:
+    r = client.post("/v1/chat", json={"message": QUESTION})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {"conversation_id", "message_id", "answer", "answered", "citations", "mode", "latency_ms"} <= set(
+        body
+    )
+    assert body["answered"] is True
+    assert body["citations"][0]["n"] == 1
+    assert body["citations"][0]["url"].startswith("/documents/")
+
+
+def test_search_documents_and_document(client: TestClient, kl_index: SearchIndex) -> None:
+    r = client.post("/v1/search", json={"query": "trạm y tế cấp xã", "k": 3})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert 1 <= len(results) <= 3
+    assert {"passage_id", "document_id", "label", "text", "source", "url", "score"} <= set(results[0])
+
+    docs = client.get("/v1/documents").json()["documents"]
+    assert len(docs) == len(kl_index.documents)
+    first = docs[0]["document_id"]
+    detail = client.get(f"/v1/documents/{first}").json()
+    assert detail["document_id"] == first
+    assert [p["passage_id"] for p in detail["passages"]] == [
+        p.passage_id for p in kl_index.passages_of(first)
+    ]
+
+
+def test_feedback_is_stored_and_unknown_message_is_404(client: TestClient) -> None:
+    answer = client.post("/v1/chat", json={"message": QUESTION}).json()
+    ok = {"conversation_id": answer["conversation_id"], "message_id": answer["message_id"], "rating": "up"}
+    r = client.post("/v1/feedback", json=ok)
+    assert r.status_code == 204 and r.content == b""
+    _error(client.post("/v1/feedback", json={**ok, "message_id": "nope"}), 404, "not_found")
+    _error(client.post("/v1/feedback", json={**ok, "rating": "meh"}), 422, "validation_error")
+
+
+def test_stream_sends_tokens_then_citations_then_done(client: TestClient) -> None:
+    with client.stream("POST", "/v1/chat/stream", json={"message": QUESTION}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = _sse(r.iter_lines())
+    names = [e for e, _ in events]
+    assert names[-2:] == ["citations", "done"] and set(names[:-2]) == {"token"}
+    text = "".join(d["text"] for e, d in events if e == "token")
+    done = events[-1][1]
+    assert text.strip() == done["answer"].strip()
+    assert events[-2][1] == done["citations"]
+
+
+def test_stream_failure_after_start_is_an_error_event(api_settings: Settings, kl_index: SearchIndex) -> None:
+    factory: Factory = lambda index, store, llm: FakeChatService(index, fail_stream_after=2)  # noqa: E731
+    with (
+        _client(api_settings, kl_index, factory) as c,
+        c.stream("POST", "/v1/chat/stream", json={"message": QUESTION}) as r,
+    ):
+        events = _sse(r.iter_lines())
+    assert [e for e, _ in events] == ["token", "token", "error"]
+    assert events[-1][1]["code"] == "bad_request"
+
+
+def test_stream_bad_input_is_a_json_error_not_a_stream(client: TestClient) -> None:
+    _error(client.post("/v1/chat/stream", json={"message": "   "}), 400, "bad_request")
+
+
+def _sse(lines: Iterator[str]) -> list[tuple[str, Any]]:
+    events: list[tuple[str, Any]] = []
+    event, data = "message", ""
+    for line in lines:
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data += line[5:].strip()
+        elif not line.strip() and data:
+            events.append((event, json.loads(data)))
+            event, data = "message", ""
+    return events
+
+
+# --- errors --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "status", "code", "message"),
+    [
+        ({"message": ""}, 422, "validation_error", "Câu hỏi không được để trống."),
+        ({}, 422, "validation_error", "Câu hỏi không được để trống."),
+        ({"message": "x" * 2001}, 422, "validation_error", "Câu hỏi quá dài (tối đa 2000 ký tự)."),
+        ({"message": "ok", "filters": {"ket_luan": "183"}}, 422, "validation_error", None),
+        ({"message": "   "}, 400, "bad_request", None),
+    ],
+)
+def test_bad_chat_bodies(
+    client: TestClient, body: dict[str, Any], status: int, code: str, message: str | None
+) -> None:
+    error = _error(client.post("/v1/chat", json=body), status, code)
+    if message:
+        assert error["message"] == message
+
+
+def test_bad_json_and_unknown_routes(client: TestClient) -> None:
+    bad = client.post("/v1/chat", content=b'{"message": ', headers={"content-type": "application/json"})
+    _error(bad, 400, "invalid_json")
+    _error(client.get("/v1/documents/no-such-document"), 404, "not_found")
+    _error(client.get("/v1/nothing-here"), 404, "not_found")
+    _error(client.get("/v1/chat"), 405, "method_not_allowed")
+
+
+def test_body_size_limit_declared_and_streamed(client: TestClient) -> None:
+    big = json.dumps({"message": "a" * 70_000}).encode()
+    _error(
+        client.post("/v1/chat", content=big, headers={"content-type": "application/json"}), 413, "too_large"
+    )
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: only the streamed size can tell
+        yield b'{"message": "'
+        for _ in range(100):
+            yield b"a" * 1000
+        yield b'"}'
+
+    r = client.post("/v1/chat", content=chunks(), headers={"content-type": "application/json"})
+    _error(r, 413, "too_large")
+
+
+def test_unhandled_error_is_a_json_500(
+    api_settings: Settings, kl_index: SearchIndex, fake_service_factory: Factory
+) -> None:
+    class Broken(FakeChatService):
+        def answer(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("boom")
+
+    with _client(api_settings, kl_index, fake_service_factory, raise_server_exceptions=False) as c:
+        c.app.dependency_overrides[get_service] = lambda: Broken(kl_index)  # type: ignore[attr-defined]
+        error = _error(c.post("/v1/chat", json={"message": QUESTION}), 500, "internal_error")
+    assert "boom" not in json.dumps(error)
+
+
+# --- guards --------------------------------------------------------------------------------------
+def test_api_keys(kl_settings: IndexSettings, kl_index: SearchIndex, fake_service_factory: Factory) -> None:
+    settings = make_settings(kl_settings, api_keys="k1, secret-2")
+    with _client(settings, kl_index, fake_service_factory) as c:
+        missing = _error(c.get("/v1/documents"), 401, "unauthorized")
+        assert "API key" in missing["message"]
+        _error(c.get("/v1/documents", headers={"Authorization": "Bearer nope"}), 401, "unauthorized")
+        _error(c.get("/v1/documents", headers={"Authorization": "Basic secret-2"}), 401, "unauthorized")
+        assert c.get("/v1/documents", headers={"Authorization": "Bearer secret-2"}).status_code == 200
+        assert c.get("/healthz").status_code == 200  # only /v1/* is guarded
+        assert c.get("/readyz").status_code == 200
+        asks = {"Origin": "https://example.org", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization"}  # fmt: skip
+        preflight = c.options("/v1/chat", headers=asks)
+        assert preflight.status_code == 200
+
+
+def test_rate_limit_with_retry_after(
+    kl_settings: IndexSettings, kl_index: SearchIndex, fake_service_factory: Factory
+) -> None:
+    settings = make_settings(kl_settings, rate_limit_per_minute=3)
+    with _client(settings, kl_index, fake_service_factory) as c:
+        statuses = [c.get("/v1/documents").status_code for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        r = c.get("/v1/documents")
+        error = _error(r, 429, "rate_limited")
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
+        assert r.headers["Retry-After"] in error["message"]
+        assert c.get("/healthz").status_code == 200
+        # another API key (here: none vs. a key) is another client
+        assert "ketluan_rate_limited_total 1.0" in c.get("/metrics").text
+
+
+def test_cors_allows_configured_origin_only(kl_settings: IndexSettings, kl_index: SearchIndex,
+                                            fake_service_factory: Factory) -> None:  # fmt: skip
+    settings = make_settings(kl_settings, cors_origins="https://a.example, https://b.example")
+    with _client(settings, kl_index, fake_service_factory) as c:
+        ok = c.get("/v1/documents", headers={"Origin": "https://b.example"})
+        assert ok.headers["access-control-allow-origin"] == "https://b.example"
+        other = c.get("/v1/documents", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+# --- readiness, metrics, reload ------------------------------------------------------------------
+def test_not_ready_without_an_index(tmp_path: Path, fake_service_factory: Factory) -> None:
+    settings = make_settings(IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"))
+    with _client(settings, None, fake_service_factory) as c:
+        assert c.get("/healthz").status_code == 200
+        error = _poll_error(c, "/readyz")
+        assert error["code"] == "index_not_ready" and "no index" in error["detail"]
+        _error(c.post("/v1/chat", json={"message": QUESTION}), 503, "index_not_ready")
+        _error(c.post("/v1/search", json={"query": "x"}), 503, "index_not_ready")
+        _error(c.get("/v1/documents"), 503, "index_not_ready")
+        assert "ketluan_ready 0.0" in c.get("/metrics").text
+
+
+def test_corrupt_index_is_reported_not_fatal(tmp_path: Path, fake_service_factory: Factory) -> None:
+    build = tmp_path / "index" / "builds" / "20250101T000000"
+    build.mkdir(parents=True)
+    (build / "manifest.json").write_text("{not json", "utf-8")
+    (tmp_path / "index" / "current").symlink_to(Path("builds") / build.name)
+    settings = make_settings(IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"))
+    with _client(settings, None, fake_service_factory) as c:
+        error = _poll_error(c, "/readyz")
+        assert "corrupt" in error["detail"]
+        assert c.get("/healthz").status_code == 200
+
+
+def _poll_error(c: TestClient, path: str) -> dict[str, str]:
+    deadline = time.monotonic() + 30
+    while True:
+        r = c.get(path)
+        error = r.json().get("error", {})
+        if error.get("detail") != "index is loading" or time.monotonic() > deadline:
+            assert r.status_code == 503, r.text
+            return dict(error)
+        time.sleep(0.02)
+
+
+def test_metrics_count_routes_and_answers(client: TestClient) -> None:
+    client.post("/v1/chat", json={"message": QUESTION})
+    client.post("/v1/chat", json={"message": ""})
+    text = client.get("/metrics").text
+    assert 'ketluan_http_requests_total{method="POST",route="/v1/chat",status="200"} 1.0' in text
+    assert 'ketluan_http_requests_total{method="POST",route="/v1/chat",status="422"} 1.0' in text
+    assert 'ketluan_answers_total{answered="true",channel="api",mode="extractive"} 1.0' in text
+    assert "ketluan_index_passages 72.0" in text or "ketluan_index_passages " in text
+    assert "ketluan_ready 1.0" in text
+
+
+def test_new_build_is_picked_up_without_failed_requests(
+    tmp_path: Path, fake_service_factory: Factory
+) -> None:
+    settings = make_settings(IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
+    embedder = HashingEmbedder(64)
+    build_index([corpus], settings.index.index_dir, embedder, progress=False, log=lambda _: None)
+    with _client(settings, None, fake_service_factory) as c:
+        first = _poll_ready(c)
+        holder = c.app.state.index_holder  # type: ignore[attr-defined]
+        holder.watch_interval = 0.0
+        shutil.copy(
+            Path(__file__).resolve().parents[2] / "data" / "corpus" / "001_32125652a63c81a5.txt", corpus
+        )
+        build_index([corpus], settings.index.index_dir, embedder, progress=False, log=lambda _: None)
+        deadline = time.monotonic() + 30
+        while True:
+            assert c.get("/v1/documents").status_code == 200  # the old build answers meanwhile
+            ready = c.get("/readyz").json()
+            if ready["build"] != first["build"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert ready["build"] != first["build"] and ready["documents"] > first["documents"]
+        r = c.post("/v1/admin/reload")
+        assert r.status_code == 200 and r.json()["build"] == ready["build"]
+
+
+def _poll_ready(c: TestClient) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while (r := c.get("/readyz")).status_code != 200:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.02)
+    return dict(r.json())
+
+
+def test_openapi_documents_the_contract(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in ("/v1/chat", "/v1/chat/stream", "/v1/search", "/v1/documents", "/v1/documents/{document_id}",
+                 "/v1/feedback", "/healthz", "/readyz", "/metrics"):  # fmt: skip
+        assert path in paths, path
+    chat = paths["/v1/chat"]["post"]
+    assert chat["summary"] and chat["description"]
+    assert chat["responses"]["200"]["content"]["application/json"]["example"]["citations"]
+    assert spec["components"]["schemas"]["ChatRequest"]["examples"]
+    assert "text/event-stream" in paths["/v1/chat/stream"]["post"]["responses"]["200"]["content"]
