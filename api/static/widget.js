@@ -1,0 +1,845 @@
+/*! Hỏi đáp Kết luận — embeddable chat widget. Plain ES2017, no dependencies, no build step.
+ *
+ *   <script src="https://host/widget.js" data-api="https://host" defer></script>
+ *
+ * Options (data- attributes on the script tag): data-api (default: where this script came from),
+ * data-api-key, data-title, data-welcome, data-position ("bottom-right" | "bottom-left"), data-accent (a CSS
+ * colour), data-lang ("vi" | "en"), data-suggestions ("question 1|question 2"), data-open ("true").
+ *
+ * Safety: text from the user or the server only ever reaches the page through textContent / attributes
+ * set here; no string is ever parsed as HTML.
+ */
+(function () {
+  "use strict";
+
+  var CSS = /*__WIDGET_CSS__*/"";
+  var SCRIPT = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  if (!SCRIPT || SCRIPT.dataset.klMounted) return;
+  SCRIPT.dataset.klMounted = "1";
+
+  // --- user-facing text ------------------------------------------------------------------------------
+  var STRINGS = {
+    vi: {
+      title: "Hỏi đáp Kết luận",
+      launcher: "Hỏi đáp",
+      launcherLabel: "Mở hộp hỏi đáp về các Kết luận",
+      welcome: "Xin chào! Tôi trả lời câu hỏi về các Kết luận của Bộ Chính trị, Ban Bí thư, kèm trích dẫn đến từng đoạn văn bản.",
+      suggestionsTitle: "Bạn có thể hỏi:",
+      placeholder: "Nhập câu hỏi về các Kết luận…",
+      inputLabel: "Câu hỏi của bạn",
+      send: "Gửi câu hỏi",
+      close: "Đóng hộp hỏi đáp",
+      reset: "Cuộc trò chuyện mới",
+      resetShort: "Mới",
+      log: "Nội dung trò chuyện",
+      you: "Bạn hỏi:",
+      bot: "Trả lời:",
+      thinking: "Đang tìm trong các Kết luận…",
+      answered: "Đã có câu trả lời.",
+      sources: "Nguồn trích dẫn",
+      source: "Nguồn",
+      openHint: "Bấm để mở đoạn văn bản gốc",
+      tapHint: "Chạm lần nữa để mở đoạn văn bản gốc",
+      refusedTitle: "Không có căn cứ trong các văn bản",
+      helpful: "Câu trả lời hữu ích",
+      notHelpful: "Câu trả lời chưa hữu ích",
+      thanks: "Cảm ơn phản hồi của bạn!",
+      feedbackFailed: "Chưa gửi được phản hồi.",
+      rateLimited: function (s) { return s ? "Bạn gửi quá nhiều câu hỏi trong thời gian ngắn. Vui lòng thử lại sau " + s + " giây." : "Bạn gửi quá nhiều câu hỏi trong thời gian ngắn. Vui lòng thử lại sau ít phút."; },
+      rateTitle: "Tạm dừng một chút",
+      starting: "Hệ thống đang khởi động hoặc đang nạp dữ liệu văn bản. Vui lòng thử lại sau ít phút.",
+      startingTitle: "Dịch vụ chưa sẵn sàng",
+      offline: "Không kết nối được tới máy chủ hỏi đáp. Hãy kiểm tra kết nối mạng rồi thử lại.",
+      offlineTitle: "Mất kết nối",
+      interrupted: "Câu trả lời bị gián đoạn giữa chừng.",
+      unauthorized: "Trang web này chưa được cấp khóa truy cập hợp lệ cho dịch vụ hỏi đáp.",
+      failedTitle: "Chưa trả lời được",
+      serverError: "Máy chủ gặp lỗi khi trả lời. Vui lòng thử lại.",
+      retry: "Thử lại",
+      retryIn: function (s) { return "Thử lại (" + s + " giây)"; },
+      tooLong: "Câu hỏi quá dài (tối đa 2000 ký tự).",
+      disclaimer: "Câu trả lời tự động dựa trên các Kết luận; hãy đối chiếu với văn bản gốc."
+    },
+    en: {
+      title: "Kết luận Q&A",
+      launcher: "Ask",
+      launcherLabel: "Open the Kết luận question box",
+      welcome: "Hello! I answer questions about the Kết luận of the Politburo and the Secretariat, citing the exact paragraph each point comes from. The documents are in Vietnamese.",
+      suggestionsTitle: "You could ask:",
+      placeholder: "Ask about the Kết luận…",
+      inputLabel: "Your question",
+      send: "Send question",
+      close: "Close the question box",
+      reset: "New conversation",
+      resetShort: "New",
+      log: "Conversation",
+      you: "You asked:",
+      bot: "Answer:",
+      thinking: "Searching the Kết luận…",
+      answered: "Answer ready.",
+      sources: "Sources",
+      source: "Source",
+      openHint: "Click to open the source paragraph",
+      tapHint: "Tap again to open the source paragraph",
+      refusedTitle: "Not covered by the documents",
+      helpful: "Helpful answer",
+      notHelpful: "Unhelpful answer",
+      thanks: "Thanks for your feedback!",
+      feedbackFailed: "Feedback not sent.",
+      rateLimited: function (s) { return s ? "Too many questions in a short time. Please try again in " + s + " seconds." : "Too many questions in a short time. Please try again in a few minutes."; },
+      rateTitle: "Please wait a moment",
+      starting: "The service is starting or loading its documents. Please try again in a few minutes.",
+      startingTitle: "Service not ready",
+      offline: "Cannot reach the question service. Check your connection and try again.",
+      offlineTitle: "Connection lost",
+      interrupted: "The answer was interrupted.",
+      unauthorized: "This site has no valid access key for the question service.",
+      failedTitle: "No answer",
+      serverError: "The server failed to answer. Please try again.",
+      retry: "Try again",
+      retryIn: function (s) { return "Try again (" + s + " s)"; },
+      tooLong: "The question is too long (2000 characters at most).",
+      disclaimer: "Automatic answers based on the Kết luận; check the source documents."
+    }
+  };
+  var DEFAULT_SUGGESTIONS = [
+    "Kết luận 183-KL/TW giao Đảng ủy Chính phủ những nhiệm vụ gì?",
+    "Hạn chót sắp xếp trạm y tế cấp xã là khi nào?",
+    "Ai ký Kết luận 221-KL/TW?"
+  ];
+  var MAX_CHARS = 2000;
+  var MAX_MESSAGES = 60;
+  var STALL_MS = 90000;
+
+  // --- options ---------------------------------------------------------------------------------------
+  var data = SCRIPT.dataset;
+  var lang = (data.lang || "vi").toLowerCase().slice(0, 2) === "en" ? "en" : "vi";
+  var T = STRINGS[lang];
+  var scriptUrl = new URL(SCRIPT.src, location.href);
+  var API = (function () {
+    try { return new URL(data.api || scriptUrl.origin, location.href).href.replace(/\/+$/, ""); }
+    catch (e) { return scriptUrl.origin; }
+  })();
+  var API_KEY = data.apiKey || "";
+  var TITLE = data.title || T.title;
+  var WELCOME = data.welcome || T.welcome;
+  var POSITION = data.position === "bottom-left" ? "left" : "right";
+  var ACCENT = data.accent && window.CSS && CSS_supports("color", data.accent) ? data.accent : "";
+  var SUGGESTIONS = data.suggestions
+    ? data.suggestions.split("|").map(function (s) { return s.trim(); }).filter(Boolean).slice(0, 5)
+    : DEFAULT_SUGGESTIONS;
+  var STORE_KEY = "ketluan-widget:" + API;
+
+  // White or near-black text, whichever reads better on the chosen accent colour.
+  function inkFor(colour) {
+    var probe = document.createElement("i");
+    probe.style.color = colour;
+    document.documentElement.appendChild(probe);
+    var rgb = (getComputedStyle(probe).color.match(/[\d.]+/g) || [0, 0, 0]).map(Number);
+    probe.remove();
+    var lum = [0, 1, 2].map(function (i) {
+      var v = rgb[i] / 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    var L = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
+    return (L + 0.05) / 0.05 > 1.05 / (L + 0.05) ? "#1c1f23" : "#ffffff";
+  }
+
+  function CSS_supports(prop, value) {
+    try { return window.CSS.supports(prop, value); } catch (e) { return false; }
+  }
+
+  // --- tiny DOM helpers (text only: strings become text nodes) ---------------------------------------
+  var uid = 0;
+  function nextId(prefix) { uid += 1; return "kl-" + prefix + "-" + uid; }
+
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        var v = attrs[k];
+        if (v === null || v === undefined || v === false) return;
+        if (k === "class") el.className = v;
+        else if (k === "text") el.textContent = v;
+        else if (k.slice(0, 2) === "on") el.addEventListener(k.slice(2), v);
+        else el.setAttribute(k, v === true ? "" : String(v));
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) append(el, arguments[i]);
+    return el;
+  }
+  function append(el, child) {
+    if (child === null || child === undefined || child === false) return;
+    if (Array.isArray(child)) { child.forEach(function (c) { append(el, c); }); return; }
+    el.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+
+  var ICONS = {
+    chat: ["M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"],
+    close: ["M18 6 6 18", "M6 6l12 12"],
+    plus: ["M12 5v14", "M5 12h14"],
+    send: ["M22 2 11 13", "M22 2 15 22l-4-9-9-4 20-7z"],
+    up: ["M7 10v11", "M15 6.5 14 10h5.5a2 2 0 0 1 2 2.3l-1.4 7A2 2 0 0 1 18.2 21H7V10l4-8a2.5 2.5 0 0 1 4 2.5z"],
+    down: ["M17 14V3", "M9 17.5 10 14H4.5a2 2 0 0 1-2-2.3l1.4-7A2 2 0 0 1 5.8 3H17v11l-4 8a2.5 2.5 0 0 1-4-2.5z"],
+    info: ["M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z", "M12 16v-4", "M12 8h.01"],
+    alert: ["M10.3 3.9 1.8 18a2 2 0 0 0 1.7 3h17a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0z", "M12 9v4", "M12 17h.01"],
+    retry: ["M1 4v6h6", "M3.5 15a9 9 0 1 0 2.1-9.4L1 10"]
+  };
+  function icon(name) {
+    var NS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    ICONS[name].forEach(function (d) {
+      var p = document.createElementNS(NS, "path");
+      p.setAttribute("d", d);
+      svg.appendChild(p);
+    });
+    return svg;
+  }
+
+  // --- state, kept across reloads --------------------------------------------------------------------
+  // messages: {role: "user", text} | {role: "bot", status: "done"|"error", answer, answered, citations,
+  //            message_id, rating, error: {kind, text, retryAt}, question}
+  function loadState() {
+    try {
+      var raw = window.localStorage.getItem(STORE_KEY);
+      var s = raw ? JSON.parse(raw) : null;
+      if (s && Array.isArray(s.messages)) return s;
+    } catch (e) { /* storage off or corrupt: start fresh */ }
+    return { conversation_id: null, messages: [], open: false };
+  }
+  function saveState() {
+    try {
+      state.messages = state.messages.slice(-MAX_MESSAGES);
+      window.localStorage.setItem(STORE_KEY, JSON.stringify(state, function (k, v) { return k === "el" ? undefined : v; }));
+    } catch (e) { /* private mode or full: the conversation just won't survive a reload */ }
+  }
+  var state = loadState();
+  // An answer that was still streaming when the page went away cannot be resumed: offer a retry.
+  state.messages.forEach(function (m) {
+    if (m.role === "bot" && (m.status === "streaming" || m.status === "thinking")) {
+      m.status = "error";
+      m.error = { kind: "interrupted" };
+    }
+  });
+
+  // --- mount -----------------------------------------------------------------------------------------
+  var host = document.createElement("ketluan-chat");
+  // Inline !important beats any host-page rule aimed at this element; the shadow root does the rest.
+  host.style.cssText = "all: initial !important; display: block !important; position: fixed !important;" +
+    " z-index: 2147483000 !important; inset: auto 0 0 auto !important; width: 0 !important; height: 0 !important;" +
+    " overflow: visible !important; visibility: visible !important; opacity: 1 !important;";
+  var shadow = host.attachShadow({ mode: "open" });
+  try {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet]; // not subject to the host page's style-src CSP
+  } catch (e) {
+    shadow.appendChild(h("style", { text: CSS }));
+  }
+
+  var root = h("div", { class: "root pos-" + POSITION, lang: lang });
+  if (ACCENT) {
+    root.style.setProperty("--accent", ACCENT);
+    root.style.setProperty("--accent-ink", inkFor(ACCENT));
+  }
+  shadow.appendChild(root);
+
+  var launcher = h("button", { type: "button", class: "launcher", "aria-label": T.launcherLabel,
+    "aria-expanded": "false", "aria-controls": "kl-panel" }, icon("chat"), h("span", { text: T.launcher }));
+  var titleEl = h("h2", { id: "kl-title", text: TITLE });
+  var resetBtn = h("button", { type: "button", class: "icon-btn reset", "aria-label": T.reset, title: T.reset },
+    icon("plus"), h("span", { class: "label", "aria-hidden": "true", text: T.resetShort }));
+  var closeBtn = h("button", { type: "button", class: "icon-btn close", "aria-label": T.close, title: T.close }, icon("close"));
+  var log = h("div", { class: "log", role: "log", "aria-label": T.log, tabindex: "0" });
+  var live = h("div", { class: "sr-only", role: "status", "aria-live": "polite" });
+  var input = h("textarea", { id: "kl-input", rows: "1", maxlength: String(MAX_CHARS), placeholder: T.placeholder,
+    autocomplete: "off", enterkeyhint: "send" });
+  var sendBtn = h("button", { type: "submit", class: "send", "aria-label": T.send, title: T.send }, icon("send"));
+  var form = h("form", { class: "composer", novalidate: true },
+    h("label", { class: "sr-only", for: "kl-input", text: T.inputLabel }), input, sendBtn);
+  var panel = h("section", { class: "panel", id: "kl-panel", role: "dialog", "aria-modal": "false",
+    "aria-labelledby": "kl-title", hidden: true },
+    h("div", { class: "head" }, titleEl, resetBtn, closeBtn),
+    log, live, form, h("p", { class: "foot", text: T.disclaimer }));
+  root.appendChild(launcher);
+  root.appendChild(panel);
+
+  function mount() {
+    document.body.appendChild(host);
+    renderAll();
+    if (state.open || data.open === "true") openPanel(false);
+  }
+
+  // --- open / close ------------------------------------------------------------------------------------
+  function openPanel(focus) {
+    panel.hidden = false;
+    root.classList.add("is-open");
+    launcher.setAttribute("aria-expanded", "true");
+    state.open = true;
+    saveState();
+    scrollToEnd();
+    if (focus !== false) input.focus();
+  }
+  function closePanel() {
+    hideTip();
+    panel.hidden = true;
+    root.classList.remove("is-open");
+    launcher.setAttribute("aria-expanded", "false");
+    state.open = false;
+    saveState();
+    launcher.focus();
+  }
+  launcher.addEventListener("click", function () { openPanel(true); });
+  closeBtn.addEventListener("click", closePanel);
+  resetBtn.addEventListener("click", function () {
+    if (current) { var c = current; current = null; c.abort(); }
+    state = { conversation_id: null, messages: [], open: true };
+    saveState();
+    renderAll();
+    input.value = "";
+    input.focus();
+  });
+  panel.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    if (tip.el && !tip.el.hidden) { hideTip(); if (tip.chip) tip.chip.focus(); }
+    else closePanel();
+    e.preventDefault();
+    e.stopPropagation();
+  });
+
+  // --- composing -------------------------------------------------------------------------------------
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight + 2, 140) + "px";
+  }
+  input.addEventListener("input", autosize);
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submit();
+    }
+  });
+  form.addEventListener("submit", function (e) { e.preventDefault(); submit(); });
+
+  function submit() {
+    var text = input.value.trim();
+    if (!text || busy) return;
+    if (text.length > MAX_CHARS) { announce(T.tooLong); return; }
+    input.value = "";
+    autosize();
+    ask(text);
+  }
+
+  // --- rendering ---------------------------------------------------------------------------------------
+  function renderAll() {
+    hideTip();
+    log.textContent = "";
+    log.appendChild(h("div", { class: "msg bot welcome" }, h("p", { text: WELCOME })));
+    if (!state.messages.length) log.appendChild(renderSuggestions());
+    state.messages.forEach(function (m) { log.appendChild(renderMessage(m)); });
+    scrollToEnd();
+  }
+
+  function renderSuggestions() {
+    var box = h("div", { class: "suggestions", role: "group", "aria-label": T.suggestionsTitle },
+      h("p", { class: "suggestions-title", text: T.suggestionsTitle }));
+    SUGGESTIONS.forEach(function (q) {
+      box.appendChild(h("button", { type: "button", class: "suggestion", text: q,
+        onclick: function () { if (!busy) ask(q); } }));
+    });
+    return box;
+  }
+
+  function renderMessage(m) {
+    if (m.role === "user") {
+      return h("div", { class: "msg user" }, h("span", { class: "sr-only", text: T.you + " " }), m.text);
+    }
+    var el = h("div", { class: "msg bot" });
+    m.el = el;
+    fillBot(m);
+    return el;
+  }
+
+  function fillBot(m) {
+    var el = m.el;
+    if (!el) return;
+    hideTipIn(el);
+    el.textContent = "";
+    el.className = "msg bot";
+    el.removeAttribute("aria-busy");
+    if (m.status === "thinking") {
+      el.setAttribute("aria-busy", "true");
+      el.appendChild(h("div", { class: "thinking" },
+        h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", { text: T.thinking })));
+      return;
+    }
+    if (m.status === "error") { fillError(m); return; }
+    var streaming = m.status === "streaming";
+    if (streaming) el.setAttribute("aria-busy", "true");
+    var cites = citationMap(m.citations);
+    if (m.status === "done" && m.answered === false) {
+      el.classList.add("refused");
+      el.appendChild(h("div", { class: "notice-title" }, icon("info"), h("span", { text: T.refusedTitle })));
+    }
+    el.appendChild(h("span", { class: "sr-only", text: T.bot + " " }));
+    var body = renderText(m.answer || "", cites, !streaming);
+    if (streaming) {
+      var last = body.lastElementChild;
+      (last && last.tagName !== "UL" && last.tagName !== "OL" ? last : body).classList.add("cursor");
+    }
+    el.appendChild(body);
+    if (m.status !== "done") return;
+    var used = (m.citations || []).slice().sort(function (a, b) { return a.n - b.n; });
+    if (used.length) el.appendChild(renderSources(used));
+    if (m.message_id) el.appendChild(renderFeedback(m));
+  }
+
+  function fillError(m) {
+    var el = m.el;
+    var kind = (m.error && m.error.kind) || "server";
+    var title = kind === "rate" ? T.rateTitle : kind === "starting" ? T.startingTitle
+      : kind === "offline" ? T.offlineTitle : T.failedTitle;
+    var text = kind === "rate" ? T.rateLimited(m.error.seconds)
+      : kind === "starting" ? T.starting
+      : kind === "offline" ? T.offline
+      : kind === "interrupted" ? T.interrupted
+      : kind === "unauthorized" ? T.unauthorized
+      : (m.error && m.error.text) || T.serverError;
+    el.classList.add(kind === "rate" || kind === "starting" ? "refused" : "error");
+    el.setAttribute("role", "alert");
+    if (m.answer) el.appendChild(renderText(m.answer, citationMap(m.citations), true));
+    el.appendChild(h("div", { class: "notice-title" }, icon("alert"), h("span", { text: title })));
+    el.appendChild(h("p", { text: text }));
+    if (kind === "unauthorized" || !m.question) return;
+    var retry = h("button", { type: "button", class: "retry" }, icon("retry"), h("span", { text: T.retry }));
+    retry.addEventListener("click", function () {
+      if (busy) return;
+      var i = state.messages.indexOf(m);
+      var last = i === state.messages.length - 1;
+      if (i >= 0) state.messages.splice(i, 1);
+      if (!last) m.el.remove();
+      ask(m.question, last ? m : null);
+    });
+    el.appendChild(retry);
+    var wait = m.error && m.error.retryAt ? Math.ceil((m.error.retryAt - Date.now()) / 1000) : 0;
+    if (wait > 0) countdown(retry, m.error.retryAt);
+  }
+
+  function countdown(button, until) {
+    var label = button.querySelector("span");
+    button.disabled = true;
+    button.dataset.wait = "1";
+    (function tick() {
+      var left = Math.ceil((until - Date.now()) / 1000);
+      if (left <= 0 || !button.isConnected) {
+        delete button.dataset.wait;
+        button.disabled = busy;
+        label.textContent = T.retry;
+        return;
+      }
+      label.textContent = T.retryIn(left);
+      setTimeout(tick, 1000);
+    })();
+  }
+
+  function citationMap(list) {
+    var map = {};
+    (list || []).forEach(function (c) { if (c && typeof c.n === "number") map[c.n] = c; });
+    return map;
+  }
+
+  // Answer text → paragraphs, lists and line breaks; "[n]" → citation chips; "**x**" → bold.
+  var BULLET = /^\s*[-*•]\s+/;
+  var NUMBERED = /^\s*(\d{1,3})[.)]\s+/;
+  function renderText(text, cites, final) {
+    var frag = h("div", { class: "answer" });
+    var lines = String(text).replace(/\r\n?/g, "\n").split("\n");
+    var para = null, list = null;
+    lines.forEach(function (line) {
+      if (!line.trim()) { para = null; list = null; return; }
+      var b = BULLET.exec(line), n = b ? null : NUMBERED.exec(line);
+      if (b || n) {
+        var type = b ? "UL" : "OL";
+        if (!list || list.tagName !== type) {
+          list = h(type.toLowerCase());
+          if (n && n[1] !== "1") list.setAttribute("start", n[1]);
+          frag.appendChild(list);
+        }
+        para = null;
+        list.appendChild(inline(h("li"), line.slice((b || n)[0].length), cites, final));
+        return;
+      }
+      list = null;
+      if (para) para.appendChild(h("br"));
+      else { para = h("p"); frag.appendChild(para); }
+      inline(para, line, cites, final);
+    });
+    return frag;
+  }
+
+  var INLINE = /\[(\d{1,3})\]|\*\*([^*\n]+)\*\*/g;
+  function inline(el, text, cites, final) {
+    var last = 0, m;
+    INLINE.lastIndex = 0;
+    while ((m = INLINE.exec(text))) {
+      if (m.index > last) el.appendChild(document.createTextNode(text.slice(last, m.index)));
+      if (m[1]) {
+        var n = Number(m[1]);
+        // Keep the chip on the same line as the punctuation right after it.
+        var tail = /^[.,;:!?)\]…”"'’]+/.exec(text.slice(INLINE.lastIndex));
+        if (cites[n] && tail) {
+          el.appendChild(h("span", { class: "nowrap" }, chip(cites[n]), tail[0]));
+          INLINE.lastIndex += tail[0].length;
+        } else if (cites[n]) el.appendChild(chip(cites[n]));
+        else if (!final) el.appendChild(h("span", { class: "chip pending", "aria-hidden": "true", text: String(n) }));
+        // final and no such citation: the marker is dropped, never shown (API.md)
+      } else {
+        el.appendChild(h("strong", { text: m[2] }));
+      }
+      last = INLINE.lastIndex;
+    }
+    if (last < text.length) el.appendChild(document.createTextNode(text.slice(last)));
+    return el;
+  }
+
+  function passageUrl(c) {
+    var fallback = API + "/documents/" + encodeURIComponent(c.document_id || "") + "#" + encodeURIComponent(c.passage_id || "");
+    try {
+      var u = new URL(c.url || fallback, API + "/");
+      return u.protocol === "http:" || u.protocol === "https:" ? u.href : fallback;
+    } catch (e) { return fallback; }
+  }
+
+  function chip(c) {
+    var tipId = nextId("tip");
+    var a = h("a", { class: "chip", href: passageUrl(c), target: "_blank", rel: "noopener",
+      "aria-label": T.source + " " + c.n + ": " + (c.label || ""), "aria-describedby": tipId, "data-n": String(c.n),
+      text: String(c.n) });
+    a._kl = { citation: c, tipId: tipId };
+    return a;
+  }
+
+  function renderSources(list) {
+    var ol = h("ol");
+    list.forEach(function (c) {
+      var c2 = chip(c);
+      c2.setAttribute("tabindex", "-1"); // the link beside it is the keyboard stop
+      c2.setAttribute("aria-hidden", "true");
+      ol.appendChild(h("li", null, c2,
+        h("a", { class: "src", href: passageUrl(c), target: "_blank", rel: "noopener", text: c.label || c.document_title || "" })));
+    });
+    return h("div", { class: "sources" }, h("p", { class: "sources-title", text: T.sources }), ol);
+  }
+
+  function renderFeedback(m) {
+    var thanks = h("span", { class: "fb-thanks", role: "status" });
+    var up = h("button", { type: "button", class: "fb up", "aria-label": T.helpful, title: T.helpful,
+      "aria-pressed": m.rating === "up" ? "true" : "false" }, icon("up"));
+    var down = h("button", { type: "button", class: "fb down", "aria-label": T.notHelpful, title: T.notHelpful,
+      "aria-pressed": m.rating === "down" ? "true" : "false" }, icon("down"));
+    function rate(rating) {
+      if (m.rating === rating) return;
+      var before = m.rating;
+      m.rating = rating;
+      up.setAttribute("aria-pressed", String(rating === "up"));
+      down.setAttribute("aria-pressed", String(rating === "down"));
+      saveState();
+      request("/v1/feedback", { conversation_id: m.conversation_id || state.conversation_id, message_id: m.message_id, rating: rating })
+        .then(function (res) {
+          if (!res.ok) throw new Error("HTTP " + res.status);
+          thanks.textContent = T.thanks;
+        })
+        .catch(function () {
+          m.rating = before;
+          up.setAttribute("aria-pressed", String(before === "up"));
+          down.setAttribute("aria-pressed", String(before === "down"));
+          saveState();
+          thanks.textContent = T.feedbackFailed;
+        });
+    }
+    up.addEventListener("click", function () { rate("up"); });
+    down.addEventListener("click", function () { rate("down"); });
+    return h("div", { class: "actions" }, up, down, thanks);
+  }
+
+  function scrollToEnd() { log.scrollTop = log.scrollHeight; }
+  function nearEnd() { return log.scrollHeight - log.scrollTop - log.clientHeight < 80; }
+  function announce(text) { live.textContent = ""; setTimeout(function () { live.textContent = text; }, 50); }
+
+  // --- citation popover ----------------------------------------------------------------------------------
+  var tip = { el: null, chip: null, pointer: "mouse", wasOpen: false };
+  function showTip(a) {
+    var info = a._kl;
+    if (!info) return;
+    if (tip.chip === a && tip.el && !tip.el.hidden) return;
+    hideTip();
+    var c = info.citation;
+    var quote = String(c.text || "");
+    if (quote.length > 700) quote = quote.slice(0, 700).replace(/\s+\S*$/, "") + " …";
+    var el = h("div", { class: "tip", role: "tooltip", id: info.tipId },
+      h("p", { class: "tip-label", text: c.label || "" }),
+      h("blockquote", { class: "tip-quote", text: quote }),
+      h("p", { class: "tip-hint", text: tip.pointer === "touch" ? T.tapHint : T.openHint }));
+    root.appendChild(el);
+    tip.el = el;
+    tip.chip = a;
+    place(el, a);
+  }
+  function place(el, a) {
+    var r = a.getBoundingClientRect();
+    var vw = document.documentElement.clientWidth || window.innerWidth;
+    var vh = window.innerHeight;
+    var w = el.offsetWidth, ht = el.offsetHeight;
+    var left = Math.max(8, Math.min(r.left + r.width / 2 - w / 2, vw - w - 8));
+    var top = r.bottom + 8;
+    if (top + ht > vh - 8 && r.top - ht - 8 >= 8) top = r.top - ht - 8;
+    else if (top + ht > vh - 8) top = Math.max(8, vh - ht - 8);
+    el.style.left = left + "px";
+    el.style.top = top + "px";
+  }
+  function hideTip() {
+    if (tip.el) tip.el.remove();
+    tip.el = null;
+    tip.chip = null;
+  }
+  function hideTipIn(container) { if (tip.chip && container.contains(tip.chip)) hideTip(); }
+  function chipOf(e) {
+    var t = e.target;
+    return t && t.closest ? t.closest("a.chip") : null;
+  }
+  log.addEventListener("pointerdown", function (e) {
+    tip.pointer = e.pointerType || "mouse";
+    var a = chipOf(e);
+    tip.wasOpen = !!a && tip.chip === a && !!tip.el;
+  }, true);
+  log.addEventListener("mouseover", function (e) { var a = chipOf(e); if (a && tip.pointer !== "touch") showTip(a); });
+  log.addEventListener("mouseout", function (e) {
+    var a = chipOf(e);
+    if (a && tip.chip === a && !a.contains(e.relatedTarget) && shadow.activeElement !== a) hideTip();
+  });
+  log.addEventListener("focusin", function (e) { var a = chipOf(e); if (a) showTip(a); });
+  log.addEventListener("focusout", function (e) { var a = chipOf(e); if (a && tip.chip === a) hideTip(); });
+  log.addEventListener("click", function (e) {
+    var a = chipOf(e);
+    if (!a) return;
+    // On touch screens the first tap shows the quote, the second opens the document.
+    if (tip.pointer === "touch" && !tip.wasOpen) { e.preventDefault(); showTip(a); tip.wasOpen = true; }
+  });
+  log.addEventListener("scroll", function () {
+    if (!tip.el) return;
+    var r = tip.chip.getBoundingClientRect(), box = log.getBoundingClientRect();
+    if (r.bottom < box.top || r.top > box.bottom) hideTip();
+    else place(tip.el, tip.chip);
+  }, { passive: true });
+  window.addEventListener("resize", hideTip);
+  shadow.addEventListener("pointerdown", function (e) {
+    if (tip.el && !chipOf(e) && !tip.el.contains(e.target)) hideTip();
+  });
+
+  // --- talking to the server ---------------------------------------------------------------------------
+  var busy = false;
+  var current = null;
+
+  function headers(extra) {
+    var out = { "Content-Type": "application/json" };
+    if (API_KEY) out.Authorization = "Bearer " + API_KEY;
+    Object.keys(extra || {}).forEach(function (k) { out[k] = extra[k]; });
+    return out;
+  }
+  function request(path, body, extra, signal) {
+    return fetch(API + path, { method: "POST", headers: headers(extra), body: JSON.stringify(body),
+      mode: "cors", credentials: "omit", cache: "no-store", signal: signal });
+  }
+
+  function setBusy(on) {
+    busy = on;
+    sendBtn.disabled = on;
+    log.querySelectorAll(".suggestion, .retry").forEach(function (b) { if (!b.dataset.wait) b.disabled = on; });
+  }
+
+  function ask(question, replacing) {
+    var suggestions = log.querySelector(".suggestions");
+    if (suggestions) suggestions.remove();
+    if (!replacing) {
+      var um = { role: "user", text: question };
+      state.messages.push(um);
+      log.appendChild(renderMessage(um));
+    }
+    var m = { role: "bot", status: "thinking", question: question, answer: "", citations: [] };
+    if (replacing && replacing.el) {
+      m.el = replacing.el;
+      m.el.removeAttribute("role");
+      state.messages.push(m);
+      fillBot(m);
+    } else {
+      state.messages.push(m);
+      log.appendChild(renderMessage(m));
+    }
+    scrollToEnd();
+    announce(T.thinking);
+    saveState();
+    setBusy(true);
+    stream(m).then(function () {
+      setBusy(false);
+      saveState();
+    });
+  }
+
+  function fail(m, error) {
+    m.status = "error";
+    m.error = error;
+    fillBot(m);
+    announce((error.kind === "offline" ? T.offline : error.kind === "rate" ? T.rateLimited(error.seconds) : error.kind === "starting" ? T.starting : error.text || T.serverError));
+    scrollToEnd();
+  }
+
+  async function errorText(res) {
+    try {
+      var body = await res.json();
+      return body && body.error && typeof body.error.message === "string" ? body.error.message : "";
+    } catch (e) { return ""; }
+  }
+
+  async function stream(m) {
+    var controller = new AbortController();
+    current = controller;
+    var stall = null;
+    function armStall() { clearTimeout(stall); stall = setTimeout(function () { controller.abort(); }, STALL_MS); }
+    armStall();
+    var res;
+    try {
+      res = await request("/v1/chat/stream", { message: m.question, conversation_id: state.conversation_id },
+        { Accept: "text/event-stream" }, controller.signal);
+    } catch (e) {
+      clearTimeout(stall);
+      if (current === controller) fail(m, { kind: "offline" });
+      return;
+    }
+    if (!res.ok) {
+      clearTimeout(stall);
+      var text = await errorText(res);
+      if (res.status === 429) {
+        var ra = parseRetryAfter(res.headers.get("Retry-After")) || secondsIn(text);
+        fail(m, { kind: "rate", seconds: ra, retryAt: ra ? Date.now() + ra * 1000 : 0 });
+      } else if (res.status === 503) fail(m, { kind: "starting" });
+      else if (res.status === 401 || res.status === 403) fail(m, { kind: "unauthorized" });
+      else fail(m, { kind: res.status >= 500 ? "server" : "client", text: text || T.serverError });
+      return;
+    }
+    var done = false;
+    var pending = false;
+    function paint() {
+      pending = false;
+      var stick = nearEnd();
+      fillBot(m);
+      if (stick) scrollToEnd();
+    }
+    function schedule() {
+      if (pending) return;
+      pending = true;
+      (window.requestAnimationFrame || setTimeout)(paint);
+    }
+    try {
+      for await (var ev of sse(res.body)) {
+        armStall();
+        var payload;
+        try { payload = ev.data ? JSON.parse(ev.data) : null; } catch (e) { payload = null; }
+        if (ev.event === "token" && payload && typeof payload.text === "string") {
+          m.status = "streaming";
+          m.answer += payload.text;
+          schedule();
+        } else if (ev.event === "citations" && Array.isArray(payload)) {
+          m.citations = payload;
+          schedule();
+        } else if (ev.event === "done" && payload) {
+          done = true;
+          m.status = "done";
+          if (typeof payload.answer === "string") m.answer = payload.answer;
+          if (Array.isArray(payload.citations)) m.citations = payload.citations;
+          m.answered = payload.answered !== false;
+          m.message_id = payload.message_id || null;
+          m.conversation_id = payload.conversation_id || state.conversation_id;
+          if (payload.conversation_id) state.conversation_id = payload.conversation_id;
+          pending = false;
+          paint();
+          announce(T.answered);
+        } else if (ev.event === "error") {
+          var err = (payload && (payload.error || payload)) || {};
+          var msg = typeof err.message === "string" ? err.message : "";
+          var code = err.code;
+          done = true;
+          if (code === "rate_limited") fail(m, { kind: "rate", seconds: secondsIn(msg) });
+          else if (code === "index_not_ready") fail(m, { kind: "starting" });
+          else fail(m, { kind: "server", text: msg || T.serverError });
+        }
+      }
+    } catch (e) {
+      /* network dropped mid-answer: handled below */
+    } finally {
+      clearTimeout(stall);
+    }
+    if (!done && current === controller) fail(m, { kind: m.answer ? "interrupted" : "offline" });
+  }
+
+  function parseRetryAfter(value) {
+    if (!value) return 0;
+    var s = Number(value);
+    if (isFinite(s)) return Math.max(1, Math.ceil(s));
+    var when = Date.parse(value);
+    return isNaN(when) ? 0 : Math.max(1, Math.ceil((when - Date.now()) / 1000));
+  }
+  function secondsIn(text) {
+    var m = /(\d+)\s*(giây|s\b|sec)/i.exec(text || "");
+    return m ? Number(m[1]) : 0;
+  }
+
+  // Server-sent events over a fetch body (EventSource cannot POST). Yields {event, data}.
+  async function* sse(body) {
+    var reader = body.getReader();
+    var decoder = new TextDecoder("utf-8");
+    var buf = "";
+    try {
+      for (;;) {
+        var chunk = await reader.read();
+        if (chunk.done) break;
+        buf += decoder.decode(chunk.value, { stream: true });
+        // Normalise CRLF / CR line ends, but keep a trailing CR: its LF may be in the next chunk.
+        var keep = buf.endsWith("\r") ? "\r" : "";
+        buf = (keep ? buf.slice(0, -1) : buf).replace(/\r\n?/g, "\n") + keep;
+        var at;
+        while ((at = buf.indexOf("\n\n")) >= 0) {
+          var block = buf.slice(0, at);
+          buf = buf.slice(at + 2);
+          var ev = parseEvent(block);
+          if (ev) yield ev;
+        }
+      }
+      buf = (buf + decoder.decode()).replace(/\r\n?/g, "\n");
+      if (buf.trim()) { var last = parseEvent(buf); if (last) yield last; }
+    } finally {
+      try { reader.releaseLock(); } catch (e) { /* already released */ }
+    }
+  }
+  function parseEvent(block) {
+    var event = "message", data = [], seen = false;
+    block.split("\n").forEach(function (line) {
+      if (!line || line.charAt(0) === ":") return;
+      var i = line.indexOf(":");
+      var field = i < 0 ? line : line.slice(0, i);
+      var value = i < 0 ? "" : line.slice(i + 1);
+      if (value.charAt(0) === " ") value = value.slice(1);
+      if (field === "event") { event = value; seen = true; }
+      else if (field === "data") { data.push(value); seen = true; }
+    });
+    return seen ? { event: event, data: data.join("\n") } : null;
+  }
+
+  // For tests and host pages that want to drive the widget.
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+
+  window.KetLuanWidget = { open: function () { openPanel(true); }, close: closePanel, ask: function (q) { openPanel(false); ask(q); } };
+})();
