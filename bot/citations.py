@@ -30,6 +30,7 @@ _CLAIM_STOPWORDS_TEXT = """
 la va cua cho cac nhung mot nhu voi ve tai trong theo den tu da dang se duoc bi thi ma nay do no ay
 co khong hay hoac cung con nua rat deu phai can nen de vao ra len o khi gi nao ai sao the ket luan
 so ngay thang nam bo chinh tri ban bi thu kl tw viec nhiem vu yeu cau giao nhat moi
+han chot thoi diem cu the van ban neu noi ro bao gom gom dong chi ngoai truoc sau hon
 """
 CLAIM_STOPWORDS = frozenset(_CLAIM_STOPWORDS_TEXT.split())
 

