@@ -76,12 +76,18 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="corpus, index and local state (default KETLUAN_DATA_DIR, else data/)")
-    parser = argparse.ArgumentParser(prog="ketluan", description="Hỏi đáp Kết luận: cited answers from the Kết luận")
+    common.add_argument(
+        "--data-dir", help="corpus, index and local state (default KETLUAN_DATA_DIR, else data/)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="ketluan", description="Hỏi đáp Kết luận: cited answers from the Kết luận"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", parents=[common], help="(re)build the search index from corpus folders")
-    p.add_argument("--corpus", action="append", help="a corpus folder (repeatable; default: the shipped corpus)")
+    p.add_argument(
+        "--corpus", action="append", help="a corpus folder (repeatable; default: the shipped corpus)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_index)
 

@@ -14,9 +14,13 @@ from index.settings import IndexSettings
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KETLUAN_", env_file=".env", extra="ignore")
 
-    api_keys: SecretStr | None = Field(default=None, description="comma-separated keys; set = /v1/* needs Bearer")
+    api_keys: SecretStr | None = Field(
+        default=None, description="comma-separated keys; set = /v1/* needs Bearer"
+    )
     cors_origins: str = Field(default="*", description="comma-separated origins allowed to embed the widget")
-    rate_limit_per_minute: int = Field(default=60, ge=1, description="requests per client per minute on /v1/*")
+    rate_limit_per_minute: int = Field(
+        default=60, ge=1, description="requests per client per minute on /v1/*"
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="largest accepted request body")
 
     def keys(self) -> list[str]:

@@ -68,7 +68,9 @@ class SentenceTransformerEmbedder:
 
             self._model = SentenceTransformer(name_or_path, device="cpu")
         except Exception as exc:
-            hint = "a local folder" if Path(name_or_path).exists() else "a model in the local Hugging Face cache"
+            hint = (
+                "a local folder" if Path(name_or_path).exists() else "a model in the local Hugging Face cache"
+            )
             raise EmbedderUnavailable(
                 f"cannot load sentence-transformers model {name_or_path!r} offline (expected {hint}): {exc}"
             ) from exc
@@ -81,7 +83,9 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         items = [prefix + t for t in texts] if self._e5 else list(texts)
-        vectors = self._model.encode(items, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False)
+        vectors = self._model.encode(
+            items, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False
+        )
         return _normalized(np.asarray(vectors).reshape(len(items), self.dim))
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -107,7 +111,11 @@ class HashingEmbedder:
         return vector
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return _normalized(np.stack([self._one(t) for t in texts])) if texts else np.zeros((0, self.dim), np.float32)
+        return (
+            _normalized(np.stack([self._one(t) for t in texts]))
+            if texts
+            else np.zeros((0, self.dim), np.float32)
+        )
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_queries(texts)

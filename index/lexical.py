@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from itertools import pairwise
 
 from index.textnorm import fold, normalize
 
@@ -23,17 +24,26 @@ def _segment(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(ViTokenizer.tokenize(normalize(text))) if t.strip("_")]
 
 
+def _bigrams(syllables: list[str]) -> list[str]:
+    # adjacent syllables, across word boundaries too: "bộ khoa học" matches "Bộ Khoa học", not "khoa học"
+    return [f"{a}+{b}" for a, b in pairwise(syllables)]
+
+
 def document_tokens(text: str) -> tuple[list[str], list[str]]:
-    """(index tokens, accented words). Index tokens are folded syllables plus folded compounds "bo_tu_phap"."""
+    """(index tokens, accented words). Index tokens are folded syllables, folded compounds "tu_phap" and
+    syllable bigrams "bo+tu"."""
     tokens: list[str] = []
     accented: list[str] = []
+    flat: list[str] = []
     for word in _segment(text):
         syllables = [s for s in word.split("_") if s]
         folded = [fold(s) for s in syllables]
         tokens.extend(folded)
+        flat.extend(f for f in folded if f.isalnum())
         if len(syllables) > 1:
             tokens.append("_".join(folded))
         accented.append(" ".join(syllables))
+    tokens.extend(_bigrams(flat))
     return tokens, accented
 
 
@@ -57,11 +67,14 @@ def query_segments(text: str, compounds: set[str]) -> list[str]:
 
 def query_tokens(text: str, compounds: set[str]) -> list[str]:
     tokens: list[str] = []
+    flat: list[str] = []
     for segment in query_segments(text, compounds):
-        if "_" in segment:
-            tokens.extend(segment.split("_"))
+        parts = segment.split("_")
+        if len(parts) > 1:
+            tokens.extend(parts)
         tokens.append(segment)
-    return tokens
+        flat.extend(p for p in parts if p.isalnum())
+    return tokens + _bigrams(flat)
 
 
 def accent_table(accented_words: Iterable[str]) -> dict[str, str]:
@@ -76,5 +89,5 @@ def accent_table(accented_words: Iterable[str]) -> dict[str, str]:
 
 
 def restore_accents(text: str, table: dict[str, str], compounds: set[str]) -> str:
-    """"bo tu phap duoc giao viec gi" → "bộ tư pháp được giao việc gì", from the corpus's own spelling."""
+    """ "bo tu phap duoc giao viec gi" → "bộ tư pháp được giao việc gì", from the corpus's own spelling."""
     return " ".join(table.get(seg, seg.replace("_", " ")) for seg in query_segments(text, compounds))

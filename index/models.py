@@ -59,5 +59,7 @@ class Document(BaseModel):
     passage_count: int = 0
     report: str | None = Field(default=None, description='the report it answers, e.g. "428-BC/BTCTW"')
     kind: Literal["ket_luan", "law", "text"] = "text"
-    official: bool = Field(default=False, description="true for the official full text, false for a press report")
+    official: bool = Field(
+        default=False, description="true for the official full text, false for a press report"
+    )
     corpus: str = Field(default="", description="name of the corpus folder the file came from")

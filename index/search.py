@@ -17,18 +17,70 @@ from index.fusion import fuse
 from index.lexical import query_tokens, restore_accents
 from index.models import Document, Passage
 from index.settings import IndexSettings
-from index.store import Manifest, current_build, load_documents, load_passages, read_manifest, staleness
+from index.store import (
+    FAISS_READ_FLAGS,
+    Manifest,
+    configure_search,
+    current_build,
+    load_documents,
+    load_passages,
+    read_manifest,
+    staleness,
+)
 from index.structure import normalize_ket_luan
 from index.textnorm import fold, has_diacritics, normalize, words
 
 MAX_QUERY_CHARS = 2000
+# "Kết luận 183", "kết luận số 183", "183-KL/TW", "KL 183", on folded text
+_KL_IN_QUERY = re.compile(
+    r"\bket\s*luan\s*(?:so\s*)?(\d{2,4})\b|\b(\d{2,4})\s*-?\s*kl\b|\bkl\s*-?\s*(\d{2,4})\b"
+)
+
+
+# Questions about a document itself (date, signer, report, subject, newest) — only they want its header.
+_DOCUMENT_QUESTION = re.compile(
+    r"ban hanh|ai ky|nguoi ky|ky ngay|ky khi nao|ky vao|ky ket luan|chu ky|bao cao (nao|so)|can cu"
+    r"|dua tren|so hieu|moi nhat|gan day nhat|cu nhat|dau tien|som nhat|ve van de gi|noi dung chinh|ve viec gi"
+    r"|trich yeu|tieu de|ten (ket luan|van ban)|co bao nhieu ket luan|nhung ket luan nao"
+)
+_SIGNER_QUESTION = re.compile(r"ai ky|nguoi ky|ky boi|chu ky|ai ban hanh|thay mat")
+_NEWEST = re.compile(r"moi nhat|gan day nhat|sau cung|cuoi cung")
+_OLDEST = re.compile(r"cu nhat|dau tien|som nhat")
+META_KINDS = ("metadata", "signature")
+
+
+def strip_ket_luan(query: str) -> str:
+    """The question without its "Kết luận 183" mention, once that mention has become a filter."""
+    folded = fold(query)
+    spans = [m.span() for m in _KL_IN_QUERY.finditer(folded)]
+    out, last = [], 0
+    for start, end in spans:  # fold keeps one character per character, so spans carry over
+        out.append(query[last:start])
+        last = end
+    out.append(query[last:])
+    stripped = re.sub(r"\s+", " ", "".join(out)).strip(" ,.;:")
+    return stripped if any(ch.isalnum() for ch in stripped) else query
+
+
+def ket_luan_in_query(query: str) -> list[str]:
+    """Kết luận numbers a question names, normalised ("183-KL/TW"), in order of mention."""
+    found: list[str] = []
+    for m in _KL_IN_QUERY.finditer(fold(query)):
+        number = f"{int(next(g for g in m.groups() if g))}-KL/TW"
+        if number not in found:
+            found.append(number)
+    return found
+
+
 DUPLICATE_JACCARD = 0.8
 
 
 class SearchFilters(BaseModel):
     """Restricts a search; every field is optional and they combine with AND."""
 
-    ket_luan: list[str] | None = Field(default=None, description='Kết luận numbers, e.g. ["183-KL/TW", "221"]')
+    ket_luan: list[str] | None = Field(
+        default=None, description='Kết luận numbers, e.g. ["183-KL/TW", "221"]'
+    )
     issued_from: dt.date | None = Field(default=None, description="issued on or after this day")
     issued_to: dt.date | None = Field(default=None, description="issued on or before this day")
     document_id: list[str] | None = None
@@ -65,8 +117,10 @@ class SearchIndex:
             self.passages = load_passages(build)
             self.documents = {d.document_id: d for d in load_documents(build)}
             self.vectors = np.load(build / "embeddings.npy", mmap_mode="r")
+            # IO_FLAG_MMAP_IFC maps the HNSW graph and vectors from the file: worker processes share the
+            # page cache instead of each holding a copy (IO_FLAG_MMAP only maps IVF lists).
             self.faiss = (
-                faiss.read_index(str(build / "vectors.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+                configure_search(faiss.read_index(str(build / "vectors.faiss"), FAISS_READ_FLAGS))
                 if manifest.vector_index != "flat"
                 else None
             )
@@ -87,6 +141,7 @@ class SearchIndex:
         self._issued = np.array([(p.issued.toordinal() if p.issued else -1) for p in self.passages])
         self._ket_luan = np.array([p.ket_luan or "" for p in self.passages])
         self._doc_ids = np.array([p.document_id for p in self.passages])
+        self._kinds = np.array([p.kind for p in self.passages])
         self._folded_words = [frozenset(words(fold(p.text))) for p in self.passages]
 
     # --- lookups ---------------------------------------------------------------------------------
@@ -126,6 +181,11 @@ class SearchIndex:
         tokens = [t for t in query_tokens(query, self.compounds) if t in self._vocab]
         return PreparedQuery(text=text, tokens=tokens)
 
+    def known_ket_luan(self, query: str) -> list[str]:
+        """The Kết luận numbers named in `query` that the corpus holds."""
+        present = {d.ket_luan for d in self.documents.values() if d.ket_luan}
+        return [n for n in ket_luan_in_query(query) if n in present]
+
     def _mask(self, filters: SearchFilters | None) -> np.ndarray | None:
         if filters is None:
             return None
@@ -159,6 +219,12 @@ class SearchIndex:
     def search_hits(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         if k < 1 or k > 100:
             raise BadQuery("k must be between 1 and 100")
+        folded = fold(normalize(query))
+        if (filters is None or not filters.ket_luan) and (named := self.known_ket_luan(query)):
+            # a question that names a Kết luận in the corpus is about that one; the name itself then
+            # says nothing about which paragraph answers
+            filters = (filters or SearchFilters()).model_copy(update={"ket_luan": named})
+            query = strip_ket_luan(query)
         prepared = self.prepare(query)
         mask = self._mask(filters)
         dense = self._dense(prepared, candidates=max(200, 20 * k))
@@ -168,6 +234,7 @@ class SearchIndex:
             else np.zeros(len(self.passages), dtype=np.float32)
         )
         fused = fuse(dense, lexical, mask)
+        fused = self._document_level(fused, folded)
         order = np.argsort(-fused, kind="stable")
         hits: list[Hit] = []
         for i in order:
@@ -184,6 +251,24 @@ class SearchIndex:
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Passage]:
         return [h.passage for h in self.search_hits(query, k, filters)]
 
+    def _document_level(self, fused: np.ndarray, folded_query: str) -> np.ndarray:
+        """Headers and signatures answer questions about a document, not about its content."""
+        kinds = self._kinds
+        if not _DOCUMENT_QUESTION.search(folded_query):
+            return np.where(np.isin(kinds, META_KINDS), fused * 0.5, fused)
+        newest, oldest = _NEWEST.search(folded_query), _OLDEST.search(folded_query)
+        if (newest or oldest) and (self._issued >= 0).any():
+            dated = self._issued[self._issued >= 0]
+            target = dated.max() if newest else dated.min()
+            return np.where(self._issued == target, fused * 1.5, fused)
+        boost = {
+            "metadata": 1.2,
+            "preamble": 1.2,
+            "signature": 1.2 if _SIGNER_QUESTION.search(folded_query) else 0.7,
+        }
+        factor = np.array([boost.get(k, 1.0) for k in kinds])
+        return fused * factor
+
     def _near_duplicate(self, a: int, b: int) -> bool:
         wa, wb = self._folded_words[a], self._folded_words[b]
         if not wa or not wb:
@@ -191,7 +276,9 @@ class SearchIndex:
         return len(wa & wb) / len(wa | wb) >= DUPLICATE_JACCARD
 
 
-def open_index(settings: IndexSettings, embedder: Embedder | None = None, *, check_stale: bool = True) -> SearchIndex:
+def open_index(
+    settings: IndexSettings, embedder: Embedder | None = None, *, check_stale: bool = True
+) -> SearchIndex:
     """Load the current build under the data dir; one-line IndexNotReady when missing, stale or corrupt."""
     build = current_build(settings.index_dir)
     manifest = read_manifest(build)
@@ -200,7 +287,9 @@ def open_index(settings: IndexSettings, embedder: Embedder | None = None, *, che
     return SearchIndex(build, embedder or load_embedder(manifest.model), manifest)
 
 
-def ensure_index(settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = False) -> SearchIndex:
+def ensure_index(
+    settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = False
+) -> SearchIndex:
     """Open the index, building it first from the shipped corpus when it is missing or stale."""
     from index.store import build_index
 
@@ -218,6 +307,3 @@ def ensure_index(settings: IndexSettings, embedder: Embedder | None = None, *, p
     build_index(corpora, settings.index_dir, embedder, exact_search_max=settings.exact_search_max,
                 progress=progress)  # fmt: skip
     return open_index(settings, embedder)
-
-
-_KL_IN_QUERY = re.compile(r"\b(\d{2,4})\s*-?\s*KL\b", re.IGNORECASE)

