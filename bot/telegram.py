@@ -15,7 +15,7 @@ import httpx
 
 from bot.channels import Conversations, TaskSet, backoff_delay, pack, prompt, source_links, split_text
 from bot.models import ChatResponse
-from index.errors import UpstreamError
+from index.errors import BadQuery, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +358,9 @@ class TelegramBot:
             async with self._typing(message.chat_id):
                 try:
                     response = await self.conversations.ask(chat_key, action.value)
+                except BadQuery as exc:
+                    log.info("telegram: unusable question in update %s: %s", message.update_id, exc.message)
+                    texts = [html.escape(prompt("bad_question"), quote=False)]
                 except Exception:
                     log.exception(
                         "telegram: answering update %s of chat %s failed", message.update_id, message.chat_id

@@ -22,7 +22,7 @@ from bot.channels import (
     store_call,
 )
 from bot.models import ChatResponse
-from index.errors import UpstreamError
+from index.errors import BadQuery, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +344,10 @@ class ZaloBot:
             else:
                 try:
                     response = await self.conversations.ask(user_id, text)
+                except BadQuery as exc:
+                    log.info("zalo: unusable question in %s: %s", delivery, exc.message)
+                    await self._send(event, [prompt("bad_question")])
+                    return
                 except Exception:
                     log.exception("zalo: answering message %s of user %s failed", delivery, user_id)
                     await self._send(event, [prompt("error")])
