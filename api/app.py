@@ -9,8 +9,8 @@ What the lifespan puts on `app.state` (the widget pages and the bot webhooks rea
 - `llm`           the LLM answerer when KETLUAN_LLM_BASE_URL is set, else None
 - `index_holder`  api.holder.IndexHolder: `.current()` → Snapshot(index, service, build) or IndexNotReady;
                   loads in a background thread and swaps to a new build when `ketluan index` finishes
-- `service`       property-like shortcut: `app.state.index_holder.current().service` is the ChatService
-                  (use that, not a stored reference, so a reload is picked up)
+- `service`       the ChatService of the index being served now (a thin proxy to
+                  `index_holder.current().service`, so it follows reloads; IndexNotReady while none)
 
 Optional modules `api.web` and `api.webhooks` are included when present: each exposes `router`, and may
 expose `lifespan(app)`, an async context manager entered after the above is set up.
@@ -88,6 +88,7 @@ def create_app(
             app.state.store, app.state.http, app.state.llm, app.state.index_holder = (
                 conversation_store, http, answerer, holder,
             )  # fmt: skip
+            app.state.service = CurrentService(holder)
             metrics.bind(
                 passages=lambda: len(s.index.passages) if (s := holder.snapshot) else 0,
                 documents=lambda: len(s.index.documents) if (s := holder.snapshot) else 0,
@@ -141,6 +142,16 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+class CurrentService:
+    """Stands for the ChatService of whichever index build is being served when an attribute is read."""
+
+    def __init__(self, holder: IndexHolder) -> None:
+        self._holder = holder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._holder.current().service, name)
 
 
 def _rate_limiter(app: FastAPI) -> Callable[[str, int, int], tuple[bool, float]] | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 from fastapi import Depends, Request
@@ -10,6 +10,8 @@ from fastapi import Depends, Request
 from api.holder import IndexHolder, Snapshot
 from api.metrics import Metrics
 from api.settings import Settings
+from bot.service import ChatService
+from bot.store import ConversationStore
 from index.search import SearchIndex
 
 # All `async def`: they only read app.state, and a sync dependency would cost a threadpool hop per request.
@@ -39,14 +41,16 @@ async def get_index(snapshot: Annotated[Snapshot, Depends(get_snapshot)]) -> Sea
     return snapshot.index
 
 
-async def get_service(snapshot: Annotated[Snapshot, Depends(get_snapshot)]) -> Any:
-    """The bot.service.ChatService answering from this request's index build."""
-    return snapshot.service
+async def get_service(snapshot: Annotated[Snapshot, Depends(get_snapshot)]) -> ChatService:
+    """The ChatService answering from this request's index build."""
+    service: ChatService = snapshot.service
+    return service
 
 
-async def get_store(request: Request) -> Any:
-    """The bot.store.ConversationStore (SQLite or Redis)."""
-    return request.app.state.store
+async def get_store(request: Request) -> ConversationStore:
+    """The conversation store (SQLite or Redis)."""
+    store: ConversationStore = request.app.state.store
+    return store
 
 
 async def get_http(request: Request) -> httpx.AsyncClient:
@@ -62,7 +66,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 IndexDep = Annotated[SearchIndex, Depends(get_index)]
-ServiceDep = Annotated[Any, Depends(get_service)]
-StoreDep = Annotated[Any, Depends(get_store)]
+ServiceDep = Annotated[ChatService, Depends(get_service)]
+StoreDep = Annotated[ConversationStore, Depends(get_store)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 LLMEnabledDep = Annotated[bool, Depends(get_llm_enabled)]

@@ -1,0 +1,90 @@
+"""`ketluan ask` in-process, and `ketluan serve` as a real process that builds a missing index first."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.cli import main
+from index.settings import IndexSettings
+from tests.api.conftest import free_port, wait_ready
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_ask_json(kl_settings: IndexSettings, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        ["ask", "Ai ký Kết luận 183?", "--json", "--data-dir", str(kl_settings.data_dir)], capsys
+    )
+    assert code == 0
+    body = json.loads(out)
+    assert body["answered"] is True and "Trần Cẩm Tú" in body["answer"] and body["citations"]
+
+
+def test_ask_text(kl_settings: IndexSettings, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["ask", "Ai ký Kết luận 183?", "--data-dir", str(kl_settings.data_dir)], capsys)
+    assert code == 0 and "Trần Cẩm Tú" in out and "[1] Kết luận 183-KL/TW" in out
+
+
+def test_ask_batch_answers_each_question_on_its_own(
+    kl_settings: IndexSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    batch = tmp_path / "questions.txt"
+    batch.write_text("Ai ký Kết luận 183?\n\nCòn Kết luận 221 thì sao?\n   \n", "utf-8")
+    code, out, _ = _run(
+        ["ask", "--batch", str(batch), "--json", "--data-dir", str(kl_settings.data_dir)], capsys
+    )
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 2
+    assert lines[0]["conversation_id"] != lines[1]["conversation_id"]  # no shared history
+
+
+def test_ask_without_question_or_index_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as no_question:
+        main(["ask", "--data-dir", str(tmp_path)])
+    assert "QUESTION" in str(no_question.value.code)
+    code, _, err = _run(["ask", "xin chào", "--data-dir", str(tmp_path)], capsys)
+    assert code == 2 and "ketluan index" in err
+
+
+def test_serve_builds_a_missing_index_then_serves_with_workers(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "data" / "corpus", tmp_path / "corpus")
+    port = free_port()
+    env = {**os.environ, "KETLUAN_EMBEDDING_MODEL": "hashing-64", "KETLUAN_API_KEYS": "",
+           "KETLUAN_RATE_LIMIT_PER_MINUTE": "1000", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(tmp_path), "--port", str(port),
+           "--workers", "2", "--no-access-log"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = wait_ready(f"http://127.0.0.1:{port}", timeout=120)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["documents"] == 5
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/search", json={"query": "trạm y tế cấp xã"}, timeout=30)
+        assert r.status_code == 200 and r.json()["results"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert "index built" in err or "index ready" in err
+    assert (tmp_path / "index" / "current").exists()
