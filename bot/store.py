@@ -47,6 +47,10 @@ class ConversationStore(Protocol):
 
     def mark_seen(self, namespace: str, key: str, ttl_seconds: int) -> bool: ...
 
+    def get_value(self, namespace: str, key: str) -> str | None: ...
+
+    def set_value(self, namespace: str, key: str, value: str) -> None: ...
+
     def rate_limit(self, key: str, limit: int, window_seconds: int) -> tuple[bool, float]: ...
 
     def ping(self) -> bool: ...
@@ -68,6 +72,8 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE TABLE IF NOT EXISTS seen (namespace TEXT NOT NULL, key TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (namespace, key));
 CREATE TABLE IF NOT EXISTS rate (key TEXT PRIMARY KEY, window_start REAL NOT NULL, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kv (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (namespace, key));
 """
 
 
@@ -181,6 +187,17 @@ class SQLiteStore:
             return cursor.rowcount == 1
 
         return self._tx(work)
+
+    def get_value(self, namespace: str, key: str) -> str | None:
+        """A small shared value (e.g. the bots' refreshed Zalo token); None when unset."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM kv WHERE namespace = ? AND key = ?", (namespace, key)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_value(self, namespace: str, key: str, value: str) -> None:
+        self._tx(lambda db: db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (namespace, key, value)))
 
     def rate_limit(self, key: str, limit: int, window_seconds: int) -> tuple[bool, float]:
         now = time.time()
@@ -358,6 +375,17 @@ class RedisStore:
             ),
             lambda s: s.mark_seen(namespace, key, ttl_seconds),
         )
+
+    def get_value(self, namespace: str, key: str) -> str | None:
+        def work() -> str | None:
+            value = self._redis.get(self._k("kv", namespace, key))
+            return None if value is None else str(value)
+
+        return self._call("get_value", work, lambda s: s.get_value(namespace, key))
+
+    def set_value(self, namespace: str, key: str, value: str) -> None:
+        self._call("set_value", lambda: self._redis.set(self._k("kv", namespace, key), value) and None,
+                   lambda s: s.set_value(namespace, key, value))  # fmt: skip
 
     def rate_limit(self, key: str, limit: int, window_seconds: int) -> tuple[bool, float]:
         def work() -> tuple[bool, float]:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot.channels import Conversations
+from bot.store import ConversationStore
 from bot.zalo import (
     TOKEN_NAMESPACE,
     ZALO_LIMIT,
@@ -26,6 +27,8 @@ from bot.zalo import (
     verify_signature,
 )
 from tests.bot.channel_fakes import PUBLIC_URL, FakeService, FakeStore, long_answer
+from tests.bot.test_store import redis_server  # noqa: F401  (fixture: a real redis-server)
+from tests.bot.test_store import store as shared_store  # noqa: F401  (fixture: SQLite and Redis stores)
 
 APP_ID, SECRET = "4321", "oa-secret"
 
@@ -281,3 +284,14 @@ def test_same_user_keeps_one_conversation_and_new_resets_it() -> None:
     asyncio.run(bot.handle_event(event(text="hai", msg_id="3")))
     assert service.calls[0][1] == service.calls[1][1] == service.resets[0]
     assert "cuộc trò chuyện mới" in oa.sent[1][1]["message"]["text"]
+
+
+def test_two_workers_share_one_refresh_through_the_store(shared_store: ConversationStore) -> None:  # noqa: F811
+    """Zalo refresh tokens are single use: the second worker must take the stored token, not refresh again."""
+    oa, store = FakeOa(set()), shared_store
+    first, second = zalo_client(oa, store), zalo_client(oa, store)  # type: ignore[arg-type]
+    asyncio.run(first.send_text("u-1", "một"))
+    asyncio.run(second.send_text("u-2", "hai"))
+    assert len(oa.refreshes) == 1
+    assert [t for t, _ in oa.sent] == ["fresh", "fresh"]
+    assert store.get_value(TOKEN_NAMESPACE, "refresh") == "r-2"
