@@ -84,16 +84,18 @@ def create_app(
             answerer = llm if llm is not None else _build_llm(settings, http)
             make = service_factory or _chat_service(settings)
 
-            holder = IndexHolder(settings.index, lambda idx: make(idx, conversation_store, answerer))
+            holder = IndexHolder(
+                settings.index,
+                lambda idx: make(idx, conversation_store, answerer),
+                on_swap=lambda snap: metrics.index_changed(
+                    len(snap.index.documents), len(snap.index.passages)
+                ),
+            )
             app.state.store, app.state.http, app.state.llm, app.state.index_holder = (
                 conversation_store, http, answerer, holder,
             )  # fmt: skip
             app.state.service = CurrentService(holder)
-            metrics.bind(
-                passages=lambda: len(s.index.passages) if (s := holder.snapshot) else 0,
-                documents=lambda: len(s.index.documents) if (s := holder.snapshot) else 0,
-                ready=lambda: 1.0 if holder.snapshot is not None else 0.0,
-            )
+            stack.callback(metrics.close)
             if index is not None:
                 holder.install(index)
             else:

@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +130,24 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # one process: hand it the index just loaded instead of loading it again
         uvicorn.run(create_app(settings, index=index), **common)
     else:
-        # each worker builds its own app (and loads the index, memory-mapped, in its lifespan)
-        uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **common)
+        # each worker builds its own app (and loads the index, memory-mapped, in its lifespan), and writes
+        # its metrics where every worker's /metrics can add them up
+        with _metrics_dir():
+            uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **common)
     return 0
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="ketluan-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def _ensure_index(settings: Settings) -> Any:

@@ -43,11 +43,13 @@ class IndexHolder:
         *,
         watch_interval: float = 1.0,
         opener: Callable[..., SearchIndex] = open_index,
+        on_swap: Callable[[Snapshot], None] | None = None,
     ) -> None:
         self.settings = settings
         self.make_service = make_service
         self.watch_interval = watch_interval
         self._open = opener
+        self._on_swap = on_swap
         self._snapshot: Snapshot | None = None
         self._status: Status = "loading"
         self._error: str | None = "index is loading"
@@ -136,6 +138,8 @@ class IndexHolder:
         self._status, self._error = "ready", None
         if self._seen_target is None:
             self._seen_target = self._link_target()
+        if self._on_swap is not None:
+            self._on_swap(snap)
         log.info("serving index build %s (%d passages)", index.build.name, len(index.passages))
         return snap
 

@@ -77,8 +77,15 @@ def test_serve_builds_a_missing_index_then_serves_with_workers(tmp_path: Path) -
         ready = wait_ready(f"http://127.0.0.1:{port}", timeout=120)
         assert ready.status_code == 200, ready.text
         assert ready.json()["documents"] == 5
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/search", json={"query": "trạm y tế cấp xã"}, timeout=30)
-        assert r.status_code == 200 and r.json()["results"]
+        for _ in range(4):
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/v1/search", json={"query": "trạm y tế cấp xã"}, timeout=30
+            )
+            assert r.status_code == 200 and r.json()["results"]
+        # whichever worker answers /metrics, it adds up every worker's counts
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+        assert 'ketluan_http_requests_total{method="POST",route="/v1/search",status="200"} 4.0' in metrics
+        assert "ketluan_index_passages" in metrics
     finally:
         proc.send_signal(signal.SIGINT)
         try:
