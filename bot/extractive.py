@@ -27,7 +27,7 @@ DENSE_SURE = 0.875
 DENSE_MIN = 0.835
 COVERAGE_MIN = 0.5
 COVERAGE_WEAK = 0.7
-MAX_QUOTE_WORDS = 60
+MAX_QUOTE_WORDS = 70
 MAX_LIST_ITEMS = 5
 
 _STOPWORDS_TEXT = """
@@ -113,23 +113,60 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def trim(sentence: str, focus: Sequence[str], max_words: int = MAX_QUOTE_WORDS) -> str:
-    """A long sentence → its clauses (split at ";") that hold the focus words, joined with "…"."""
+def _weight(text: str, focus: Sequence[tuple[str, float]]) -> float:
+    flat = " " + " ".join(words(fold(text))) + " "
+    return sum(w for t, w in focus if f" {t} " in flat)
+
+
+def trim(sentence: str, focus: Sequence[tuple[str, float]], max_words: int = MAX_QUOTE_WORDS) -> str:
+    """A long sentence → the clauses (split at ";") that hold most of the focus words, in order, with "…"
+    where something was left out. A list announced with ":" keeps its items."""
     if len(sentence.split()) <= max_words:
         return sentence
-    clauses = [c.strip() for c in sentence.split(";") if c.strip()]
-    if len(clauses) > 1:
-        keep = [i for i, c in enumerate(clauses) if any(f in fold(c) for f in focus)] or [0]
-        picked = [clauses[i] for i in keep[:3]]
-        text = " … ".join(picked)
-        if keep[0] > 0:
-            text = "… " + text
-        if keep[-1] < len(clauses) - 1 and not text.endswith((".", ")")):
-            text += " …"
-        if len(text.split()) <= max_words * 1.5:
-            return text
-    cut = " ".join(sentence.split()[:max_words]).rstrip(",;:")
-    return cut + " …"
+    clauses = [c.strip() for c in re.split(r";\s+", sentence) if c.strip()]
+    sizes = [len(c.split()) for c in clauses]
+    scores = [_weight(c, focus) for c in clauses]
+    best = max(range(len(clauses)), key=lambda i: (scores[i], -i))
+    if sizes[best] > max_words:
+        return (
+            _window(clauses[best], focus, max_words)
+            if len(clauses) == 1
+            else (("… " if best else "") + _window(clauses[best], focus, max_words))
+        )
+    keep = {best}
+    budget = max_words - sizes[best]
+    if clauses[best].rstrip().endswith(":") or re.search(r"(như|sau|gồm|vực|là):\s", clauses[best]):
+        order = list(range(best + 1, len(clauses)))  # the list the clause announces
+    else:
+        order = sorted(
+            (i for i in range(len(clauses)) if i != best), key=lambda i: (-scores[i], abs(i - best))
+        )
+    for i in order:
+        if sizes[i] <= budget:
+            keep.add(i)
+            budget -= sizes[i]
+    picked = sorted(keep)
+    text = ""
+    for pos, i in enumerate(picked):
+        if pos == 0:
+            text = ("… " if i > 0 else "") + clauses[i]
+        else:
+            text += ("; " if i == picked[pos - 1] + 1 else " … ") + clauses[i]
+    if picked[-1] < len(clauses) - 1:
+        text = text.rstrip(".") + " …"
+    return text
+
+
+def _window(text: str, focus: Sequence[tuple[str, float]], max_words: int) -> str:
+    """The max_words words of one long clause around its first focus word."""
+    parts = text.split()
+    if len(parts) <= max_words:
+        return text
+    folded = [fold(w).strip(',.;:()“”"') for w in parts]
+    first = next((i for i, w in enumerate(folded) if any(w == t.split()[0] for t, _ in focus)), 0)
+    start = max(0, min(first - max_words // 3, len(parts) - max_words))
+    out = " ".join(parts[start : start + max_words]).rstrip(",;:")
+    return ("… " if start else "") + out + (" …" if start + max_words < len(parts) else "")
 
 
 class ExtractiveAnswerer:
@@ -399,7 +436,25 @@ class ExtractiveAnswerer:
             picked.append(s)
             if len(picked) == limit:
                 break
-        return picked
+        return self._with_list_items(picked)
+
+    def _with_list_items(self, picked: list[_Sentence]) -> list[_Sentence]:
+        """A picked passage that announces a list ("… như sau:") brings its items along."""
+        out: list[_Sentence] = []
+        for s in picked:
+            out.append(s)
+            if not s.passage.text.rstrip().endswith(":"):
+                continue
+            prefix = s.passage.passage_id + "."
+            items = [
+                p for p in self.index.passages_of(s.passage.document_id) if p.passage_id.startswith(prefix)
+            ]
+            for i, p in enumerate(items[:MAX_LIST_ITEMS]):
+                if any(x.passage.passage_id == p.passage_id for x in picked):
+                    continue
+                text = _LEAD_MARKER.sub("", p.text.strip(), count=1)
+                out.append(_Sentence(p, s.rank, text, fold(text), s.score - 0.001 * (i + 1)))
+        return out
 
     def _issued(self, p: Passage) -> dt.date:
         info = self.ket_luan.get(p.ket_luan or "")
@@ -413,7 +468,7 @@ class ExtractiveAnswerer:
                 sources.append(p)
             return f"[{sources.index(p) + 1}]"
 
-        focus = [a for a in question.agencies] + [t for t, _ in self.terms(question.topic)]
+        focus = [(a, 3.0) for a in question.agencies] + self.terms(question.topic)
         # the newest Kết luận first; within one, the best sentence first
         picked.sort(key=lambda s: (-self._issued(s.passage).toordinal(), -s.score))
         numbers: list[str] = []
@@ -428,7 +483,8 @@ class ExtractiveAnswerer:
             return p.document_title
 
         def quote(s: _Sentence) -> str:
-            return f"“{trim(s.quote, focus).rstrip('.')}”"
+            budget = MAX_QUOTE_WORDS * 3 // 2 if kind in ("list", "who") else MAX_QUOTE_WORDS
+            return f"“{trim(s.quote, focus, budget).rstrip('.')}”"
 
         lines: list[str] = []
         first = picked[0]

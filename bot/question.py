@@ -66,6 +66,10 @@ _NOT_AGENCIES = (
     "ban ve",
 )
 
+_NOT_AFTER = {
+    "bo": frozenset(["dang", "can", "toan", "mot", "tung", "moi", "nhieu", "cac"]),
+    "ban": frozenset(["van", "co", "phien", "can"]),
+}
 _GREETING = re.compile(r"^(xin chao|chao( ban| bot| em| anh| chi)?|hello|hi|alo|hey|chao buoi \w+)[\s!.,]*$")
 _CUES: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
     ("newest", re.compile(r"\b(moi nhat|gan day nhat|gan nhat|moi ban hanh|sau cung|cuoi cung)\b")),
@@ -106,17 +110,19 @@ _CUES: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
         re.compile(
             r"\b(han chot|thoi han|han hoan thanh|den han|deadline|cham nhat|truoc ngay nao|khi nao|bao gio"
             r"|luc nao"
-            r"|thoi diem nao|ngay nao|den ngay nao|han cuoi|may gio|trong thoi gian nao|tien do|han)\b"
+            r"|thoi diem nao|ngay nao|den ngay nao|han cuoi|may gio|trong thoi gian nao|tien do|han"
+            r"|thang nao|nam nao|tuan nao|quy nao|vao thang)\b"
         ),
     ),
-    ("who", re.compile(r"\b(ai|co quan nao|don vi nao|ban nao|bo nao|cap nao|chu the nao)\b")),
     (
         "list",
         re.compile(
             r"\b(nhung (gi|viec gi|nhiem vu gi|noi dung gi|yeu cau gi|linh vuc nao)|liet ke|gom nhung"
-            r"|bao gom|cac (nhiem vu|viec|yeu cau|linh vuc)|nhung (nhiem vu|viec|yeu cau|linh vuc))\b"
+            r"|bao gom|cac (nhiem vu|viec|yeu cau|linh vuc)|nhung (nhiem vu|viec|yeu cau|linh vuc)"
+            r"|nhung \w+( \w+)? nao|nhung ai)\b"
         ),
     ),
+    ("who", re.compile(r"\b(ai|co quan nao|don vi nao|ban nao|bo nao|cap nao|chu the nao)\b")),
 )
 _TASK = re.compile(
     r"\b(giao|nhiem vu|phai lam|lam gi|trach nhiem|yeu cau|viec gi|chi dao|can lam|thi sao|the nao)\b"
@@ -172,6 +178,9 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     spans: list[tuple[int, int]] = []
     for m in _AGENCY.finditer(folded):
         head = m.group(1)
+        before = folded[: m.start()].split()[-1:]
+        if before and before[0] in _NOT_AFTER.get(head, ()):
+            continue  # "đảng bộ", "cán bộ", "toàn bộ", "văn bản", "cơ bản"
         tail: list[str] = []
         for w in m.group(2).split():
             if w in _AGENCY_STOP and not (w == "giao" and tail == [] and head == "bo"):
@@ -232,9 +241,9 @@ def analyze(message: str, attested: AttestedPhrases) -> Question:
     numbers = ket_luan_numbers(folded)
     known, unknown, spans = agencies(folded, attested)
     kind = kind_of(folded, bool(known), bool(numbers))
-    n_words = len(folded.split())
+    n_words = len(re.findall(r"\w+", folded))
     followup = (bool(_FOLLOWUP.search(folded)) and n_words <= 12) or (
-        n_words <= 5 and not numbers and not known and kind in ("deadline", "signer", "date", "report", "who")
+        n_words <= 6 and not numbers and not known and kind in ("deadline", "signer", "date", "report", "who")
     )
     mentions = tuple(text[s:e] for s, e in spans[: len(known)])
     return Question(
@@ -292,7 +301,11 @@ def merge(current: Question, previous: Question) -> Question:
         topic = " ".join(x for x in (core(previous), *mentions) if x)
         inherited.append("topic")
     else:
-        if kind == "generic" and previous.kind not in ("greeting", "generic", "documents", "newest"):
+        if (
+            kind == "generic"
+            and len(own_words) <= 3
+            and previous.kind not in ("greeting", "generic", "documents", "newest")
+        ):
             kind = previous.kind
             inherited.append("kind")
         extra = [m for m in mentions if fold(m) not in current.folded]
@@ -312,6 +325,6 @@ def merge(current: Question, previous: Question) -> Question:
 
 
 _FILLER_TEXT = """
-thi sao the nao ra con vay do nay no a nhi a oi nua khong co gi ve ket luan kl
+cac nhung thi sao the nao ra con vay do nay no a nhi a oi nua khong co gi ve ket luan kl
 """
 _FILLER = frozenset(_FILLER_TEXT.split())
