@@ -53,6 +53,7 @@ class IndexHolder:
         self._snapshot: Snapshot | None = None
         self._status: Status = "loading"
         self._error: str | None = "index is loading"
+        self.reload_error: str | None = None  # why the newest build could not replace the served one
         self._lock = threading.Lock()  # one load at a time
         self._reloading = False
         self._last_check = 0.0
@@ -106,17 +107,23 @@ class IndexHolder:
                 embedder = old.index.embedder if old is not None else None
                 index = self._open(self.settings, embedder)
             except KetLuanError as exc:
-                if old is None:
-                    self._status, self._error = "failed", exc.message
-                log.error("index not loaded: %s", exc.message)
+                self._failed(old, exc.message)
                 raise
             except Exception as exc:
                 message = f"index could not be loaded ({exc.__class__.__name__}: {exc})"
-                if old is None:
-                    self._status, self._error = "failed", message
-                log.exception("index not loaded")
+                log.exception("index load crashed")
+                self._failed(old, message)
                 raise IndexNotReady(message) from exc
+            self.reload_error = None
             return self._swap(index)
+
+    def _failed(self, old: Snapshot | None, message: str) -> None:
+        if old is None:
+            self._status, self._error = "failed", message
+            log.error("index not loaded: %s", message)
+        else:
+            self.reload_error = message
+            log.error("new index build not loaded, still serving %s: %s", old.build.name, message)
 
     def maybe_reload(self) -> None:
         """Start a background reload when `current` points somewhere new; cheap enough for every request."""

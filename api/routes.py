@@ -211,7 +211,7 @@ def _readiness(holder: Any, llm: bool) -> Readiness:
         raise IndexNotReady(holder.error or "index is loading")
     return Readiness(
         build=snap.build.name, documents=len(snap.index.documents), passages=len(snap.index.passages),
-        model=snap.index.manifest.model, mode="llm" if llm else "extractive",
+        model=snap.index.manifest.model, mode="llm" if llm else "extractive", reload_error=holder.reload_error,
     )  # fmt: skip
 
 

@@ -165,6 +165,10 @@ class Readiness(BaseModel):
     passages: int
     model: str = Field(description="embedding model of the build")
     mode: Literal["extractive", "llm"] = Field(description="how /v1/chat answers")
+    reload_error: str | None = Field(
+        default=None,
+        description="why the newest index build could not replace the served one, if it could not",
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

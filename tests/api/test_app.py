@@ -325,3 +325,23 @@ def test_openapi_documents_the_contract(client: TestClient) -> None:
     assert chat["responses"]["200"]["content"]["application/json"]["example"]["citations"]
     assert spec["components"]["schemas"]["ChatRequest"]["examples"]
     assert "text/event-stream" in paths["/v1/chat/stream"]["post"]["responses"]["200"]["content"]
+
+
+def test_a_broken_new_build_keeps_the_old_one_serving(tmp_path: Path, fake_service_factory: Factory) -> None:
+    settings = make_settings(IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
+    build_index([corpus], settings.index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    with _client(settings, None, fake_service_factory) as c:
+        first = _poll_ready(c)
+        broken = settings.index.index_dir / "builds" / "29990101T000000"
+        broken.mkdir()
+        (broken / "manifest.json").write_text("{", "utf-8")
+        link = settings.index.index_dir / "current"
+        link.unlink()
+        link.symlink_to(Path("builds") / broken.name)
+        _error(c.post("/v1/admin/reload"), 503, "index_not_ready")
+        ready = c.get("/readyz").json()
+        assert ready["build"] == first["build"] and "corrupt" in ready["reload_error"]
+        assert c.post("/v1/search", json={"query": "cấp xã"}).status_code == 200
