@@ -25,7 +25,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sy
 from api.app import create_app
 from api.settings import Settings
 from index.search import SearchIndex
-from tests.api.conftest import FakeChatService, FakeEvent, ServeApp, free_port
+from index.settings import IndexSettings
+from tests.api.conftest import FakeChatService, FakeEvent, ServeApp, free_port, make_settings
 
 pytestmark = pytest.mark.browser
 
@@ -95,8 +96,8 @@ def open_widget(page: Page) -> None:
     expect(page.get_by_role("dialog", name="Hỏi đáp Kết luận")).to_be_visible()
 
 
-def ask(page: Page, question: str) -> None:
-    box = page.get_by_label("Câu hỏi của bạn")
+def ask(page: Page, question: str, label: str = "Câu hỏi của bạn") -> None:
+    box = page.get_by_label(label)
     box.fill(question)
     box.press("Enter")
 
@@ -278,7 +279,7 @@ def test_html_in_question_and_answer_is_shown_as_text(
 @contextlib.contextmanager
 def host_page(serve_app: ServeApp, live_server: str, api: str, **options: str) -> Iterator[str]:
     """A page on another origin (its own loopback server) that embeds the widget, with hostile CSS."""
-    attrs = " ".join(f'data-{k}="{v}"' for k, v in options.items())
+    attrs = " ".join(f'data-{k.replace("_", "-")}="{v}"' for k, v in options.items())
     html = f"""<!doctype html><html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Xã Mẫu</title>
 <style>* {{ font-family: serif !important; color: lime !important; font-size: 40px !important; }}
@@ -364,8 +365,14 @@ def test_rate_limited_and_starting_server(
 
 # --- the host page, options, keyboard and phone ----------------------------------------------------------------
 def test_host_css_cannot_break_it_and_options_apply(
-    page: Page, live_server: str, serve_app: ServeApp
+    page: Page, live_server: str, serve_app: ServeApp, kl_settings: IndexSettings, kl_index: SearchIndex
 ) -> None:
+    """A host page on one origin, the widget script from a second and an API that wants a key on a third."""
+    api = create_app(
+        make_settings(kl_settings, api_keys="k-1"),
+        index=kl_index,
+        service_factory=lambda index, store, llm: FakeChatService(index),
+    )
     options = {
         "lang": "en",
         "title": "Hỏi đáp xã Mẫu",
@@ -373,21 +380,31 @@ def test_host_css_cannot_break_it_and_options_apply(
         "accent": "#0b5cad",
         "welcome": "Chào bà con!",
     }
-    with host_page(serve_app, live_server, live_server, **options) as url:
+    with (
+        serve_app(api) as api_url,
+        host_page(serve_app, live_server, api_url, api_key="k-1", **options) as url,
+    ):
         page.goto(url)
         launcher = page.get_by_role("button", name="Open the Kết luận question box")
         expect(launcher).to_be_visible()
         box = launcher.bounding_box()
         assert box is not None and box["x"] < 100 and box["height"] < 80, box
         style = launcher.evaluate(
-            "el => { const s = getComputedStyle(el); return [s.fontFamily, s.color, s.fontSize, s.backgroundColor]; }"
+            "el => [getComputedStyle(el).fontFamily, getComputedStyle(el).color, "
+            "getComputedStyle(el).fontSize, getComputedStyle(el).backgroundColor]"
         )
         assert style[0] != "serif" and style[1] != "rgb(0, 255, 0)" and style[2] == "15px", style
         assert style[3] == "rgb(11, 92, 173)", style
         launcher.click()
         expect(page.get_by_role("dialog", name="Hỏi đáp xã Mẫu")).to_be_visible()
         expect(page.locator(".msg.bot.welcome")).to_have_text("Chào bà con!")
-        expect(page.get_by_role("button", name="New conversation")).to_be_visible()
+        with page.expect_request(f"{api_url}/v1/chat/stream") as sent:
+            ask(page, QUESTION, label="Your question")
+        assert sent.value.all_headers().get("authorization") == "Bearer k-1"
+        expect(page.get_by_role("button", name="Helpful answer", exact=True)).to_be_visible()
+        expect(page.locator(".msg.bot .answer a.chip")).to_have_count(1)
+        page.get_by_role("button", name="New conversation").click()
+        expect(page.locator(".msg.user")).to_have_count(0)
         # the widget's CSS does not leak out either
         assert page.evaluate("getComputedStyle(document.querySelector('h1')).color") == "rgb(0, 255, 0)"
 
