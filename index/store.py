@@ -108,7 +108,7 @@ def _reconcile(parsed: list[ParsedDocument]) -> list[ParsedDocument]:
 # Approximate-index parameters, chosen by the scale curve (`make bench`, docs/benchmarks.md): at 1M synthetic
 # 384-d passages they keep recall@10 >= 0.95 against exact search with query p95 well under 20 ms on 2 cores.
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128  # SearchIndex asks for 200 candidates, so in service the effective efSearch is >= 200
 FAISS_READ_FLAGS = 0x200 | 0x2  # faiss.IO_FLAG_MMAP_IFC | IO_FLAG_READ_ONLY; faiss is imported lazily
 
@@ -141,7 +141,7 @@ def build_index(
     index_dir: Path,
     embedder: Embedder,
     *,
-    exact_search_max: int = 50_000,
+    exact_search_max: int = 20_000,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> Manifest:
