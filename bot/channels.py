@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import hmac
-import importlib.resources
 import inspect
 import logging
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import prompts
 from bot.models import ChatResponse, Citation
 
 log = logging.getLogger(__name__)
@@ -98,10 +97,9 @@ class Conversations:
         await store_call(self._service().reset, conversation_id)
 
 
-@functools.cache
 def prompt(name: str) -> str:
-    """A user-facing Vietnamese text from prompts/bot_{name}.txt."""
-    return importlib.resources.files("prompts").joinpath(f"bot_{name}.txt").read_text("utf-8").strip()
+    """A user-facing Vietnamese text of the bots: prompts/bot_{name}.txt."""
+    return prompts.load(f"bot_{name}").strip()
 
 
 def citation_url(citation: Citation, public_url: str) -> str:
