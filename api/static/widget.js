@@ -295,9 +295,11 @@
   launcher.addEventListener("click", function () { openPanel(true); });
   closeBtn.addEventListener("click", closePanel);
   resetBtn.addEventListener("click", function () {
+    generation += 1; // whatever is still streaming belongs to the old conversation: ignore it
     if (current) { var c = current; current = null; c.abort(); }
     state = { conversation_id: null, messages: [], open: true };
     saveState();
+    setBusy(false);
     renderAll();
     input.value = "";
     input.focus();
@@ -388,7 +390,8 @@
     var body = renderText(m.answer || "", cites, !streaming);
     if (streaming) {
       var last = body.lastElementChild;
-      (last && last.tagName !== "UL" && last.tagName !== "OL" ? last : body).classList.add("cursor");
+      if (last && (last.tagName === "UL" || last.tagName === "OL")) last = last.lastElementChild;
+      (last || body).classList.add("cursor");
     }
     el.appendChild(body);
     if (m.status !== "done") return;
@@ -642,6 +645,7 @@
   // --- talking to the server ---------------------------------------------------------------------------
   var busy = false;
   var current = null;
+  var generation = 0;
 
   function headers(extra) {
     var out = { "Content-Type": "application/json" };
@@ -682,7 +686,9 @@
     announce(T.thinking);
     saveState();
     setBusy(true);
-    stream(m).then(function () {
+    var gen = generation;
+    stream(m, function () { return gen !== generation; }).then(function () {
+      if (gen !== generation) return;
       setBusy(false);
       saveState();
     });
@@ -703,7 +709,7 @@
     } catch (e) { return ""; }
   }
 
-  async function stream(m) {
+  async function stream(m, stale) {
     var controller = new AbortController();
     current = controller;
     var stall = null;
@@ -715,9 +721,10 @@
         { Accept: "text/event-stream" }, controller.signal);
     } catch (e) {
       clearTimeout(stall);
-      if (current === controller) fail(m, { kind: "offline" });
+      if (!stale()) fail(m, { kind: "offline" });
       return;
     }
+    if (stale()) return;
     if (!res.ok) {
       clearTimeout(stall);
       var text = await errorText(res);
@@ -744,6 +751,7 @@
     }
     try {
       for await (var ev of sse(res.body)) {
+        if (stale()) return;
         armStall();
         var payload;
         try { payload = ev.data ? JSON.parse(ev.data) : null; } catch (e) { payload = null; }
@@ -781,7 +789,7 @@
     } finally {
       clearTimeout(stall);
     }
-    if (!done && current === controller) fail(m, { kind: m.answer ? "interrupted" : "offline" });
+    if (!done && !stale()) fail(m, { kind: m.answer ? "interrupted" : "offline" });
   }
 
   function parseRetryAfter(value) {

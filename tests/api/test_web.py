@@ -98,7 +98,7 @@ def test_document_page_anchors_every_passage_in_reading_order(
     assert response.status_code == 200
     page = Elements(response.text)
     passages = kl_index.passages_of(document.document_id)
-    sections = [a["id"] for a in page.find("section") if "passage" in (a.get("class") or "")]
+    sections = [a["id"] for a in page.find("div") if "passage" in (a.get("class") or "").split()]
     assert sections == [p.passage_id for p in passages]
     assert len(set(page.ids())) == len(page.ids()), "ids must be unique"
     text = "".join(page.text)
