@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -54,14 +55,30 @@ def chromium_path() -> str | None:
     return found
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def require_chromium() -> str:
+    """Chromium's path; without it a skip with the reason, or a failure when CI is set (CI installs it)."""
     executable = chromium_path()
     if executable is None:
         reason = "Chromium is not installed (Debian package `chromium`; `make sysdeps` installs it)"
         if os.environ.get("CI"):
             pytest.fail(f"{reason}: CI must run the browser tests")
         pytest.skip(reason)
+    return executable
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("1", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_missing_chromium_fails_in_ci_and_skips_locally(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "chromium_path", lambda: None)
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="Chromium is not installed"):
+        require_chromium()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = require_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield launched
