@@ -1,4 +1,4 @@
-/*! Hỏi đáp Kết luận — embeddable chat widget. Plain ES2017, no dependencies, no build step.
+/*! Hỏi đáp Kết luận — embeddable chat widget. Plain ES2018, no dependencies, no build step.
  *
  *   <script src="https://host/widget.js" data-api="https://host" defer></script>
  *
