@@ -1,0 +1,106 @@
+"""`ketluan eval`: the project's quality report (retrieval hit@k / MRR, answer checks, ALQAC benchmark)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from index.settings import PROJECT_ROOT, IndexSettings
+
+DEFAULT_QUESTIONS = PROJECT_ROOT / "data" / "eval" / "questions.jsonl"
+
+
+def _settings(args: argparse.Namespace) -> IndexSettings:
+    return IndexSettings(**({"data_dir": Path(args.data_dir)} if args.data_dir else {}))  # type: ignore[arg-type]
+
+
+def _benchmark_index(settings: IndexSettings, benchmark: Path) -> Any:
+    """The benchmark corpus gets its own index under the data dir, built by the same code when missing."""
+    from index.search import ensure_index
+
+    corpus = benchmark / "corpus"
+    if not corpus.is_dir():
+        from index.errors import BadCorpus
+
+        raise BadCorpus(f"{benchmark} has no corpus/ folder")
+    bench = IndexSettings(
+        data_dir=settings.data_dir / "benchmarks" / benchmark.name,
+        embedding_model=settings.embedding_model,
+        exact_search_max=settings.exact_search_max,
+    )
+    (bench.data_dir / "corpus").parent.mkdir(parents=True, exist_ok=True)
+    link = bench.data_dir / "corpus"
+    if not link.exists():
+        link.symlink_to(corpus.resolve(), target_is_directory=True)
+    return ensure_index(bench, progress=True)
+
+
+def _table(title: str, rows: dict[str, dict[str, Any]], columns: list[str]) -> str:
+    out = [title, "  " + f"{'':16}" + "".join(f"{c:>10}" for c in columns)]
+    for name, row in rows.items():
+        out.append("  " + f"{name:16}" + "".join(f"{row.get(c, ''):>10}" for c in columns))
+    return "\n".join(out)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from bot.evaluation import answer_report, conversation_rewrite
+    from bot.service import ChatService
+    from bot.settings import BotSettings
+    from bot.store import open_store
+    from index.evaluation import alqac_report, load_questions, retrieval_report
+    from index.search import open_index
+
+    settings = _settings(args)
+    result: dict[str, Any] = {}
+    if not args.benchmark_only:
+        index = open_index(settings)
+        questions = load_questions(Path(args.questions))
+        bot_settings = BotSettings(llm_base_url=None, redis_url=None)
+        store = (
+            open_store(bot_settings, settings.data_dir / "state" / "eval") if not args.no_answers else None
+        )
+        service = ChatService(index, store, bot_settings) if store is not None else None
+        rewrite = conversation_rewrite(service) if service else None
+        result["retrieval"] = retrieval_report(index, questions, rewrite).as_dict()
+        if service is not None:
+            result["answers"] = answer_report(service, questions).as_dict()
+            store.close()  # type: ignore[union-attr]
+    if args.benchmark:
+        bench_index = _benchmark_index(settings, Path(args.benchmark))
+        result["benchmark"] = {
+            Path(args.benchmark).name: alqac_report(bench_index, Path(args.benchmark)).as_dict()
+        }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0
+    if "retrieval" in result:
+        r = result["retrieval"]
+        rows = {**r["by_category"], "ALL": r["overall"]}
+        print(_table("Retrieval (own question set)", rows, ["n", "hit@1", "hit@5", "mrr@10"]))
+        print(f"  no-diacritic twins: {r['no_diacritic_gap']}")
+        print(f"  search latency: {r['latency_ms']}   misses at rank 1: {', '.join(r['misses']) or 'none'}")
+    if "answers" in result:
+        a = dict(result["answers"])
+        failures = a.pop("failures")
+        print("Answers (extractive)")
+        for key, value in a.items():
+            print(f"  {key:26} {value}")
+        for qid, why in failures.items():
+            print(f"  ✗ {qid}: {why}")
+    for name, b in result.get("benchmark", {}).items():
+        print(f"Benchmark {name}: " + ", ".join(f"{k} {v}" for k, v in b.items()))
+    sys.stdout.flush()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("eval", parents=[common], help="quality report: hit@k, MRR, answer checks, benchmark")
+    p.add_argument("--questions", default=str(DEFAULT_QUESTIONS), help="question set (JSONL)")
+    p.add_argument("--benchmark", help="an external benchmark folder, e.g. ../shared/benchmarks/alqac2023")
+    p.add_argument("--benchmark-only", action="store_true", help="skip the own question set")
+    p.add_argument("--no-answers", action="store_true", help="retrieval metrics only")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_eval)
