@@ -31,7 +31,7 @@ MAX_QUOTE_WORDS = 70
 MAX_LIST_ITEMS = 5
 
 _STOPWORDS_TEXT = """
-quy_dinh la gi nao khi bao gio bao_gio ai the the_nao co khong duoc cua cho ve va voi cac nhung nhu trong tai
+quy_dinh van_de de_cap la gi nao khi bao gio bao_gio ai the the_nao co khong duoc cua cho ve va voi cac nhung nhu trong tai
 den thi sao con vay hay hoac phai lam viec o do nay no hien hien_nay hom hom_nay se da dang de ra
 vao len can muon biet hoi xin toi ban minh chung ta ket luan ket_luan kl tw so ngay nam thang nhat
 moi a nhi oi nua gi_do dieu dieu_gi mot cai ve_viec noi noi_dung gom bao_gom liet ke liet_ke han
@@ -44,6 +44,8 @@ STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 _LEAD_MARKER = re.compile(r"^\s*(?:\d{1,2}\.|\((?:\d{1,2}|[ivx]{1,6})\)|[a-zđ]\)|[-–•+])\s+")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9])")
+_PRAISE = re.compile(r"\b(biểu dương|ghi nhận|khen)", re.IGNORECASE)
+_ASSIGN = re.compile(r"\b(giao|yêu cầu|chủ trì|phối hợp|khẩn trương|chỉ đạo|trách nhiệm)\b", re.IGNORECASE)
 _DEADLINE = re.compile(
     r"(?:hoàn thành(?: dứt điểm)? )?(?:chậm nhất )?"
     r"trước ngày \d{1,2}(?:[/-]\d{1,2}(?:[/-]\d{4})?)?(?: hằng tháng)?"
@@ -83,6 +85,7 @@ class _Sentence:
     quote: str
     folded: str
     score: float = 0.0
+    role: float = 0.0
 
 
 def vn_date(day: dt.date | None) -> str:
@@ -380,6 +383,8 @@ class ExtractiveAnswerer:
         kind = question.kind
         if kind == "summary" and question.agencies:
             kind = "task"
+        elif kind == "summary" and self.terms(question.topic):
+            kind = "generic"  # "Kết luận 179 nói gì về tôn giáo?" asks about a topic, not for a summary
         if kind in ("signer", "date", "report", "newest", "documents"):
             if kind in ("newest", "documents"):
                 numbers = []
@@ -415,16 +420,21 @@ class ExtractiveAnswerer:
                     if not (in_sentence or in_context):
                         continue
                     score += 1.0 if in_sentence else 0.5
+                    if kind == "task" and _PRAISE.search(piece) and not _ASSIGN.search(piece):
+                        score -= 0.8  # praised, not tasked
+                    role = _role(folded, focus_agency) if in_sentence else 0.0
+                    if kind == "task":
+                        score += role
                 if kind == "deadline":
                     if not _DEADLINE.search(piece):
                         continue
                     score += 0.5
-                out.append(_Sentence(p, rank, piece, folded, score))
+                out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0))
         if kind == "deadline" and not out:
             return []
         out.sort(key=lambda s: -s.score)
-        if not out:
-            return []
+        if kind == "task" and any(s.role >= 0.6 for s in out):
+            out = [s for s in out if s.role >= 0]  # the agency acts somewhere: drop mere mentions
         best = out[0].score
         limit = MAX_LIST_ITEMS if kind in ("list", "task") else 3
         picked: list[_Sentence] = []
@@ -495,10 +505,7 @@ class ExtractiveAnswerer:
                 if m:
                     deadlines.append((s, m.group(0)))
             s0, d0 = deadlines[0]
-            who = f" của {subject}" if subject else ""
-            lines.append(
-                f"Thời hạn{who} là {_deadline_phrase(d0)}, theo {where(s0.passage)} {cite(s0.passage)}."
-            )
+            lines.append(f"Thời hạn là {_deadline_phrase(d0)}, theo {where(s0.passage)} {cite(s0.passage)}.")
             lines.append(f"Văn bản nêu: {quote(s0)} {cite(s0.passage)}.")
             for s, _ in deadlines[1:]:
                 lines.append(f"- {where(s.passage)}: {quote(s)} {cite(s.passage)}.")
@@ -545,13 +552,14 @@ class ExtractiveAnswerer:
                 f"Kết luận {number} của Bộ Chính trị, Ban Bí thư được ban hành ngày {vn_date(info.issued)}"
                 f"{about} {cite(meta)}."
             )
-        points = [p for p in passages if re.match(r"^\d{1,2}\.\s", p.text)] or passages
+        points = [p for p in passages if re.search(r"\.m\d+\.d1$", p.passage_id)]
+        points = points or [p for p in passages if p.kind == "paragraph"] or passages
         if points:
             lines.append(f"Các nội dung chính {cite(points[0])}:")
             for p in points[:6]:
                 first = split_sentences(p.text)
                 if first:
-                    lines.append(f"- “{trim(first[0], [], 30).rstrip('.')}” {cite(p)}.")
+                    lines.append(f"- “{trim(first[0], [], 40).rstrip('.')}” {cite(p)}.")
         text = "\n".join(_tidy(line) for line in lines)
         return Draft(text, bool(sources), sources, [number], "summary")
 
@@ -560,6 +568,29 @@ def _norm(raw: str) -> str | None:
     from index.structure import normalize_ket_luan
 
     return normalize_ket_luan(raw) or normalize_ket_luan(f"{raw.strip()}-KL/TW")
+
+
+_ACTOR_BEFORE = re.compile(r"(?:^| )(?:giao|yeu cau|chi dao|doi voi|de nghi)(?: \w+){0,2} $")
+_ACTOR_AFTER = re.compile(
+    r"^ (?:khan truong|chu tri|co trach nhiem|duoc giao|tiep tuc|can|phai|lanh dao|chiu trach nhiem|theo doi)"
+)
+_MENTION_BEFORE = re.compile(r"(?:^| )(?:cua|voi|va|cac)(?: \w+)? $")
+
+
+def _role(folded: str, agencies: Sequence[str]) -> float:
+    """How much a sentence makes the agency do something: "giao Bộ X …", "Bộ X khẩn trương …" score high,
+    "báo cáo của Bộ X" low."""
+    best = -0.3
+    for a in agencies:
+        for m in re.finditer(rf" {re.escape(a)} ", folded):
+            before, after = folded[: m.start() + 1], folded[m.end() - 1 :]
+            if m.start() <= 2 or _ACTOR_BEFORE.search(before) or _ACTOR_AFTER.match(after):
+                best = max(best, 0.6)
+            elif _MENTION_BEFORE.search(before):
+                best = max(best, 0.1 if before.endswith((" voi ", " va ")) else -0.3)
+            else:
+                best = max(best, 0.0)
+    return best
 
 
 def _deadline_phrase(found: str) -> str:

@@ -47,7 +47,8 @@ _AGENCY = re.compile(r"\b(" + "|".join(_AGENCY_HEADS) + r")((?:\s+\w+){1,6})")
 # words that end an agency name in a question ("Bộ Tư pháp được giao …", "Bộ Tư pháp thì sao")
 _AGENCY_STOP_TEXT = """
 duoc phai co lam thi can se chiu la trong theo ve nhu da dang cho khi nao gi sao o de phoi hop
-chu tri giao ket luan yeu cau thuc hien nhiem vu trach nhiem ra hay hoac voi cung con nay do
+chu giao ket luan yeu cau thuc hien nhiem trach ra hay hoac voi cung con nay do cham nhat truoc
+ngay hang thang nam den sau bao gui hop
 """
 _AGENCY_STOP = frozenset(_AGENCY_STOP_TEXT.split())
 _NOT_AGENCIES = (
@@ -109,8 +110,9 @@ _CUES: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
         "deadline",
         re.compile(
             r"\b(han chot|thoi han|han hoan thanh|den han|deadline|cham nhat|truoc ngay nao|khi nao|bao gio"
+            r"|han (cuoi|nop|bao cao|la)"
             r"|luc nao"
-            r"|thoi diem nao|ngay nao|den ngay nao|han cuoi|may gio|trong thoi gian nao|tien do|han"
+            r"|thoi diem nao|ngay nao|den ngay nao|han cuoi|may gio|trong thoi gian nao|tien do"
             r"|thang nao|nam nao|tuan nao|quy nao|vao thang)\b"
         ),
     ),
@@ -189,7 +191,8 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
         if not tail:
             continue
         name = " ".join([head, *tail])
-        if any(name == x or name.startswith(x + " ") for x in _NOT_AGENCIES):
+        rest = folded[m.start() :] + " "
+        if any(rest.startswith(x) and not rest[len(x)].isalnum() for x in _NOT_AGENCIES):
             continue
         best = ""
         for size in range(len(tail), 0, -1):
