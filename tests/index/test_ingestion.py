@@ -45,7 +45,9 @@ def test_passages_are_verbatim_and_clean(path: Path) -> None:
         ("004_e28c69e39740ef77.txt", "195-KL/TW", dt.date(2025, 9, 26), None, False),
     ],
 )
-def test_document_metadata(name: str, number: str, issued: dt.date, report: str | None, official: bool) -> None:
+def test_document_metadata(
+    name: str, number: str, issued: dt.date, report: str | None, official: bool
+) -> None:
     doc = _parsed(name).document
     assert doc.ket_luan == number
     assert doc.issued == issued
