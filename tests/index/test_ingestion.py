@@ -210,7 +210,7 @@ def test_bad_files_give_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(BadCorpus, match="not UTF-8"):
         read_text(tmp_path / "bad.txt")
     (tmp_path / "broken.docx").write_bytes(b"PK not really a zip")
-    with pytest.raises(BadCorpus, match="cannot read .docx"):
+    with pytest.raises(BadCorpus, match=r"cannot read \.docx"):
         read_text(tmp_path / "broken.docx")
     with pytest.raises(BadCorpus, match="not found"):
         corpus_files(tmp_path / "missing")
