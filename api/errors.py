@@ -135,7 +135,7 @@ def to_response(exc: Exception) -> JSONResponse:
     if isinstance(exc, Unauthorized):
         return error_response(exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, KetLuanError):
-        if status_of(exc.code) >= 500:
+        if status_of(exc.code) >= 500 and status_of(exc.code) != 503:  # 503 is routine while loading
             log.warning("%s: %s", exc.code, exc.message)
         return error_response(exc.code, exc.message)
     if isinstance(exc, RequestValidationError):
