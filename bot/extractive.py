@@ -356,7 +356,10 @@ class ExtractiveAnswerer:
         if top.dense >= DENSE_SURE:
             return cov >= COVERAGE_MIN * 0.6 or not terms
         if top.dense >= DENSE_MIN:
-            return cov >= COVERAGE_WEAK
+            # one common syllable ("tổng" of "tổng hợp") is no evidence: want a word of 2+ syllables or 2 words
+            best = max(hits[:3], key=lambda h: self.covered(terms, self._folded_passages[h.index]))
+            found = [t for t, _ in terms if f" {t} " in self._folded_passages[best.index]]
+            return cov >= COVERAGE_WEAK and (len(found) >= 2 or any(" " in t for t in found))
         return False
 
     def features(self, question: Question, filters: SearchFilters | None = None) -> dict[str, float]:

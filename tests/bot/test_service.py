@@ -33,6 +33,12 @@ ANSWERED = [
     ("Hạn hoàn thành giải quyết hồ sơ thủ tục hành chính tồn đọng?", "15"),
     ("Kết luận 195 ký ngày nào?", "26/9/2025"),
     ("Kết luận 179-KL/TW nói gì?", "179-KL/TW"),
+    ("Bộ Nội vụ được giao nhiệm vụ gì?", "Bộ Nội vụ"),
+    ("Bộ Chính trị họp bao lâu một lần?", "1 tháng/lần"),
+    ("Quy hoạch phát triển tỉnh, xã phải hoàn thành khi nào?", "30/10/2025"),
+    ("Kết luận 179 nói gì về tôn giáo?", "tôn giáo"),
+    ("Kết luận 221-KL/TW về vấn đề gì?", "bộ máy hệ thống chính trị"),
+    ("Những kết luận nào đang được tra cứu?", "195-KL/TW"),
 ]
 REFUSED = [
     "Thủ tướng chủ trì cuộc họp về khu thương mại tự do",
@@ -45,6 +51,10 @@ REFUSED = [
     "Luật đất đai 2024 quy định gì về bồi thường?",
     "Kết luận 192-KL/TW yêu cầu gì?",
     "Bộ Quốc phòng được giao việc gì?",
+    "Ai là Tổng Bí thư?",
+    "Chủ tịch nước gửi điện mừng Quốc khánh Thái Lan khi nào?",
+    "Nghị quyết 57 có mục tiêu gì đến năm 2030?",
+    "Hà Nội có bao nhiêu phường sau sắp xếp?",
 ]
 
 
@@ -117,6 +127,22 @@ def test_follow_up_inherits_the_ket_luan(service: ChatService) -> None:
     assert follow.answered
     assert {c.ket_luan for c in follow.citations} == {"183-KL/TW"}
     assert "Bộ Tư pháp" in follow.answer
+
+
+@pytest.mark.parametrize(
+    ("history", "question", "fact"),
+    [
+        ("Kết luận 221-KL/TW ban hành ngày nào?", "Ai ký kết luận đó?", "Trần Cẩm Tú"),
+        ("Hạn chót sắp xếp trạm y tế cấp xã là khi nào?", "Còn các trường mầm non thì sao?", "31/12/2025"),
+        ("Kết luận 183 giao Bộ Tư pháp việc gì?", "Hạn hoàn thành là khi nào?", "31/8/2025"),
+        ("Kết luận 195 ban hành ngày nào?", "Nó yêu cầu thực hiện nghiêm kết luận nào?", "192-KL/TW"),
+        ("Kết luận 179 giao Bộ Tài chính làm gì?", "Thế còn Bộ Công an?", "hộ tịch"),
+    ],
+)
+def test_follow_ups(service: ChatService, history: str, question: str, fact: str) -> None:
+    first = service.answer(history)
+    follow = service.answer(question, first.conversation_id)
+    assert follow.answered and fact in follow.answer, follow.answer
 
 
 def test_follow_up_switches_the_ket_luan(service: ChatService) -> None:

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.models import Turn
+from bot.service import ChatService
+from bot.settings import BotSettings
 from bot.store import ConversationStore, RedisStore, SQLiteStore
+from index.search import SearchIndex
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -185,4 +188,20 @@ def test_redis_outage_degrades_and_recovers(redis_server: RedisServer) -> None:
     store.append("c3", turn(3), 5)
     assert not store.degraded
     assert [t.message_id for t in RedisStore(redis_server.url).history("c3")] == ["m3"]
+    store.close()
+
+
+def test_service_keeps_answering_through_a_redis_outage(
+    redis_server: RedisServer, kl_index: SearchIndex
+) -> None:
+    store = RedisStore(redis_server.url, retry_seconds=0.2, socket_timeout=0.3)
+    service = ChatService(kl_index, store, BotSettings(redis_url=redis_server.url))
+    first = service.answer("Kết luận 183 giao Bộ Nội vụ việc gì?")
+    redis_server.stop()
+    during = service.answer("Ai ký Kết luận 221?", first.conversation_id)
+    assert during.answered and "Trần Cẩm Tú" in during.answer
+    redis_server.start()
+    wait_until(store.ping)
+    after = service.answer("Kết luận 183 ban hành ngày nào?", first.conversation_id)
+    assert after.answered and "1/8/2025" in after.answer
     store.close()
