@@ -137,12 +137,13 @@ def trim(sentence: str, focus: Sequence[tuple[str, float]], max_words: int = MAX
             else (("… " if best else "") + _window(clauses[best], focus, max_words))
         )
     keep = {best}
-    budget = max_words - sizes[best]
+    budget = max_words * 7 // 5 - sizes[best]  # room for a second clause that also answers
     if clauses[best].rstrip().endswith(":") or re.search(r"(như|sau|gồm|vực|là):\s", clauses[best]):
         order = list(range(best + 1, len(clauses)))  # the list the clause announces
     else:
         order = sorted(
-            (i for i in range(len(clauses)) if i != best), key=lambda i: (-scores[i], abs(i - best))
+            (i for i in range(len(clauses)) if i != best and scores[i] > 0),
+            key=lambda i: (-scores[i], abs(i - best)),
         )
     for i in order:
         if sizes[i] <= budget:
