@@ -50,11 +50,14 @@ unit: setup sysdeps
 
 test: setup sysdeps lint typecheck unit
 
+# Slow: build, embedder, scale curve (10k, 100k, 1M synthetic passages; ~30 min on 2 cores) and HTTP benchmarks
+# → bench-results/*.json and bench-results/bench.png; summarised in docs/benchmarks.md.
 bench: setup sysdeps
-	$(BIN)/python -m api.bench
+	nice -n 10 $(BIN)/python -m api.bench $(BENCH_ARGS)
 
+# Long reliability runs (10,000 chats at 32 clients, workers + Redis, re-index under load); prints the numbers.
 soak: setup sysdeps
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -s -m slow --timeout 3600
 
 clean:
 	rm -rf $(VENV) data/index data/state
