@@ -7,10 +7,13 @@ form. Queries are segmented by longest match against the corpus's own word list,
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from functools import cache
 from itertools import pairwise
+from pathlib import Path
 
 from index.textnorm import fold, normalize
 
@@ -47,25 +50,29 @@ def document_tokens(text: str) -> tuple[list[str], list[str]]:
     return tokens, accented
 
 
-def query_segments(text: str, compounds: set[str]) -> list[str]:
-    """Folded segments of a query: greedy longest match of syllable runs against known compounds."""
+def query_segments(text: str, compounds: set[str] | dict[str, int]) -> list[str]:
+    """Folded segments of a query: the split into known compounds that covers the most syllables with
+    compounds, frequent ones preferred ("hop bao lau" → "hop", "bao_lau", not "hop_bao", "lau")."""
     syllables = _TOKEN.findall(fold(normalize(text)).replace("_", " "))
-    out: list[str] = []
-    i = 0
-    while i < len(syllables):
-        for size in range(min(MAX_WORD, len(syllables) - i), 1, -1):
+    weight = compounds if isinstance(compounds, dict) else dict.fromkeys(compounds, 1)
+    n = len(syllables)
+    # best[i] = (syllables covered by compounds, log-frequency bonus, segments) for syllables[i:]
+    best: list[tuple[int, float, list[str]]] = [(0, 0.0, [])] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        covered, bonus, rest = best[i + 1]
+        choice = (covered, bonus, [syllables[i], *rest])
+        for size in range(2, min(MAX_WORD, n - i) + 1):
             candidate = "_".join(syllables[i : i + size])
-            if candidate in compounds:
-                out.append(candidate)
-                i += size
-                break
-        else:
-            out.append(syllables[i])
-            i += 1
-    return out
+            if candidate in weight:
+                c, b, r = best[i + size]
+                option = (c + size, b + math.log1p(weight[candidate]), [candidate, *r])
+                if option[:2] > choice[:2]:
+                    choice = option
+        best[i] = choice
+    return best[0][2]
 
 
-def query_tokens(text: str, compounds: set[str]) -> list[str]:
+def query_tokens(text: str, compounds: set[str] | dict[str, int]) -> list[str]:
     tokens: list[str] = []
     flat: list[str] = []
     for segment in query_segments(text, compounds):
@@ -77,17 +84,36 @@ def query_tokens(text: str, compounds: set[str]) -> list[str]:
     return tokens + _bigrams(flat)
 
 
-def accent_table(accented_words: Iterable[str]) -> dict[str, str]:
-    """folded word → its most frequent accented spelling in the corpus (lower case)."""
+@cache
+def question_vocabulary() -> dict[str, int]:
+    """Common question words ("khi nào", "bao lâu", "hạn chót") that a legal corpus rarely spells out."""
+    words: dict[str, int] = {}
+    for line in (Path(__file__).with_name("vocabulary.txt")).read_text("utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            phrase, _, weight = line.partition("|")
+            words[normalize(phrase).lower()] = int(weight or 3)
+    return words
+
+
+def accent_table(accented_words: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """folded word → (its most frequent accented spelling, how often the folded form occurs)."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for word in accented_words:
         lower = normalize(word).lower()
         counts[fold(lower).replace(" ", "_")][lower] += 1
         for syllable in lower.split():
             counts[fold(syllable)][syllable] += 1
-    return {key: c.most_common(1)[0][0] for key, c in counts.items()}
+    table = {key: (c.most_common(1)[0][0], sum(c.values())) for key, c in counts.items()}
+    for phrase, weight in question_vocabulary().items():
+        key = fold(phrase).replace(" ", "_")
+        spelled, seen = table.get(key, (phrase, 0))
+        table[key] = (phrase if seen < weight * 10 else spelled, seen + weight * 10)
+    return table
 
 
-def restore_accents(text: str, table: dict[str, str], compounds: set[str]) -> str:
-    """ "bo tu phap duoc giao viec gi" → "bộ tư pháp được giao việc gì", from the corpus's own spelling."""
-    return " ".join(table.get(seg, seg.replace("_", " ")) for seg in query_segments(text, compounds))
+def restore_accents(text: str, table: dict[str, tuple[str, int]]) -> str:
+    """Unaccented "bo tu phap duoc giao viec gi" → "bộ tư pháp được giao việc gì", spelled as the corpus does."""
+    weights = {key: count for key, (_, count) in table.items() if "_" in key}
+    segments = query_segments(text, weights)
+    return " ".join(table[seg][0] if seg in table else seg.replace("_", " ") for seg in segments)

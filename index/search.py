@@ -125,14 +125,17 @@ class SearchIndex:
                 else None
             )
             self.bm25 = bm25s.BM25.load(str(build / "bm25"), mmap=True, show_progress=False)
-            self.accents: dict[str, str] = json.loads((build / "lexicon.json").read_text("utf-8"))
+            self.accents: dict[str, tuple[str, int]] = {
+                k: (v[0], int(v[1]))
+                for k, v in json.loads((build / "lexicon.json").read_text("utf-8")).items()
+            }
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise IndexNotReady(f"index at {build} is corrupt ({exc.__class__.__name__}: {exc}); "
                                 "rebuild it with `ketluan index`") from exc  # fmt: skip
         if len(self.passages) != self.vectors.shape[0] or self.vectors.shape[1] != embedder.dim:
             raise IndexNotReady(f"index at {build} is inconsistent ({len(self.passages)} passages, vectors "
                                 f"{self.vectors.shape}); rebuild it with `ketluan index`")  # fmt: skip
-        self.compounds = {k for k in self.accents if "_" in k}
+        self.compounds = {k: count for k, (_, count) in self.accents.items() if "_" in k}
         self._vocab = set(self.bm25.vocab_dict)
         self._by_id = {p.passage_id: i for i, p in enumerate(self.passages)}
         self._doc_passages: dict[str, list[int]] = {}
@@ -177,7 +180,7 @@ class SearchIndex:
         if text.isupper():
             text = text.lower()
         if not has_diacritics(text):
-            text = restore_accents(text, self.accents, self.compounds)
+            text = restore_accents(text, self.accents) + ("?" if text.endswith("?") else "")
         tokens = [t for t in query_tokens(query, self.compounds) if t in self._vocab]
         return PreparedQuery(text=text, tokens=tokens)
 

