@@ -56,6 +56,38 @@ def embedding_text(passage: Passage) -> str:
     return normalize(f"{passage.context}\n{passage.text}" if passage.context else passage.text)
 
 
+def embedding_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _reuse_vectors(index_dir: Path, embedder: Embedder, keys: list[str], out: np.ndarray) -> set[int]:
+    """Copy into `out` the vectors the current build already has for identical texts with the same model,
+    so a rebuild after a small corpus change embeds only what changed. Returns the rows filled."""
+    try:
+        build = current_build(index_dir)
+        manifest = read_manifest(build)
+    except IndexNotReady:
+        return set()
+    if manifest.model != embedder.name or manifest.dim != embedder.dim:
+        return set()
+    try:
+        key_file = build / "embedding_keys.json"
+        if key_file.exists():
+            old_keys = json.loads(key_file.read_text("utf-8"))
+        else:  # a build from before keys were stored: derive them from its passages
+            old_keys = [embedding_key(embedding_text(p)) for p in load_passages(build)]
+        old = np.load(build / "embeddings.npy", mmap_mode="r")
+        if len(old_keys) != old.shape[0]:
+            return set()
+        where = {k: i for i, k in enumerate(old_keys)}
+        filled = {i for i, k in enumerate(keys) if k in where}
+        for i in filled:
+            out[i] = old[where[keys[i]]]
+        return filled
+    except (OSError, ValueError):
+        return set()  # an unreadable previous build is simply not reused
+
+
 def _read_corpora(corpora: Sequence[Path]) -> tuple[list[ParsedDocument], dict[str, str]]:
     parsed: list[ParsedDocument] = []
     texts: dict[str, str] = {}
@@ -175,12 +207,18 @@ def build_index(
             accented.extend(words)
         table = accent_table(accented)
         vectors = np.zeros((len(inputs), embedder.dim), dtype=np.float32)
-        with tqdm(total=len(inputs), desc="embedding", unit="passage", disable=not progress) as bar:
-            for start in range(0, len(inputs), BATCH):
-                batch = inputs[start : start + BATCH]
-                vectors[start : start + len(batch)] = embedder.embed_passages(batch)
-                bar.update(len(batch))
+        keys = [embedding_key(t) for t in inputs]
+        reused = _reuse_vectors(index_dir, embedder, keys, vectors)
+        todo = [i for i in range(len(inputs)) if i not in reused]
+        if reused:
+            log(f"reusing {len(reused)} embeddings of the previous build; embedding {len(todo)} passages")
+        with tqdm(total=len(todo), desc="embedding", unit="passage", disable=not progress) as bar:
+            for start in range(0, len(todo), BATCH):
+                rows = todo[start : start + BATCH]
+                vectors[rows] = embedder.embed_passages([inputs[i] for i in rows])
+                bar.update(len(rows))
         np.save(work / "embeddings.npy", vectors)
+        (work / "embedding_keys.json").write_text(json.dumps(keys), "utf-8")
         vindex, kind = _vector_index(vectors, exact_search_max)
         faiss.write_index(vindex, str(work / "vectors.faiss"))
         retriever = bm25s.BM25()

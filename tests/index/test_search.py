@@ -10,6 +10,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.embedding import HashingEmbedder
@@ -17,7 +18,7 @@ from index.errors import BadQuery, IndexNotReady
 from index.langchain import KetLuanRetriever
 from index.search import SearchFilters, SearchIndex, ensure_index, ket_luan_in_query, open_index
 from index.settings import IndexSettings
-from index.store import build_index, current_build
+from index.store import build_index, current_build, embedding_text
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = [
@@ -203,3 +204,23 @@ def test_cli_index_and_search(tiny_settings: IndexSettings) -> None:
         "search", "--batch", str(batch), "--json", data_dir=tiny_settings.data_dir
     ).stdout.splitlines()
     assert [json.loads(line)["query"] for line in lines] == ["Bộ Tài chính", "Bộ Công an"]
+
+
+def test_rebuild_embeds_only_what_changed(tiny_settings: IndexSettings) -> None:
+    class CountingEmbedder(HashingEmbedder):
+        embedded = 0
+
+        def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+            CountingEmbedder.embedded += len(texts)
+            return super().embed_passages(texts)
+
+    corpus = _small_corpus(tiny_settings)
+    embedder = CountingEmbedder(64)
+    build_index([corpus], tiny_settings.index_dir, embedder, progress=False, log=lambda _: None)
+    first = CountingEmbedder.embedded
+    (corpus / "c.txt").write_text("Một đoạn văn bản mới về trạm y tế.\n", "utf-8")
+    build_index([corpus], tiny_settings.index_dir, embedder, progress=False, log=lambda _: None)
+    assert CountingEmbedder.embedded - first == 1
+    index = open_index(tiny_settings)
+    fresh = HashingEmbedder(64).embed_passages([embedding_text(p) for p in index.passages])
+    assert np.allclose(np.asarray(index.vectors), fresh, atol=1e-6), "reused vectors sit on the right rows"
