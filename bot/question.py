@@ -212,10 +212,20 @@ class AttestedPhrases:
     """Is a folded phrase a run of words somewhere in the corpus? (for agency names)."""
 
     def __init__(self, texts: list[str]) -> None:
-        self._text = " " + " ".join(" ".join(re.findall(r"\w+", fold(normalize(t)))) for t in texts) + " "
+        self._words = [w for t in texts for w in re.findall(r"\w+", normalize(t))]
+        self._folded = [fold(w) for w in self._words]
+        self._text = " " + " ".join(self._folded) + " "
 
     def __call__(self, phrase: str) -> bool:
         return f" {phrase} " in self._text
+
+    def spelling(self, phrase: str) -> str | None:
+        """How the corpus writes a folded phrase: "bo tu phap" → "Bộ Tư pháp" (its first occurrence)."""
+        at = self._text.find(f" {phrase} ")
+        if at < 0:
+            return None
+        start = self._text.count(" ", 0, at + 1) - 1
+        return " ".join(self._words[start : start + len(phrase.split())])
 
 
 def kind_of(folded: str, has_agency: bool, has_kl: bool) -> QuestionKind:
@@ -248,7 +258,8 @@ def analyze(message: str, attested: AttestedPhrases) -> Question:
     followup = (bool(_FOLLOWUP.search(folded)) and n_words <= 12) or (
         n_words <= 6 and not numbers and not known and kind in ("deadline", "signer", "date", "report", "who")
     )
-    mentions = tuple(text[s:e] for s, e in spans[: len(known)])
+    # the corpus's spelling, not the typed one: "bo tu phap" is answered as "Bộ Tư pháp"
+    mentions = tuple(attested.spelling(name) or text[s:e] for name, (s, e) in zip(known, spans, strict=False))
     return Question(
         text=text,
         folded=folded,

@@ -229,3 +229,11 @@ def test_sqlite_store_file_lives_under_the_data_dir(tmp_path: Path) -> None:
     store = open_store(BotSettings(redis_url=None), tmp_path)
     assert isinstance(store, SQLiteStore) and (tmp_path / "state" / "ketluan.sqlite3").is_file()
     store.close()
+
+
+def test_agency_typed_without_diacritics_is_answered_in_the_corpus_spelling(kl_index) -> None:  # type: ignore[no-untyped-def]
+    from bot.question import AttestedPhrases, analyze
+
+    attested = AttestedPhrases([p.text for p in kl_index.passages])
+    assert analyze("bo tu phap duoc giao viec gi", attested).mentions == ("Bộ Tư pháp",)
+    assert analyze("BỘ CÔNG AN chủ trì việc gì?", attested).mentions == ("Bộ Công an",)
