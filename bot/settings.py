@@ -11,11 +11,15 @@ _CONFIG = SettingsConfigDict(env_prefix="KETLUAN_", env_file=".env", extra="igno
 class BotSettings(BaseSettings):
     model_config = _CONFIG
 
-    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint; unset = extractive")
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint; unset = extractive"
+    )
     llm_model: str = Field(default="gpt-4o-mini", description="model name sent to the LLM endpoint")
     llm_api_key: SecretStr | None = Field(default=None, description="API key for the LLM endpoint")
     llm_timeout: float = Field(default=20.0, gt=0, description="seconds before the LLM answer falls back")
-    history_turns: int = Field(default=6, ge=0, le=50, description="turns of a conversation kept for follow-ups")
+    history_turns: int = Field(
+        default=6, ge=0, le=50, description="turns of a conversation kept for follow-ups"
+    )
     redis_url: str | None = Field(default=None, description="shared conversation store; unset = local SQLite")
     public_url: str = Field(default="http://127.0.0.1:8000", description="absolute base for citation links")
 
@@ -24,7 +28,9 @@ class TelegramSettings(BaseSettings):
     model_config = _CONFIG
 
     telegram_bot_token: SecretStr | None = Field(default=None, description="bot token from @BotFather")
-    telegram_webhook_secret: SecretStr | None = Field(default=None, description="X-Telegram-Bot-Api-Secret-Token")
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, description="X-Telegram-Bot-Api-Secret-Token"
+    )
     telegram_api_base: str = Field(default="https://api.telegram.org", description="Bot API base URL")
 
 
@@ -35,6 +41,10 @@ class ZaloSettings(BaseSettings):
     zalo_oa_secret_key: SecretStr | None = Field(default=None, description="OA secret key for signatures")
     zalo_access_token: SecretStr | None = Field(default=None, description="OA access token")
     zalo_refresh_token: SecretStr | None = Field(default=None, description="refresh token for expired tokens")
-    zalo_app_secret: SecretStr | None = Field(default=None, description="app secret, needed to refresh tokens")
+    zalo_app_secret: SecretStr | None = Field(
+        default=None, description="app secret, needed to refresh tokens"
+    )
     zalo_api_base: str = Field(default="https://openapi.zalo.me", description="OA API base URL")
-    zalo_oauth_base: str = Field(default="https://oauth.zaloapp.com", description="OAuth base for token refresh")
+    zalo_oauth_base: str = Field(
+        default="https://oauth.zaloapp.com", description="OAuth base for token refresh"
+    )
