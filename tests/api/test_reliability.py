@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -313,3 +314,89 @@ def test_corrupted_index_keeps_the_server_up_with_readiness_503_until_rebuilt(tm
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+# --- the LLM endpoint down, slow or talking nonsense -----------------------------------------------
+class _BadLLM:
+    """An OpenAI-compatible endpoint on loopback that misbehaves as `mode` says."""
+
+    def __init__(self, mode: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.release = threading.Event()
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.requests += 1
+                if mode == "slow":
+                    outer.release.wait(30)
+                    body, status = b'{"choices": []}', 200
+                elif mode == "error":
+                    body, status = b'{"error": {"message": "overloaded"}}', 500
+                else:  # garbage: a 200 that is not a chat completion at all
+                    body, status = b"\x00\xff not json {{{", 200
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("mode", ["down", "slow", "error", "garbage"])
+def test_llm_faults_fall_back_to_an_extractive_answer_within_the_timeout(
+    kl_settings: IndexSettings, kl_index: SearchIndex, serve_app: ServeApp, mode: str
+) -> None:
+    """With the production embedder, so the question is one the service answers (and asks the LLM about)."""
+    llm = None if mode == "down" else _BadLLM(mode)
+    url = llm.url if llm else f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    timeout = 2.0
+    bot = BotSettings(llm_base_url=url, llm_timeout=timeout, redis_url=None)
+    settings = Settings(kl_settings, bot, ApiSettings(api_keys=None, rate_limit_per_minute=100_000),
+                        TelegramSettings(), ZaloSettings())  # fmt: skip
+    try:
+        with (
+            serve_app(create_app(settings, index=kl_index)) as base,
+            httpx.Client(base_url=base, timeout=60) as c,
+        ):
+            assert wait_ready(base).json()["mode"] == "llm"
+            for path in ("/v1/chat", "/v1/chat/stream"):
+                started = time.monotonic()
+                r = c.post(path, json={"message": QUESTION})
+                elapsed = time.monotonic() - started
+                assert r.status_code == 200, r.text
+                body = r.json() if path == "/v1/chat" else _done_event(r.text)
+                assert body["mode"] == "extractive" and body["answer"], body
+                assert elapsed < timeout + 5, f"{path} took {elapsed:.1f} s with the LLM {mode}"
+                assert body["answered"] and body["citations"]  # a question the LLM is asked, not a refusal
+            assert llm is None or llm.requests >= 2  # the endpoint was tried, and failed
+    finally:
+        if llm:
+            llm.close()
+
+
+def _done_event(stream: str) -> dict[str, Any]:
+    import json
+
+    for block in stream.replace("\r\n", "\n").split("\n\n"):
+        lines = block.split("\n")
+        if "event: done" in lines:
+            return dict(
+                json.loads("".join(ln[len("data:") :].strip() for ln in lines if ln.startswith("data:")))
+            )
+    raise AssertionError(f"no done event in {stream[:500]!r}")
