@@ -13,6 +13,7 @@ from index.embedding import Embedder, HashingEmbedder, load_embedder
 from index.search import SearchIndex, open_index
 from index.settings import IndexSettings
 from index.store import build_index
+from tests.redis_server import REDIS_SERVER, RedisServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -50,3 +51,13 @@ def tiny_settings(tmp_path: Path) -> Iterator[IndexSettings]:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     yield IndexSettings(data_dir=tmp_path, embedding_model="hashing-64")
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if not Path(REDIS_SERVER).exists():
+        pytest.fail("redis-server is missing: run `make sysdeps` (apt-get install -y redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

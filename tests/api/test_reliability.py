@@ -28,7 +28,7 @@ from index.search import SearchIndex, open_index
 from index.settings import IndexSettings
 from index.store import build_index, current_build
 from tests.api.conftest import ServeApp, free_port, make_settings, run_server, wait_ready
-from tests.bot.test_store import REDIS_SERVER, RedisServer
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "data" / "corpus"
@@ -214,16 +214,6 @@ def test_openapi_schema_fuzz_finds_no_server_error(server: str) -> None:
 
 
 # --- Redis going away mid-run ----------------------------------------------------------------------
-@pytest.fixture()
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if not Path(REDIS_SERVER).exists():
-        pytest.fail("redis-server is missing: run `make sysdeps` (apt-get install -y redis-server)")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_redis_stopped_mid_run_still_answers_then_recovers(
     hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, redis_server: RedisServer,
     caplog: pytest.LogCaptureFixture,

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,7 @@ from api.bench_http import chat_bodies, load, search_bodies, serve
 from bot.store import RedisStore
 from index.embedding import load_embedder
 from index.store import build_index
-from tests.bot.test_store import REDIS_SERVER, RedisServer
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -40,16 +39,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (data / "corpus" / name).rename(data / name)
     build_index([data / "corpus"], data / "index", load_embedder(MODEL), progress=False, log=lambda _: None)
     return data
-
-
-@pytest.fixture()
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if not Path(REDIS_SERVER).exists():
-        pytest.fail("redis-server is missing: run `make sysdeps` (apt-get install -y redis-server)")
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def _rss_mb(pid: int) -> float:

@@ -27,7 +27,6 @@ from bot.zalo import (
     verify_signature,
 )
 from tests.bot.channel_fakes import PUBLIC_URL, FakeService, FakeStore, long_answer
-from tests.bot.test_store import redis_server  # noqa: F401  (fixture: a real redis-server)
 from tests.bot.test_store import store as shared_store  # noqa: F401  (fixture: SQLite and Redis stores)
 
 APP_ID, SECRET = "4321", "oa-secret"
