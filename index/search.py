@@ -31,9 +31,6 @@ from index.structure import normalize_ket_luan
 from index.textnorm import fold, has_diacritics, normalize, words
 
 MAX_QUERY_CHARS = 2000
-# How much a passage's score leans on its section's, by document kind. A law's article is one topic (the
-# ALQAC benchmark judges whole articles); a Kết luận's numbered point mixes many, so it does not lean.
-SECTION_WEIGHT = {"law": 0.0, "ket_luan": 0.0, "text": 0.0}
 # "Kết luận 183", "kết luận số 183", "183-KL/TW", "KL 183", on folded text
 _KL_IN_QUERY = re.compile(
     r"\bket\s*luan\s*(?:so\s*)?(\d{2,4})\b|\b(\d{2,4})\s*-?\s*kl\b|\bkl\s*-?\s*(\d{2,4})\b"
@@ -50,12 +47,6 @@ _SIGNER_QUESTION = re.compile(r"ai ky|nguoi ky|ky boi|chu ky|ai ban hanh|thay ma
 _NEWEST = re.compile(r"moi nhat|gan day nhat|sau cung|cuoi cung")
 _OLDEST = re.compile(r"cu nhat|dau tien|som nhat")
 META_KINDS = ("metadata", "signature")
-
-
-def section_of(passage: Passage) -> str:
-    """The section a passage belongs to: "luat-cu-tru.d38" (Điều 38), "kl183-621b55.m3" (mục 3)."""
-    local = passage.passage_id[len(passage.document_id) + 1 :]
-    return f"{passage.document_id}.{local.split('.')[0]}"
 
 
 def strip_ket_luan(query: str) -> str:
@@ -154,15 +145,6 @@ class SearchIndex:
         self._ket_luan = np.array([p.ket_luan or "" for p in self.passages])
         self._doc_ids = np.array([p.document_id for p in self.passages])
         self._kinds = np.array([p.kind for p in self.passages])
-        sections: dict[str, int] = {}
-        self._section = np.array(
-            [sections.setdefault(section_of(p), len(sections)) for p in self.passages], dtype=np.int64
-        )
-        self._section_count = len(sections)
-        self._section_weight = np.array(
-            [SECTION_WEIGHT.get(self.documents[p.document_id].kind, 0.0) if p.document_id in self.documents else 0.0
-             for p in self.passages]
-        )  # fmt: skip
         self._folded_words = [frozenset(words(fold(p.text))) for p in self.passages]
 
     # --- lookups ---------------------------------------------------------------------------------
@@ -255,7 +237,6 @@ class SearchIndex:
             else np.zeros(len(self.passages), dtype=np.float32)
         )
         fused = fuse(dense, lexical, mask)
-        fused = self._section_level(fused)
         fused = self._document_level(fused, folded)
         order = np.argsort(-fused, kind="stable")
         hits: list[Hit] = []
@@ -272,24 +253,6 @@ class SearchIndex:
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Passage]:
         return [h.passage for h in self.search_hits(query, k, filters)]
-
-    def _section_level(self, fused: np.ndarray) -> np.ndarray:
-        """Blend each passage's score with its section's (an article of a law, a numbered point): the mean
-        of the section's two best passages, so a section that matches as a whole lifts its passages.
-        A one-passage section keeps its own score."""
-        weight = self._section_weight
-        if not weight.any():
-            return fused
-        finite = np.isfinite(fused)
-        values = np.where(finite, fused, 0.0)
-        best = np.zeros(self._section_count)
-        np.maximum.at(best, self._section, values)
-        is_best = values >= best[self._section]
-        second = np.full(self._section_count, -1.0)
-        np.maximum.at(second, self._section, np.where(is_best, -1.0, values))
-        second = np.where(second < 0, best, second)  # a one-passage section: its own score twice
-        section_score = (best + second)[self._section] / 2
-        return np.where(finite, (1 - weight) * fused + weight * section_score, fused)
 
     def _document_level(self, fused: np.ndarray, folded_query: str) -> np.ndarray:
         """Headers and signatures answer questions about a document, not about its content."""
