@@ -97,19 +97,25 @@ def question_vocabulary() -> dict[str, int]:
 
 
 def accent_table(accented_words: Iterable[str]) -> dict[str, tuple[str, int]]:
-    """folded word → (its most frequent accented spelling, how often the folded form occurs)."""
+    """folded word → (its most frequent accented spelling in the corpus, how often the folded form occurs)."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for word in accented_words:
         lower = normalize(word).lower()
         counts[fold(lower).replace(" ", "_")][lower] += 1
         for syllable in lower.split():
             counts[fold(syllable)][syllable] += 1
-    table = {key: (c.most_common(1)[0][0], sum(c.values())) for key, c in counts.items()}
+    return {key: (c.most_common(1)[0][0], sum(c.values())) for key, c in counts.items()}
+
+
+def with_question_words(table: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
+    """The corpus's accent table plus the question vocabulary, which wins unless the corpus uses a word far
+    more often (a legal text says "khi", rarely "khi nào")."""
+    merged = dict(table)
     for phrase, weight in question_vocabulary().items():
         key = fold(phrase).replace(" ", "_")
-        spelled, seen = table.get(key, (phrase, 0))
-        table[key] = (phrase if seen < weight * 10 else spelled, seen + weight * 10)
-    return table
+        spelled, seen = merged.get(key, (phrase, 0))
+        merged[key] = (phrase if seen < weight * 10 else spelled, seen + weight * 10)
+    return merged
 
 
 def restore_accents(text: str, table: dict[str, tuple[str, int]]) -> str:

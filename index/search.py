@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from index.embedding import Embedder, load_embedder
 from index.errors import BadQuery, IndexNotReady, NotFound
 from index.fusion import fuse
-from index.lexical import query_tokens, restore_accents
+from index.lexical import query_tokens, restore_accents, with_question_words
 from index.models import Document, Passage
 from index.settings import IndexSettings
 from index.store import (
@@ -135,7 +135,9 @@ class SearchIndex:
         if len(self.passages) != self.vectors.shape[0] or self.vectors.shape[1] != embedder.dim:
             raise IndexNotReady(f"index at {build} is inconsistent ({len(self.passages)} passages, vectors "
                                 f"{self.vectors.shape}); rebuild it with `ketluan index`")  # fmt: skip
+        # compounds the corpus itself uses (BM25 tokens, answer terms); question words only help restore accents
         self.compounds = {k: count for k, (_, count) in self.accents.items() if "_" in k}
+        self._restore_table = with_question_words(self.accents)
         self._vocab = set(self.bm25.vocab_dict)
         self._by_id = {p.passage_id: i for i, p in enumerate(self.passages)}
         self._doc_passages: dict[str, list[int]] = {}
@@ -180,7 +182,7 @@ class SearchIndex:
         if text.isupper():
             text = text.lower()
         if not has_diacritics(text):
-            text = restore_accents(text, self.accents) + ("?" if text.endswith("?") else "")
+            text = restore_accents(text, self._restore_table) + ("?" if text.endswith("?") else "")
         tokens = [t for t in query_tokens(query, self.compounds) if t in self._vocab]
         return PreparedQuery(text=text, tokens=tokens)
 

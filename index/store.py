@@ -24,7 +24,7 @@ from index.models import Document, Passage
 from index.structure import ParsedDocument, parse_document
 from index.textnorm import normalize
 
-FORMAT = 5  # bump when passages, ids or the on-disk layout change: old indexes then count as stale
+FORMAT = 6  # bump when passages, ids or the on-disk layout change: old indexes then count as stale
 CURRENT = "current"
 
 
