@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -175,7 +177,7 @@ def build_index(
     *,
     exact_search_max: int = 20_000,
     progress: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
 ) -> Manifest:
     """Read, parse, embed and index `corpora` into a new build under `index_dir`, then point `current` at it."""
     import bm25s
@@ -221,6 +223,7 @@ def build_index(
         (work / "embedding_keys.json").write_text(json.dumps(keys), "utf-8")
         vindex, kind = _vector_index(vectors, exact_search_max)
         faiss.write_index(vindex, str(work / "vectors.faiss"))
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself and talks on stdout
         retriever = bm25s.BM25()
         retriever.index(tokens, show_progress=False)
         retriever.save(str(work / "bm25"), show_progress=False)
