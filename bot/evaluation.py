@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass, field
 
 from bot.followup import resolve
 from bot.service import ChatService
-from index.evaluation import EvalQuestion, Rewrite
+from index.evaluation import EvalQuestion, Rewrite, latency_ms
 from index.search import SearchFilters
 from index.textnorm import fold, normalize
 
@@ -49,7 +48,7 @@ class AnswerReport:
     failures: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        lat = sorted(self.latencies_ms)
+        latency = latency_ms(self.latencies_ms)
         return {
             "in_corpus_questions": self.in_corpus,
             "fact_in_answer": round(self.fact_found / self.in_corpus, 4) if self.in_corpus else None,
@@ -61,8 +60,8 @@ class AnswerReport:
             "citations": self.citations,
             "citations_verbatim": round(self.verbatim / self.citations, 4) if self.citations else None,
             "marker_errors": self.marker_errors,
-            "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
-            "latency_ms_p95": round(lat[int(0.95 * (len(lat) - 1))], 2) if lat else None,
+            "latency_ms_p50": latency["p50"],
+            "latency_ms_p95": latency["p95"],
             "failures": dict(sorted(self.failures.items())),
         }
 

@@ -29,6 +29,14 @@ class EvalQuestion(BaseModel):
     twin: str | None = Field(default=None, description="id of the accented twin of a no-diacritic question")
 
 
+def latency_ms(samples: list[float]) -> dict[str, float | None]:
+    """p50 and p95 of latencies in milliseconds (None for no samples)."""
+    lat = sorted(samples)
+    if not lat:
+        return {"p50": None, "p95": None}
+    return {"p50": round(statistics.median(lat), 2), "p95": round(lat[int(0.95 * (len(lat) - 1))], 2)}
+
+
 def load_questions(path: Path) -> list[EvalQuestion]:
     lines = path.read_text("utf-8").splitlines()
     return [EvalQuestion.model_validate_json(line) for line in lines if line.strip()]
@@ -78,15 +86,11 @@ class RetrievalReport:
     twin_gap: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        lat = sorted(self.latencies_ms)
         return {
             "overall": self.overall.as_dict(),
             "by_category": {k: v.as_dict() for k, v in sorted(self.by_category.items())},
             "no_diacritic_gap": self.twin_gap,
-            "latency_ms": {
-                "p50": round(statistics.median(lat), 2) if lat else None,
-                "p95": round(lat[int(0.95 * (len(lat) - 1))], 2) if lat else None,
-            },
+            "latency_ms": latency_ms(self.latencies_ms),
             "misses": sorted(qid for qid, r in self.ranks.items() if r != 1),
         }
 
@@ -146,13 +150,12 @@ class BenchmarkReport:
     latencies_ms: list[float]
 
     def as_dict(self) -> dict[str, object]:
-        lat = sorted(self.latencies_ms)
         return {
             "questions": self.n,
             "R@1": round(self.recall1, 4),
             "R@10": round(self.recall10, 4),
             "MRR@10": round(self.mrr10, 4),
-            "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
+            "latency_ms_p50": latency_ms(self.latencies_ms)["p50"],
         }
 
 
