@@ -8,7 +8,7 @@ What the lifespan puts on `app.state` (the widget pages and the bot webhooks rea
 - `http`          the one shared httpx.AsyncClient for outbound calls (LLM, Telegram, Zalo)
 - `llm`           the LLM answerer when KETLUAN_LLM_BASE_URL is set, else None
 - `index_holder`  api.holder.IndexHolder: `.current()` → Snapshot(index, service, build) or IndexNotReady;
-                  loads in a background thread and swaps to a new build when `ketluan index` finishes
+                  loads in a background thread (before serving, in a `--workers` process) and swaps to a new build when `ketluan index` finishes
 - `service`       the ChatService of the index being served now (a thin proxy to
                   `index_holder.current().service`, so it follows reloads; IndexNotReady while none)
 
@@ -66,9 +66,12 @@ def create_app(
     store: Any = None,
     llm: Any = None,
     service_factory: ServiceFactory | None = None,
+    load_before_serving: bool = False,
 ) -> FastAPI:
-    """The app. `index` serves an already loaded index (else it loads in the background at start-up);
-    `store`, `llm` and `service_factory` replace what the lifespan would build (for tests)."""
+    """The app. `index` serves an already loaded index; else it loads in the background at start-up, or,
+    with `load_before_serving`, before the server takes its first connection (a worker that shares its
+    socket with others must not take requests it can only refuse). `store`, `llm` and `service_factory`
+    replace what the lifespan would build (for tests)."""
     settings = settings or Settings.load()
     metrics = Metrics()
 
@@ -98,6 +101,9 @@ def create_app(
             stack.callback(metrics.close)
             if index is not None:
                 holder.install(index)
+            elif load_before_serving:
+                # a failed load is logged and reported by /readyz, as in the background case
+                await run_in_threadpool(holder.load)
             else:
                 holder.start()
             for module in _optional_modules():
@@ -144,6 +150,12 @@ def create_app(
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one `ketluan serve --workers N` process: settings from the environment, and the index
+    loaded before the worker accepts connections, so requests go to the workers that can answer them."""
+    return create_app(load_before_serving=True)
 
 
 class CurrentService:

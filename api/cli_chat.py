@@ -130,10 +130,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # one process: hand it the index just loaded instead of loading it again
         uvicorn.run(create_app(settings, index=index), **common)
     else:
-        # each worker builds its own app (and loads the index, memory-mapped, in its lifespan), and writes
-        # its metrics where every worker's /metrics can add them up
+        # each worker builds its own app and loads the index (memory-mapped) before it takes connections,
+        # and writes its metrics where every worker's /metrics can add them up
         with _metrics_dir():
-            uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **common)
+            uvicorn.run("api.app:create_worker_app", factory=True, workers=args.workers, **common)
     return 0
 
 

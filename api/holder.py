@@ -88,6 +88,11 @@ class IndexHolder:
         self._thread.start()
         return self._thread
 
+    def load(self) -> bool:
+        """Load the index now, in this thread; False (reason logged, /readyz reports it) when it fails."""
+        self._load_quietly()
+        return self._snapshot is not None
+
     def wait(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
             self._thread.join(timeout)

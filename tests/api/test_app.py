@@ -255,6 +255,29 @@ def test_corrupt_index_is_reported_not_fatal(tmp_path: Path, fake_service_factor
         assert c.get("/healthz").status_code == 200
 
 
+def test_a_worker_loads_its_index_before_taking_requests(
+    tmp_path: Path, fake_service_factory: Factory
+) -> None:
+    settings = make_settings(IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"))
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
+    build_index([corpus], settings.index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    app = create_app(settings, store=SQLiteStore(":memory:"), service_factory=fake_service_factory,
+                     load_before_serving=True)  # fmt: skip
+    with TestClient(app) as c:  # start-up has finished here: the very first request is answered
+        assert c.get("/readyz").status_code == 200
+        assert c.post("/v1/search", json={"query": "trạm y tế"}).status_code == 200
+    # a corrupt build does not stop the worker from starting; /readyz says why it cannot answer
+    manifest = settings.index.index_dir / "current" / "manifest.json"
+    manifest.write_text("{", "utf-8")
+    app = create_app(settings, store=SQLiteStore(":memory:"), service_factory=fake_service_factory,
+                     load_before_serving=True)  # fmt: skip
+    with TestClient(app) as c:
+        error = _error(c.get("/readyz"), 503, "index_not_ready")
+        assert "corrupt" in error["detail"]
+
+
 def _poll_error(c: TestClient, path: str) -> dict[str, str]:
     deadline = time.monotonic() + 30
     while True:
