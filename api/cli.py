@@ -23,9 +23,10 @@ def index_settings(args: argparse.Namespace) -> IndexSettings:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from index.embedding import load_embedder
+    from index.embedding import load_embedder, prefer_throughput
     from index.store import build_index
 
+    prefer_throughput()
     settings = index_settings(args)
     corpora = [Path(c) for c in args.corpus] if args.corpus else [settings.default_corpus]
     embedder = load_embedder(settings.embedding_model)

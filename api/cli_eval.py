@@ -50,9 +50,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from bot.service import ChatService
     from bot.settings import BotSettings
     from bot.store import open_store
+    from index.embedding import prefer_throughput
     from index.evaluation import alqac_report, load_questions, retrieval_report
     from index.search import open_index
 
+    prefer_throughput()  # a benchmark corpus may need building; the questions are asked one at a time
     settings = _settings(args)
     result: dict[str, Any] = {}
     if not args.benchmark_only:
