@@ -32,7 +32,6 @@ def measure_size(
     """Everything for one size; meant to run in its own process so peak RSS is this size's alone."""
     import faiss
 
-    from index.fusion import fuse
     from index.store import FAISS_READ_FLAGS, _vector_index, configure_search
 
     faiss.omp_set_num_threads(2)
@@ -75,7 +74,7 @@ def measure_size(
         approx["recall_at_10_service_k200"] = round(scale.recall_at_k(ids200, truth), 4)
         out["approx"] = approx
         if texts:
-            out["bm25"] = _bm25(n, corpora, loaded, queries, fuse)
+            out["bm25"] = _bm25(n, corpora, loaded, vectors, queries)
     out["peak_rss_mb"] = round(scale.peak_rss_mb())
     return out
 
@@ -94,9 +93,13 @@ def search_params(index: Any) -> dict[str, int]:
     return {"efSearch": int(hnsw.efSearch)} if hnsw is not None else {}
 
 
-def _bm25(n: int, corpora: list[Path], ann: Any, queries: np.ndarray, fuse: Any) -> dict[str, Any]:
-    """BM25 over synthetic texts and the service's per-query hybrid path (ANN + BM25 + fusion + ranking)."""
+def _bm25(n: int, corpora: list[Path], ann: Any, vectors: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
+    """BM25 over synthetic texts and the service's per-query hybrid path with an approximate index (as in
+    `SearchIndex._scores`): ANN top 200, BM25 over every passage, candidate union, exact dense scores of the
+    candidates, fusion and ranking of the candidates only."""
     import bm25s
+
+    from index.fusion import candidates, fuse
 
     syllables = scale.syllable_model(corpora)
     t = time.perf_counter()
@@ -118,13 +121,12 @@ def _bm25(n: int, corpora: list[Path], ann: Any, queries: np.ndarray, fuse: Any)
     hybrid = scale.Timings()
     for qv, qt in zip(queries, questions, strict=False):
         with hybrid:
-            scores_d, ids = ann.search(qv.reshape(1, -1), CANDIDATES)
-            dense = np.full(n, -1.0, dtype=np.float32)
-            dense[ids[0][ids[0] >= 0]] = scores_d[0][ids[0] >= 0]
             with bm25:
                 lexical = np.asarray(retriever.get_scores(qt), dtype=np.float32)
-            fused = fuse(dense, lexical, None)
-            np.argsort(-fused, kind="stable")[:10]
+            _, ids = ann.search(qv.reshape(1, -1), CANDIDATES)
+            rows = candidates(ids[0][ids[0] >= 0], lexical, CANDIDATES)
+            fused = fuse(np.asarray(vectors[rows] @ qv, dtype=np.float32), lexical[rows])
+            rows[np.argsort(-fused, kind="stable")[:10]]
     return {"tokens": count, "tokens_per_passage": round(count / n, 1), "chars_per_passage": round(chars / n),
             "zipf_exponent": round(syllables.zipf_exponent, 2), "generate_s": round(generate_s, 2),
             "index_s": round(index_s, 2), "index_tokens_per_s": round(count / index_s),

@@ -24,3 +24,26 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, mask: np.ndarray | None = None,
     if mask is not None:
         fused = np.where(mask, fused, -np.inf)
     return fused
+
+
+def top_rows(
+    scores: np.ndarray, n: int, mask: np.ndarray | None = None, floor: float | None = None
+) -> np.ndarray:
+    """Row numbers of the `n` highest scores (unordered; O(len) with argpartition, not a full sort), among
+    the rows `mask` allows and, with `floor`, whose score is above it."""
+    keep = np.ones(len(scores), dtype=bool) if mask is None else mask.copy()
+    if floor is not None:
+        keep &= scores > floor
+    rows = np.flatnonzero(keep)
+    if len(rows) <= n:
+        return rows
+    part = np.argpartition(-scores[rows], n - 1)[:n]
+    return rows[part]
+
+
+def candidates(
+    by_vector: np.ndarray, lexical: np.ndarray, wanted: int, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """The rows worth fusing when the corpus is too large to rank whole: what the vector search found ∪
+    BM25's top `wanted` among the rows `mask` allows (sorted, no repeats)."""
+    return np.union1d(by_vector, top_rows(lexical, wanted, mask, floor=0.0))

@@ -7,13 +7,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from index.embedding import Embedder, load_embedder
 from index.errors import BadQuery, IndexNotReady, NotFound
-from index.fusion import fuse
+from index.fusion import candidates, fuse, top_rows
 from index.lexical import query_tokens, restore_accents, with_question_words
 from index.models import Document, Passage
 from index.settings import IndexSettings
@@ -31,6 +32,8 @@ from index.structure import normalize_ket_luan
 from index.textnorm import fold, has_diacritics, normalize, words
 
 MAX_QUERY_CHARS = 2000
+CANDIDATES = 200  # per retriever, when only candidates are fused (approximate vector index)
+EXACT_SUBSET_MAX = 5000  # a filter that leaves at most this many passages: exact vector scores (≈ 2 ms)
 # "Kết luận 183", "kết luận số 183", "183-KL/TW", "KL 183", on folded text
 _KL_IN_QUERY = re.compile(
     r"\bket\s*luan\s*(?:so\s*)?(\d{2,4})\b|\b(\d{2,4})\s*-?\s*kl\b|\bkl\s*-?\s*(\d{2,4})\b"
@@ -211,15 +214,52 @@ class SearchIndex:
             mask &= np.isin(self._doc_ids, filters.document_id)
         return mask
 
-    def _dense(self, prepared: PreparedQuery, candidates: int) -> np.ndarray:
+    def _scores(
+        self, prepared: PreparedQuery, mask: np.ndarray | None, k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, dense, lexical): the passages to rank and their two scores.
+
+        Exact vector search (small corpora): every passage, so RRF ranks are exact. With the approximate
+        index (above `exact_search_max` passages) ranking every passage would cost O(N log N) per query, so
+        only candidates are fused: the ANN's top ∪ BM25's top, both within the filters, each scored exactly.
+        """
         query = self.embedder.embed_queries([prepared.text])[0]
+        n = len(self.passages)
+        lexical = (
+            np.asarray(self.bm25.get_scores(prepared.tokens), dtype=np.float32)
+            if prepared.tokens
+            else np.zeros(n, dtype=np.float32)
+        )
         if self.faiss is None:
-            return np.asarray(self.vectors @ query, dtype=np.float32)
-        scores = np.full(len(self.passages), -1.0, dtype=np.float32)
-        found, ids = self.faiss.search(query.reshape(1, -1), candidates)
-        keep = ids[0] >= 0
-        scores[ids[0][keep]] = found[0][keep]
-        return scores
+            dense = np.asarray(self.vectors @ query, dtype=np.float32)
+            rows = np.arange(n) if mask is None else np.flatnonzero(mask)
+            return rows, dense[rows], lexical[rows]
+        wanted = max(CANDIDATES, 20 * k)
+        allowed = n if mask is None else int(mask.sum())
+        if mask is not None and allowed <= EXACT_SUBSET_MAX:
+            # a filter (a Kết luận named, a date range) leaves few enough passages to score them all
+            subset = np.flatnonzero(mask)
+            by_vector = subset[top_rows(np.asarray(self.vectors[subset] @ query), wanted)]
+        else:
+            by_vector = self._ann(query, wanted, mask)
+        rows = candidates(by_vector, lexical, wanted, mask)
+        dense = np.asarray(self.vectors[rows] @ query, dtype=np.float32)
+        return rows, dense, lexical[rows]
+
+    def _ann(self, query: np.ndarray, wanted: int, mask: np.ndarray | None) -> np.ndarray:
+        """The approximate index's nearest rows, only among those `mask` allows (a FAISS ID selector, so
+        the graph walk returns `wanted` allowed rows rather than `wanted` rows the filter then thins)."""
+        import faiss
+
+        lib: Any = faiss  # the SWIG wrappers take numpy arrays that the type stubs do not know about
+        index: Any = self.faiss
+        params = None
+        if mask is not None:
+            # the selector keeps a reference to its bitmap; `params` keeps the selector until the search ends
+            selector = lib.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+            params = lib.SearchParametersHNSW(sel=selector, efSearch=max(wanted, index.hnsw.efSearch))
+        _, ids = index.search(query.reshape(1, -1).astype(np.float32), wanted, params=params)
+        return np.asarray(ids[0][ids[0] >= 0])
 
     def search_hits(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         if k < 1 or k > 100:
@@ -231,24 +271,15 @@ class SearchIndex:
             filters = (filters or SearchFilters()).model_copy(update={"ket_luan": named})
             query = strip_ket_luan(query)
         prepared = self.prepare(query)
-        mask = self._mask(filters)
-        dense = self._dense(prepared, candidates=max(200, 20 * k))
-        lexical = (
-            np.asarray(self.bm25.get_scores(prepared.tokens), dtype=np.float32)
-            if prepared.tokens
-            else np.zeros(len(self.passages), dtype=np.float32)
-        )
-        fused = fuse(dense, lexical, mask)
-        fused = self._document_level(fused, folded)
-        order = np.argsort(-fused, kind="stable")
+        rows, dense, lexical = self._scores(prepared, self._mask(filters), k)
+        fused = self._document_level(fuse(dense, lexical), rows, folded)
         hits: list[Hit] = []
-        for i in order:
-            if not np.isfinite(fused[i]):
-                break
+        for j in np.argsort(-fused, kind="stable"):
+            i = int(rows[j])
             if any(self._near_duplicate(i, h.index) for h in hits):
                 continue
-            hits.append(Hit(self.passages[i].with_score(round(float(fused[i]), 6)), float(fused[i]),
-                            float(dense[i]), float(lexical[i]), int(i)))  # fmt: skip
+            hits.append(Hit(self.passages[i].with_score(round(float(fused[j]), 6)), float(fused[j]),
+                            float(dense[j]), float(lexical[j]), i))  # fmt: skip
             if len(hits) == k:
                 break
         return hits
@@ -256,16 +287,16 @@ class SearchIndex:
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Passage]:
         return [h.passage for h in self.search_hits(query, k, filters)]
 
-    def _document_level(self, fused: np.ndarray, folded_query: str) -> np.ndarray:
+    def _document_level(self, fused: np.ndarray, rows: np.ndarray, folded_query: str) -> np.ndarray:
         """Headers and signatures answer questions about a document, not about its content."""
-        kinds = self._kinds
+        kinds = self._kinds[rows]
         if not _DOCUMENT_QUESTION.search(folded_query):
             return np.where(np.isin(kinds, META_KINDS), fused * 0.5, fused)
         newest, oldest = _NEWEST.search(folded_query), _OLDEST.search(folded_query)
         if (newest or oldest) and (self._issued >= 0).any():
             dated = self._issued[self._issued >= 0]
             target = dated.max() if newest else dated.min()
-            return np.where(self._issued == target, fused * 1.5, fused)
+            return np.where(self._issued[rows] == target, fused * 1.5, fused)
         boost = {
             "metadata": 1.2,
             "preamble": 1.2,

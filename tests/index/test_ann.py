@@ -61,3 +61,81 @@ def test_synthetic_texts_look_like_the_corpus() -> None:
     texts, tokens = scale.synthetic_corpus(model, 50, seed=1)
     assert len(texts) == len(tokens) == 50 and all(t.endswith(".") for t in texts)
     assert 0.6 < model.zipf_exponent < 2.0  # natural-language word frequencies are Zipf-shaped
+
+
+def _questions() -> list[str]:
+    import json
+
+    from tests.conftest import ROOT
+
+    lines = (ROOT / "data" / "eval" / "questions.jsonl").read_text("utf-8").splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def exact_and_approx(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
+    """The shipped corpus indexed twice with the same embedder: exact vector search, and HNSW (whose
+    searches fuse only candidates)."""
+    import shutil
+
+    from index.embedding import HashingEmbedder
+    from tests.conftest import CORPUS
+
+    embedder = HashingEmbedder(64)
+    found = []
+    for exact_max in (20_000, 0):
+        data = tmp_path_factory.mktemp(f"ann-{exact_max}")
+        shutil.copytree(CORPUS, data / "corpus")
+        settings = IndexSettings(data_dir=data, embedding_model="hashing-64")
+        build_index([data / "corpus"], settings.index_dir, embedder, exact_search_max=exact_max,
+                    progress=False, log=lambda _: None)  # fmt: skip
+        found.append(open_index(settings, embedder))
+    return found[0], found[1]
+
+
+def test_candidate_fusion_ranks_like_full_fusion_when_candidates_cover_the_corpus(
+    exact_and_approx: tuple[object, object],
+) -> None:
+    from index.search import SearchIndex
+
+    exact, approx = exact_and_approx
+    assert isinstance(exact, SearchIndex) and isinstance(approx, SearchIndex)
+    assert exact.faiss is None and approx.faiss is not None
+    for question in _questions():
+        want = [(p.passage_id, p.score) for p in exact.search(question, k=5)]
+        assert [(p.passage_id, p.score) for p in approx.search(question, k=5)] == want, question
+
+
+@pytest.mark.parametrize("exact_subset_max", [5000, 0], ids=["exact-subset", "ann-id-selector"])
+def test_filters_hold_on_the_approximate_path(
+    exact_and_approx: tuple[object, object], exact_subset_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from index import search
+    from index.search import SearchFilters, SearchIndex
+
+    monkeypatch.setattr(search, "EXACT_SUBSET_MAX", exact_subset_max)
+    exact, approx = exact_and_approx
+    assert isinstance(exact, SearchIndex) and isinstance(approx, SearchIndex)
+    cases = [SearchFilters(ket_luan=["183"]), SearchFilters(issued_from=dt.date(2025, 9, 1)),
+             SearchFilters(ket_luan=["179-KL/TW", "221"])]  # fmt: skip
+    for filters in cases:
+        for question in ("trạm y tế cấp xã", "Bộ Tư pháp được giao việc gì?", "thời hạn hoàn thành"):
+            got = approx.search(question, k=5, filters=filters)
+            assert got and [p.passage_id for p in got] == [
+                p.passage_id for p in exact.search(question, 5, filters)
+            ]
+            if filters.ket_luan:
+                assert {p.ket_luan for p in got} <= {"183-KL/TW", "179-KL/TW", "221-KL/TW"}
+            if filters.issued_from:
+                assert all(p.issued and p.issued >= filters.issued_from for p in got)
+
+
+def test_candidates_are_the_top_of_each_retriever() -> None:
+    from index.fusion import top_rows
+
+    scores = np.array([0.1, 0.9, 0.0, 0.5, 0.7, -1.0])
+    assert set(top_rows(scores, 2)) == {1, 4}
+    assert set(top_rows(scores, 10, floor=0.0)) == {0, 1, 3, 4}
+    assert set(top_rows(scores, 2, mask=np.array([1, 0, 1, 1, 0, 1], dtype=bool))) == {3, 0}
