@@ -216,10 +216,12 @@ class SearchIndex:
 
     def _scores(
         self, prepared: PreparedQuery, mask: np.ndarray | None, k: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, dense, lexical): the passages to rank and their two scores.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(rows, dense, lexical, mask): the passages to rank, their two scores, and which of them the
+        filters allow (None: all).
 
-        Exact vector search (small corpora): every passage, so RRF ranks are exact. With the approximate
+        Exact vector search (small corpora): every passage, ranked among all of them (ranking among the
+        filtered ones only cost a hit@1 on the own set). With the approximate
         index (above `exact_search_max` passages) ranking every passage would cost O(N log N) per query, so
         only candidates are fused: the ANN's top ∪ BM25's top, both within the filters, each scored exactly.
         """
@@ -231,9 +233,7 @@ class SearchIndex:
             else np.zeros(n, dtype=np.float32)
         )
         if self.faiss is None:
-            dense = np.asarray(self.vectors @ query, dtype=np.float32)
-            rows = np.arange(n) if mask is None else np.flatnonzero(mask)
-            return rows, dense[rows], lexical[rows]
+            return np.arange(n), np.asarray(self.vectors @ query, dtype=np.float32), lexical, mask
         wanted = max(CANDIDATES, 20 * k)
         allowed = n if mask is None else int(mask.sum())
         if mask is not None and allowed <= EXACT_SUBSET_MAX:
@@ -243,8 +243,7 @@ class SearchIndex:
         else:
             by_vector = self._ann(query, wanted, mask)
         rows = candidates(by_vector, lexical, wanted, mask)
-        dense = np.asarray(self.vectors[rows] @ query, dtype=np.float32)
-        return rows, dense, lexical[rows]
+        return rows, np.asarray(self.vectors[rows] @ query, dtype=np.float32), lexical[rows], None
 
     def _ann(self, query: np.ndarray, wanted: int, mask: np.ndarray | None) -> np.ndarray:
         """The approximate index's nearest rows, only among those `mask` allows (a FAISS ID selector, so
@@ -271,10 +270,12 @@ class SearchIndex:
             filters = (filters or SearchFilters()).model_copy(update={"ket_luan": named})
             query = strip_ket_luan(query)
         prepared = self.prepare(query)
-        rows, dense, lexical = self._scores(prepared, self._mask(filters), k)
-        fused = self._document_level(fuse(dense, lexical), rows, folded)
+        rows, dense, lexical, mask = self._scores(prepared, self._mask(filters), k)
+        fused = self._document_level(fuse(dense, lexical, mask), rows, folded)
         hits: list[Hit] = []
         for j in np.argsort(-fused, kind="stable"):
+            if not np.isfinite(fused[j]):
+                break
             i = int(rows[j])
             if any(self._near_duplicate(i, h.index) for h in hits):
                 continue
