@@ -304,6 +304,28 @@
     input.value = "";
     input.focus();
   });
+  // On a phone the open panel covers the whole page: it is then a modal dialog, and Tab cycles inside it
+  // instead of walking into the hidden page behind.
+  var phone = window.matchMedia ? window.matchMedia("(max-width: 520px)") : null;
+  function syncModal() { panel.setAttribute("aria-modal", phone && phone.matches ? "true" : "false"); }
+  if (phone) {
+    if (phone.addEventListener) phone.addEventListener("change", syncModal);
+    else if (phone.addListener) phone.addListener(syncModal);
+  }
+  syncModal();
+  function focusables() {
+    return Array.prototype.filter.call(
+      panel.querySelectorAll("button, a[href], textarea, input, [tabindex]:not([tabindex='-1'])"),
+      function (el) { return !el.disabled && !el.hidden && el.getClientRects().length > 0; });
+  }
+  panel.addEventListener("keydown", function (e) {
+    if (e.key !== "Tab" || !(phone && phone.matches)) return;
+    var items = focusables();
+    if (!items.length) return;
+    var first = items[0], last = items[items.length - 1], active = shadow.activeElement;
+    if (e.shiftKey && (active === first || !panel.contains(active))) { last.focus(); e.preventDefault(); }
+    else if (!e.shiftKey && (active === last || !panel.contains(active))) { first.focus(); e.preventDefault(); }
+  });
   panel.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
     if (tip.el && !tip.el.hidden) { hideTip(); if (tip.chip) tip.chip.focus(); }

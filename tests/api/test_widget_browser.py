@@ -433,6 +433,9 @@ def test_keyboard_alone(page: Page, live_server: str) -> None:
     page.keyboard.press("Enter")
     focused = "() => document.querySelector('ketluan-chat').shadowRoot.activeElement?.id"
     assert page.evaluate(focused) == "kl-input"
+    expect(page.get_by_role("dialog")).to_have_attribute(
+        "aria-modal", "false"
+    )  # beside the page, not over it
     page.keyboard.type(QUESTION)
     page.keyboard.press("Enter")
     expect(page.get_by_role("button", name="Câu trả lời hữu ích")).to_be_visible()
@@ -473,5 +476,21 @@ def test_phone_360(browser: Browser, live_server: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "widget-phone-360.png"))
         assert (ARTIFACTS / "widget-phone-360.png").stat().st_size > 10_000
+        # full screen, the panel is modal: Tab and Shift+Tab cycle inside it, never into the page behind
+        expect(panel).to_have_attribute("aria-modal", "true")
+        page.keyboard.press("Escape")  # the quote first
+        inside = ("() => document.activeElement === document.querySelector('ketluan-chat') && "
+                  "document.querySelector('ketluan-chat').shadowRoot.querySelector('.panel')"
+                  ".contains(document.querySelector('ketluan-chat').shadowRoot.activeElement)")  # fmt: skip
+        seen = set()
+        for key in ["Tab"] * 25 + ["Shift+Tab"] * 25:
+            page.keyboard.press(key)
+            assert page.evaluate(inside), key
+            seen.add(
+                page.evaluate(
+                    "() => document.querySelector('ketluan-chat').shadowRoot.activeElement.outerHTML"
+                )
+            )
+        assert len(seen) >= 4  # it moves through the panel's controls, it is not stuck on one
     finally:
         ctx.close()
