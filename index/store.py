@@ -57,8 +57,9 @@ def fingerprint(corpora: Sequence[Path], model: str) -> str:
 # A Kết luận item leans on its lead-in ("(i) Khẩn trương …" is Bộ Nội vụ's task), so the embedder reads it with
 # its whole context. A law's clause is embedded alone and its vector is then pulled toward its article's
 # heading ("Điều 4. Việc thực hiện quyền tự do cư trú"), embedded once per article. On ALQAC (10,915 passages,
-# 2 quiet cores) prefixing the context to every passage built in 746 s for MRR@10 0.935; this builds in 601 s
-# for MRR@10 0.929; the clause alone, 521 s for 0.854.
+# 2 quiet cores, passive OpenMP waiting) prefixing the context to every passage built in 746 s for MRR@10 0.935;
+# this builds in 601 s for MRR@10 0.929; the clause alone, 521 s for 0.854. (`ketluan index` now spins its
+# OpenMP waiters: 504 s for this one.)
 HEAD_WORDS = 16
 HEAD_WEIGHT = 1.0
 _ARTICLE_HEAD = re.compile(r"Điều\s+\d+[a-z]?\..*$")
