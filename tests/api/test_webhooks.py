@@ -294,9 +294,14 @@ def test_telegram_malformed_update_is_400(h: Harness) -> None:
 
 
 def test_telegram_private_question_is_acknowledged_at_once_and_answered_with_sources(h: Harness) -> None:
-    started = time.monotonic()
-    r = h.telegram(tg_update())
-    assert r.status_code == 200 and time.monotonic() - started < 2.0
+    h.service.hold.clear()  # the answer stays pending: the webhook must not wait for it
+    try:
+        r = h.telegram(tg_update())
+        assert r.status_code == 200
+        wait_for(lambda: h.service.waiting == 1)
+        assert h.platform.find("telegram", "sendMessage") == []
+    finally:
+        h.service.hold.set()
     [sent] = wait_for(lambda: h.platform.find("telegram", "sendMessage"))
     typing = h.platform.find("telegram", "sendChatAction")
     assert typing and typing[0].at <= sent.at and typing[0].body == {"chat_id": 42, "action": "typing"}
@@ -405,9 +410,14 @@ def test_zalo_signature_over_a_tampered_body_is_401(h: Harness) -> None:
 
 
 def test_zalo_text_is_acknowledged_within_2_seconds_and_answered(h: Harness) -> None:
-    started = time.monotonic()
-    assert h.zalo(zalo_event()).status_code == 200
-    assert time.monotonic() - started < 2.0
+    # Zalo wants the webhook answered within 2 s: it is answered before the answer exists at all
+    h.service.hold.clear()
+    try:
+        assert h.zalo(zalo_event()).status_code == 200
+        wait_for(lambda: h.service.waiting == 1)
+        assert h.platform.find("zalo") == []
+    finally:
+        h.service.hold.set()
     [sent] = wait_for(lambda: h.platform.find("zalo"))
     assert sent.headers["access_token"] in h.platform.zalo_valid
     assert sent.body["recipient"] == {"user_id": "u-1"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from bot.models import ChatResponse, Citation
@@ -40,6 +41,9 @@ class FakeService:
     def __init__(self, answers: dict[str, str] | None = None, delay: float = 0.0) -> None:
         self.answers = dict(answers or {})
         self.delay = delay
+        self.hold = threading.Event()  # clear it to keep answers pending until it is set again
+        self.hold.set()
+        self.waiting = 0  # answers started and held
         self.calls: list[tuple[str, str | None]] = []
         self.resets: list[str] = []
         self.llm = None
@@ -64,6 +68,12 @@ class FakeService:
     ) -> ChatResponse:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if not self.hold.is_set():
+            self.waiting += 1
+            try:
+                await asyncio.to_thread(self.hold.wait, 30)
+            finally:
+                self.waiting -= 1
         return self._respond(message, conversation_id)
 
     def answer(self, message: str, conversation_id: str | None = None, filters: Any = None) -> ChatResponse:
