@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m api.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="scale-curve sizes")
+    parser.add_argument("--text-max", type=int, default=100_000,
+                        help="largest size that also gets synthetic texts, BM25 and the hybrid path")  # fmt: skip
     parser.add_argument("--requests", type=int, default=200, help="HTTP requests per route and concurrency")
     parser.add_argument("--out", default=str(PROJECT_ROOT / "bench-results"))
     args = parser.parse_args(argv)
@@ -231,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
 
             real = _real_embeddings(work)
             sizes = [int(s) for s in args.sizes.split(",") if s]
-            fresh = run_scale(sizes, [SHIPPED, ALQAC], real, log=lambda m: print(m, flush=True))
+            fresh = run_scale(sizes, [SHIPPED, ALQAC], real, text_max=args.text_max,
+                              log=lambda m: print(m, flush=True))  # fmt: skip
             kept = [r for r in results.get("scale") or [] if r.get("passages") not in sizes]
             save("scale", sorted(kept + fresh, key=lambda r: r["passages"]))
         if "http" in only:
