@@ -434,7 +434,7 @@ class ExtractiveAnswerer:
                         continue
                     score += 0.5
                 out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0))
-        if kind == "deadline" and not out:
+        if not out:  # e.g. no sentence of the hits names the agency asked about
             return []
         out.sort(key=lambda s: -s.score)
         if kind == "task" and any(s.role >= 0.6 for s in out):

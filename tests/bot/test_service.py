@@ -129,6 +129,15 @@ def test_follow_up_inherits_the_ket_luan(service: ChatService) -> None:
     assert "Bộ Tư pháp" in follow.answer
 
 
+def test_follow_up_on_an_agency_the_ket_luan_does_not_name_is_refused(service: ChatService) -> None:
+    first = service.answer("Kết luận 183 giao Bộ Nội vụ làm gì?")
+    assert first.answered
+    # Bộ Tài chính appears in the corpus (179-KL/TW), never in 183-KL/TW
+    follow = service.answer("Còn Bộ Tài chính thì sao?", first.conversation_id)
+    assert not follow.answered and not follow.citations
+    assert follow.answer.startswith("Xin lỗi") and "Kết luận 183-KL/TW" in follow.answer
+
+
 @pytest.mark.parametrize(
     ("history", "question", "fact"),
     [
@@ -237,3 +246,27 @@ def test_agency_typed_without_diacritics_is_answered_in_the_corpus_spelling(kl_i
     attested = AttestedPhrases([p.text for p in kl_index.passages])
     assert analyze("bo tu phap duoc giao viec gi", attested).mentions == ("Bộ Tư pháp",)
     assert analyze("BỘ CÔNG AN chủ trì việc gì?", attested).mentions == ("Bộ Công an",)
+
+
+# Questions built from pieces people combine, asked in pairs (the second as a follow-up of the first).
+_AGENCIES = ["Bộ Nội vụ", "Bộ Tư pháp", "Bộ Tài chính", "Bộ Công an", "Bộ Y tế", "Ban Tổ chức Trung ương",
+             "Đảng uỷ Chính phủ", "Bộ Quốc phòng", "UBND xã", "Mặt trận Tổ quốc", "Quốc hội"]  # fmt: skip
+_NAMED = ["", "Kết luận 183 ", "Kết luận 179 ", "Kết luận 221 ", "Kết luận 999 ", "KL 195 "]
+_TEMPLATES = ["{kl}giao {a} làm gì?", "{a} được giao việc gì?", "Hạn chót {a} phải hoàn thành là khi nào?",
+              "{kl}ban hành ngày nào?", "Ai ký {kl}?", "{kl}yêu cầu những gì?", "{kl}nói gì về {a}?",
+              "Còn {a} thì sao?", "Thế còn {kl}?", "Hạn hoàn thành là khi nào?", "Liệt kê nhiệm vụ của {a}",
+              "{kl}căn cứ báo cáo nào?", "Kết luận nào mới nhất?", "{a}", "Còn hạn chót thì sao?"]  # fmt: skip
+
+
+def test_combined_questions_and_follow_ups_never_crash(service: ChatService, kl_index: SearchIndex) -> None:
+    """Every pair gets a well-formed answer or a refusal; none raises (a follow-up on an agency the inherited
+    Kết luận never names used to)."""
+    import random
+
+    questions = sorted({t.format(kl=k, a=a).strip() for t in _TEMPLATES for k in _NAMED for a in _AGENCIES})
+    rng = random.Random(7)
+    for _ in range(150):
+        first = service.answer(rng.choice(questions))
+        follow = service.answer(rng.choice(questions), first.conversation_id)
+        for response in (first, follow):
+            assert_well_formed(response, kl_index)
