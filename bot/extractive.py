@@ -401,8 +401,32 @@ class ExtractiveAnswerer:
             return self.refusal(question)
         sentences = self._sentences(hits, terms, question, kind)
         if not sentences:
-            return self.refusal(question)
+            return self._agency_not_named(question, numbers) or self.refusal(question)
         return self._compose(sentences, question, kind)
+
+    def _agency_not_named(self, question: Question, numbers: Sequence[str]) -> Draft | None:
+        """The refusal for an agency that the Kết luận asked about never names (checked over every passage
+        of it), pointing to the Kết luận that do name it; None when that is not the reason."""
+        if not question.agencies or not numbers:
+            return None
+        agency = question.agencies[0]
+        naming = {
+            p.ket_luan
+            for p in self.index.passages
+            if p.ket_luan and f" {agency} " in " " + " ".join(words(fold(p.text))) + " "
+        }
+        if naming & set(numbers):
+            return None
+        name = self.attested.spelling(agency) or (question.mentions[0] if question.mentions else agency)
+        others = sorted(naming, key=lambda n: int(n.split("-")[0]))
+        elsewhere = ""
+        if others:
+            example = f"Kết luận {others[-1].split('-')[0]} giao {name} làm gì?"
+            elsewhere = "\n" + render("refusal_agency_elsewhere", agency=name,
+                                      others=", ".join(f"Kết luận {n}" for n in others), example=example)  # fmt: skip
+        text = render("refusal_agency_not_named", ket_luan=", ".join(f"Kết luận {n}" for n in numbers),
+                      agency=name, elsewhere=elsewhere, coverage=self.coverage())  # fmt: skip
+        return Draft(text, False, kind=question.kind)
 
     def _sentences(
         self, hits: Sequence[Hit], terms: Sequence[tuple[str, float]], question: Question, kind: str

@@ -135,7 +135,10 @@ def test_follow_up_on_an_agency_the_ket_luan_does_not_name_is_refused(service: C
     # Bộ Tài chính appears in the corpus (179-KL/TW), never in 183-KL/TW
     follow = service.answer("Còn Bộ Tài chính thì sao?", first.conversation_id)
     assert not follow.answered and not follow.citations
-    assert follow.answer.startswith("Xin lỗi") and "Kết luận 183-KL/TW" in follow.answer
+    assert follow.answer.startswith("Xin lỗi, Kết luận 183-KL/TW không nhắc đến Bộ Tài chính")
+    assert "Bộ Tài chính được nhắc đến trong Kết luận 179-KL/TW" in follow.answer  # where to ask instead
+    suggested = follow.answer.split('"')[1]
+    assert service.answer(suggested).answered, suggested
 
 
 @pytest.mark.parametrize(
