@@ -41,6 +41,16 @@ def _client(settings: Settings, index: SearchIndex | None, factory: Factory, **k
     return TestClient(app, **kw)
 
 
+def _one_document_index(data_dir: Path) -> Settings:
+    """Settings for `data_dir`, whose corpus/ holds the first shipped document, indexed (hashing-64)."""
+    settings = make_settings(IndexSettings(data_dir=data_dir, embedding_model="hashing-64"))
+    corpus = data_dir / "corpus"
+    corpus.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
+    build_index([corpus], settings.index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    return settings
+
+
 def _error(response: Any, status: int, code: str) -> dict[str, str]:
     assert response.status_code == status, response.text
     body = response.json()
@@ -258,11 +268,7 @@ def test_corrupt_index_is_reported_not_fatal(tmp_path: Path, fake_service_factor
 def test_a_worker_loads_its_index_before_taking_requests(
     tmp_path: Path, fake_service_factory: Factory
 ) -> None:
-    settings = make_settings(IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"))
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
-    build_index([corpus], settings.index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    settings = _one_document_index(tmp_path)
     app = create_app(settings, store=SQLiteStore(":memory:"), service_factory=fake_service_factory,
                      load_before_serving=True)  # fmt: skip
     with TestClient(app) as c:  # start-up has finished here: the very first request is answered
@@ -303,12 +309,8 @@ def test_metrics_count_routes_and_answers(client: TestClient) -> None:
 def test_new_build_is_picked_up_without_failed_requests(
     tmp_path: Path, fake_service_factory: Factory
 ) -> None:
-    settings = make_settings(IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"))
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
-    embedder = HashingEmbedder(64)
-    build_index([corpus], settings.index.index_dir, embedder, progress=False, log=lambda _: None)
+    settings = _one_document_index(tmp_path)
+    corpus, embedder = tmp_path / "corpus", HashingEmbedder(64)
     with _client(settings, None, fake_service_factory) as c:
         first = _poll_ready(c)
         holder = c.app.state.index_holder  # type: ignore[attr-defined]
@@ -351,11 +353,7 @@ def test_openapi_documents_the_contract(client: TestClient) -> None:
 
 
 def test_a_broken_new_build_keeps_the_old_one_serving(tmp_path: Path, fake_service_factory: Factory) -> None:
-    settings = make_settings(IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"))
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
-    build_index([corpus], settings.index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    settings = _one_document_index(tmp_path)
     with _client(settings, None, fake_service_factory) as c:
         first = _poll_ready(c)
         broken = settings.index.index_dir / "builds" / "29990101T000000"
