@@ -244,7 +244,7 @@ def build_index(
     builds = index_dir / "builds"
     builds.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    work = builds / f".{stamp}.partial"
+    work = builds / f".{stamp}.{os.getpid()}.partial"
     work.mkdir()
     try:
         inputs = [embedding_text(p) for p in passages]
@@ -321,11 +321,35 @@ def _point_current(index_dir: Path, build: Path) -> None:
 
 
 def _prune(builds: Path, keep: Path, spare: int = 1) -> None:
-    """Keep the new build and the one before it (a serving process may still be reading it)."""
+    """Keep the new build and the one before it (a serving process may still be reading it); remove what
+    builds killed half-way left behind."""
     old = sorted((p for p in builds.iterdir() if p.is_dir() and p != keep and not p.name.startswith(".")),
                  reverse=True)  # fmt: skip
     for path in old[spare:]:
         shutil.rmtree(path, ignore_errors=True)
+    for path in builds.iterdir():
+        if path.is_dir() and _abandoned(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+_PARTIAL = re.compile(r"\.\d{8}T\d+\.(?:(\d+)\.)?partial")
+
+
+def _abandoned(path: Path) -> bool:
+    """A build folder whose builder is gone: its process has exited (or, named before builders recorded
+    their process, it is over a day old)."""
+    match = _PARTIAL.fullmatch(path.name)
+    if not match:
+        return False
+    if match.group(1) is None:
+        return time.time() - path.stat().st_mtime > 86_400
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 def current_build(index_dir: Path) -> Path:

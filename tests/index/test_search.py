@@ -226,6 +226,29 @@ def test_rebuild_embeds_only_what_changed(tiny_settings: IndexSettings) -> None:
     assert np.allclose(np.asarray(index.vectors), fresh, atol=1e-6), "reused vectors sit on the right rows"
 
 
+def test_builds_killed_half_way_are_cleaned_up_by_the_next_build(tiny_settings: IndexSettings) -> None:
+    import os
+    import subprocess
+    import sys
+
+    corpus = _small_corpus(tiny_settings)
+    builds = tiny_settings.index_dir / "builds"
+    builds.mkdir(parents=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    dead = builds / f".20250101T000000000000.{gone}.partial"  # its builder has exited
+    running = builds / f".20250101T000001000000.{os.getpid()}.partial"  # a build still in progress
+    ancient = builds / ".20250101T000002000000.partial"  # unnamed builder, days old
+    recent = builds / ".20250101T000003000000.partial"  # unnamed builder, minutes old
+    for folder in (dead, running, ancient, recent):
+        folder.mkdir()
+    os.utime(ancient, (0, 0))
+    build_index([corpus], tiny_settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    assert not dead.exists() and not ancient.exists()
+    assert running.exists() and recent.exists()
+    assert open_index(tiny_settings).passages
+
+
 def test_default_embedder_is_safe_to_call_from_many_threads() -> None:
     import threading
 
