@@ -221,9 +221,9 @@ class SearchIndex:
         filters allow (None: all).
 
         Exact vector search (small corpora): every passage, ranked among all of them (ranking among the
-        filtered ones only cost a hit@1 on the own set). With the approximate
-        index (above `exact_search_max` passages) ranking every passage would cost O(N log N) per query, so
-        only candidates are fused: the ANN's top ∪ BM25's top, both within the filters, each scored exactly.
+        filtered ones only cost a hit@1 on the own set). With the approximate index (above
+        `exact_search_max` passages) ranking every passage would cost O(N log N) per query, so only
+        candidates are fused: the ANN's top ∪ BM25's top, both within the filters, each scored exactly.
         """
         query = self.embedder.embed_queries([prepared.text])[0]
         n = len(self.passages)
