@@ -524,7 +524,16 @@ def test_telegram_with_the_real_chat_service_keeps_one_conversation_per_chat(
 
 
 # --- the command line ----------------------------------------------------------------------------------
-def _bot_env(monkeypatch: pytest.MonkeyPatch, base: str, data_dir: Any) -> None:
+@pytest.fixture()
+def bot_cli(
+    h: Harness,
+    platform: tuple[Platform, str],
+    small_index: tuple[IndexSettings, SearchIndex],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Platform:
+    """The fake platform (reset by `h`), with the environment the bot commands read pointed at it."""
+    fake, base = platform
+    data_dir = small_index[0].data_dir
     monkeypatch.setenv("KETLUAN_TELEGRAM_BOT_TOKEN", TG_TOKEN)
     monkeypatch.setenv("KETLUAN_TELEGRAM_WEBHOOK_SECRET", TG_SECRET)
     monkeypatch.setenv("KETLUAN_TELEGRAM_API_BASE", base)
@@ -538,19 +547,13 @@ def _bot_env(monkeypatch: pytest.MonkeyPatch, base: str, data_dir: Any) -> None:
         "KETLUAN_ZALO_REFRESH_TOKEN",
     ):
         monkeypatch.delenv(name, raising=False)
+    return fake
 
 
-def test_cli_set_webhook_registers_the_url_with_the_secret(
-    h: Harness,
-    platform: tuple[Platform, str],
-    small_index: tuple[IndexSettings, SearchIndex],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_cli_set_webhook_registers_the_url_with_the_secret(bot_cli: Platform) -> None:
     from api.cli import main
 
-    fake, base = platform
-    fake.reset()
-    _bot_env(monkeypatch, base, small_index[0].data_dir)
+    fake = bot_cli
     with pytest.raises(SystemExit) as done:
         main(["telegram", "set-webhook"])
     assert done.value.code == 0
@@ -559,17 +562,10 @@ def test_cli_set_webhook_registers_the_url_with_the_secret(
     assert call.body["secret_token"] == TG_SECRET and call.body["allowed_updates"] == ["message"]
 
 
-def test_cli_poll_answers_updates_with_increasing_offsets(
-    h: Harness,
-    platform: tuple[Platform, str],
-    small_index: tuple[IndexSettings, SearchIndex],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_cli_poll_answers_updates_with_increasing_offsets(bot_cli: Platform) -> None:
     from api.cli_bots import _poll
 
-    fake, base = platform
-    fake.reset()
-    _bot_env(monkeypatch, base, small_index[0].data_dir)
+    fake = bot_cli
     first, second = tg_update("Kết luận 221-KL/TW yêu cầu gì?"), tg_update("/help")
     fake.updates = [first, second]
 
