@@ -412,8 +412,8 @@ class ExtractiveAnswerer:
         agency = question.agencies[0]
         naming = {
             p.ket_luan
-            for p in self.index.passages
-            if p.ket_luan and f" {agency} " in " " + " ".join(words(fold(p.text))) + " "
+            for p, folded in zip(self.index.passages, self._folded_passages, strict=True)
+            if p.ket_luan and f" {agency} " in folded
         }
         if naming & set(numbers):
             return None
