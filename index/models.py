@@ -63,3 +63,49 @@ class Document(BaseModel):
         default=False, description="true for the official full text, false for a press report"
     )
     corpus: str = Field(default="", description="name of the corpus folder the file came from")
+
+
+DeadlinePrecision = Literal["day", "week", "month", "year"]
+
+
+class Directive(BaseModel):
+    """One task a Kết luận assigns: who (chủ trì / phối hợp), what (a verbatim span), by when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    directive_id: str = Field(description="stable across rebuilds: derived from the passage id and position")
+    ket_luan: str
+    document_id: str
+    issued: dt.date | None = None
+    agencies: list[str] = Field(default_factory=list, description="responsible (chủ trì), canonical names")
+    partners: list[str] = Field(default_factory=list, description="co-ordinating (phối hợp), canonical names")
+    action: str = Field(description="verbatim span of the source")
+    source: Source = Field(description="offsets of `action` in the source file")
+    deadline: dt.date | None = None
+    deadline_precision: DeadlinePrecision | None = None
+    deadline_text: str | None = Field(default=None, description="the deadline as written, verbatim")
+    recurring: str | None = Field(default=None, description='e.g. "monthly" for "trước ngày 25 hằng tháng"')
+    passage_id: str
+    label: str
+    url: str
+    also_in: list[str] = Field(
+        default_factory=list, description="passage ids of the same task in another text of the same Kết luận"
+    )
+    verb: str | None = Field(default=None, description="the directive verb: giao, yêu cầu, chỉ đạo, đề nghị …")
+    implicit_agency: bool = Field(
+        default=False, description="the agency is taken from the enclosing mục or item head, not the sentence"
+    )
+
+
+class Reference(BaseModel):
+    """A document a Kết luận mentions: Kế hoạch số 56-KH/BCĐ, Kết luận số 192-KL/TW (ngày 19-9-2025) …"""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = Field(description="Kết luận, Nghị quyết, Quy định, Quyết định, Kế hoạch, Chỉ thị, Báo cáo …")
+    number: str = Field(description='normalised, e.g. "192-KL/TW", "56-KH/BCĐ"; "" for Hội nghị Trung ương')
+    issued: dt.date | None = None
+    issuer: str | None = None
+    mentioned_in: list[str] = Field(default_factory=list, description="passage ids")
+    mention: str = Field(default="", description="the first mention as written, verbatim")
+    title: str | None = Field(default=None, description="what the mention says the document is about")
