@@ -91,7 +91,9 @@ class Directive(BaseModel):
     also_in: list[str] = Field(
         default_factory=list, description="passage ids of the same task in another text of the same Kết luận"
     )
-    verb: str | None = Field(default=None, description="the directive verb: giao, yêu cầu, chỉ đạo, đề nghị …")
+    verb: str | None = Field(
+        default=None, description="the directive verb: giao, yêu cầu, chỉ đạo, đề nghị …"
+    )
     implicit_agency: bool = Field(
         default=False, description="the agency is taken from the enclosing mục or item head, not the sentence"
     )

@@ -29,6 +29,7 @@ from index.store import (
     staleness,
 )
 from index.structure import normalize_ket_luan
+from index.tasks import TaskBook
 from index.textnorm import fold, has_diacritics, normalize, words
 
 MAX_QUERY_CHARS = 2000
@@ -128,6 +129,7 @@ class SearchIndex:
                 else None
             )
             self.bm25 = bm25s.BM25.load(str(build / "bm25"), mmap=True, show_progress=False)
+            self.tasks = TaskBook.load(build)
             self.accents: dict[str, tuple[str, int]] = {
                 k: (v[0], int(v[1]))
                 for k, v in json.loads((build / "lexicon.json").read_text("utf-8")).items()
