@@ -287,6 +287,8 @@ class ExtractiveAnswerer:
             if found is not None and self.model.accepts(replace(evidence, answer_type=1.0)):
                 found.confidence = self.model.probability(replace(evidence, answer_type=1.0))
                 return found
+        if question.quantity is not None and evidence.answer_type < 0:
+            return self.refusal(question)  # "bao nhiêu …" with no such number in the passages: never guess
         if not self.model.accepts(evidence):
             return self._agency_not_named(question, numbers) or self.refusal(question)
         sentences = self._sentences(hits, terms, question, kind)
@@ -311,6 +313,10 @@ class ExtractiveAnswerer:
         answer_type = 0.0
         if question.kind == "deadline":
             answer_type = 1.0 if any(_DEADLINE.search(h.passage.text) for h in hits[:3]) else -1.0
+        if question.quantity is not None:
+            answer_type = (
+                1.0 if any(_has_quantity(h.passage.text, question.quantity) for h in hits[:3]) else -1.0
+            )
         found = [t for t, _ in terms if f" {t} " in top_text]
         return Evidence(
             dense=hits[0].dense,
@@ -486,6 +492,20 @@ class ExtractiveAnswerer:
             lines.append(f"Theo {where(first.passage)}: {quote(first)} {cite(first.passage)}.")
         text = "\n".join(_tidy(line) for line in lines)
         return Draft(text, True, sources, numbers, kind)
+
+
+_NUMBER_WORDS = r"(?:\d[\d.,]*|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
+
+
+def _has_quantity(text: str, noun: str) -> bool:
+    """Does `text` state a number of `noun` ("15 năm", "30%", "2 tháng")? Any number when noun is ""."""
+    folded = fold(normalize(text))
+    number = fold(_NUMBER_WORDS)
+    if noun in ("phan tram", "%"):
+        return bool(re.search(r"\d\s*%|phan tram", folded))
+    if not noun:
+        return bool(re.search(r"(?<![\d/-])\d+(?![\d/-])", folded))
+    return bool(re.search(rf"\b{number}\s+(?:\w+\s+)?{re.escape(noun)}\b", folded))
 
 
 def _norm(raw: str) -> str | None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from index.language.questions import cues, normalize_question, stopwords, window
+from index.language.questions import cues, normalize_question, quantity, stopwords, window
 from index.search import SearchFilters, SearchQuery
 from index.textnorm import fold, has_diacritics, normalize, words
 
@@ -263,6 +263,7 @@ class Question:
     status: Literal["overdue", "upcoming"] | None = None
     references: tuple[str, ...] = ()  # other documents named by number, e.g. "56-KH/BCĐ", "192-KL/TW"
     content: tuple[str, ...] = ()  # folded content words: what the question is about, not what it asks
+    quantity: str | None = None  # what a "bao nhiêu …" question counts ("" unnamed); None: no quantity asked
 
     @property
     def intent(self) -> str:
@@ -322,6 +323,41 @@ class Lexicon:
 _MORE_NUMBERS = re.compile(
     r"^(?:\s*(?:,|va|voi|hoac|so voi|den)\s*(?:ket luan\s+|kl\s*)?(?:so\s+)?(\d{2,4})\b(?!\s*[/-]\s*\d))"
 )
+
+
+_BARE_NUMBER = re.compile(r"(?<![\d/.-])\b(\d{2,4})\b(?!\s*[/.-]\s*\d)")
+_DOC_WORD_BEFORE = re.compile(
+    r"(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi|bao cao|cong van|so|ngay|thang|nam|quy|muc|diem|dieu|khoan|"
+    r"hoi nghi trung uong|tw)\s*$"
+)
+
+
+def bare_ket_luan(folded: str, known: frozenset[str]) -> list[str]:
+    """Kết luận the service holds, named by their bare number ("theo 183", "179 với 183"): a number that
+    is one of them and is no date, no other document's number, no count of something."""
+    out: list[str] = []
+    for m in _BARE_NUMBER.finditer(folded):
+        number = f"{int(m.group(1))}-KL/TW"
+        if number not in known or _DOC_WORD_BEFORE.search(folded[: m.start()]):
+            continue
+        after = folded[m.end() :].split()[:1]
+        if after and after[0] in (
+            "nam",
+            "ngay",
+            "thang",
+            "nguoi",
+            "xa",
+            "tinh",
+            "don",
+            "van",
+            "ho",
+            "trieu",
+            "ty",
+        ):
+            continue  # "183 xã", "221 người"
+        if number not in out:
+            out.append(number)
+    return out
 
 
 def ket_luan_numbers(folded: str) -> list[str]:
@@ -451,6 +487,8 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     norm = normalize_question(message)
     text, folded = norm.text, norm.folded
     numbers = ket_luan_numbers(folded)
+    if not numbers or ("compare" in cues(folded) and len(numbers) < 2):
+        numbers += [n for n in bare_ket_luan(folded, lexicon.ket_luan) if n not in numbers]
     known, unknown, spans = agencies(folded, lexicon.attested)
     found = cues(folded)
     others = [
@@ -500,6 +538,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         status=status,
         references=references,
         content=content,
+        quantity=quantity(folded),
     )
 
 

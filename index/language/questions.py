@@ -186,6 +186,8 @@ _RANGE = re.compile(rf"\btu\s+(?:ngay\s+)?{_D}\s+den\s+(?:het\s+)?(?:ngay\s+)?{_
 _BEFORE = re.compile(rf"\b(?:truoc|den|cham nhat|han)\s+(?:het\s+)?(?:ngay\s+)?{_D}")
 _AFTER = re.compile(rf"\b(?:sau|tu)\s+(?:ngay\s+)?{_D}")
 _ON = re.compile(rf"\b(?:ngay\s+)?{_D}")
+_UNTIL_YEAR_END = re.compile(r"\b(?:tu nay )?(?:den|toi) (?:het |cuoi )+nam (\d{4})\b|\bcuoi nam (\d{4})\b")
+_FROM_NOW = re.compile(r"\btu nay\b")
 _RELATIVE = re.compile(r"\b(tuan|thang|nam|quy)\s+(nay|toi|sau|truoc)\b")
 _QUARTERS = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 
@@ -210,6 +212,9 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
         return None, _day(*m.group(1, 2, 3))
     if m := _AFTER.search(folded):
         return _day(*m.group(1, 2, 3)), None
+    if m := _UNTIL_YEAR_END.search(folded):
+        year = int(m.group(1) or m.group(2))
+        return (today if _FROM_NOW.search(folded) else None), dt.date(year, 12, 31)
     if m := _QUARTER.search(folded):
         q, year = _QUARTERS[m.group(1)], int(m.group(2))
         return dt.date(year, 3 * q - 2, 1), _month_end(year, 3 * q)
@@ -243,3 +248,38 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
         year = int(m.group(1))
         return dt.date(year, 1, 1), dt.date(year, 12, 31)
     return None
+
+
+_QUANTITY = re.compile(
+    r"\b(?:bao nhieu|may)\s+(phan tram|%|nam|thang|ngay|tuan|lan|nguoi|dong|trieu|ty)\b|\bbao nhieu(?:\s+(\w+))?"
+)
+_NOT_A_NOUN = frozenset(
+    [
+        "viec",
+        "nhiem",
+        "cong",
+        "noi",
+        "van",
+        "ket",
+        "cai",
+        "vu",
+        "gi",
+        "nao",
+        "thi",
+        "la",
+        "duoc",
+        "vay",
+        "a",
+        "ha",
+    ]
+)
+
+
+def quantity(folded: str) -> str | None:
+    """What a "bao nhiêu …" question counts: "phan tram", "tram" (of "trạm y tế"), "" when it names nothing;
+    None when the question asks for no quantity."""
+    m = _QUANTITY.search(folded)
+    if not m:
+        return None
+    noun = m.group(1) or m.group(2) or ""
+    return "" if noun in _NOT_A_NOUN else noun
