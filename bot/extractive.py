@@ -48,6 +48,12 @@ _DEADLINE = re.compile(
 )
 
 
+_ASKS_DOCUMENTS = re.compile(
+    r"\b(quy dinh|nghi quyet|ke hoach|van ban|chi thi|quyet dinh|ket luan|bao cao)( \w+){0,3} (nao|gi|so may|so bao nhieu)\b"
+)
+_DOCUMENT_NUMBER = re.compile(r"\d{1,4}-[A-ZĐ]+/[A-ZĐ]+")
+
+
 @dataclass
 class _Sentence:
     passage: Passage
@@ -56,6 +62,7 @@ class _Sentence:
     folded: str
     score: float = 0.0
     role: float = 0.0
+    pos: int = 0  # the sentence's place in its passage
 
 
 def _date_forms(day: dt.date) -> list[str]:
@@ -371,7 +378,7 @@ class ExtractiveAnswerer:
             if p.kind in ("metadata", "signature"):
                 continue
             context_folded = fold(p.context)
-            for piece in split_sentences(p.text):
+            for pos, piece in enumerate(split_sentences(p.text)):
                 folded = " " + " ".join(words(fold(piece))) + " "
                 score = self.covered(terms, folded) + 0.4 * (hit.score / top_score) - 0.04 * rank
                 if focus_agency:
@@ -389,7 +396,7 @@ class ExtractiveAnswerer:
                     if not _DEADLINE.search(piece):
                         continue
                     score += 0.5
-                out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0))
+                out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0, pos))
         if not out:  # e.g. no sentence of the hits names the agency asked about
             return []
         out.sort(key=lambda s: -s.score)
@@ -406,7 +413,16 @@ class ExtractiveAnswerer:
             picked.append(s)
             if len(picked) == limit:
                 break
-        return self._with_list_items(picked)
+        return self._with_list_items([self._with_next(s, out, best) for s in picked])
+
+    @staticmethod
+    def _with_next(s: _Sentence, candidates: list[_Sentence], best: float) -> _Sentence:
+        """A sentence and the next one of its passage when that one also answers ("… Trong đó, ưu tiên …")."""
+        following = next((c for c in candidates if c.passage.passage_id == s.passage.passage_id
+                          and c.pos == s.pos + 1), None)  # fmt: skip
+        if following is None or following.score < best * 0.6:
+            return s
+        return replace(s, quote=f"{s.quote} {following.quote}", folded=f"{s.folded} {following.folded}")
 
     def _with_list_items(self, picked: list[_Sentence]) -> list[_Sentence]:
         """A picked passage that announces a list ("… như sau:") brings its items along."""
@@ -452,9 +468,15 @@ class ExtractiveAnswerer:
                 return f"Kết luận {p.ket_luan} (ngày {vn_date(self._issued(p))})"
             return p.document_title
 
+        asks_documents = bool(_ASKS_DOCUMENTS.search(question.folded))
+
         def quote(s: _Sentence) -> str:
             budget = MAX_QUOTE_WORDS * 3 // 2 if kind in ("list", "who") else MAX_QUOTE_WORDS
-            return f"“{trim(s.quote, focus, budget).rstrip('.')}”"
+            # never cut away what was asked: the deadline, the documents asked for
+            keep = [m.group(0) for m in _DEADLINE.finditer(s.quote)] if kind == "deadline" else []
+            if asks_documents:
+                keep += _DOCUMENT_NUMBER.findall(s.quote)
+            return f"“{trim(s.quote, focus, budget, keep).rstrip('.')}”"
 
         lines: list[str] = []
         first = picked[0]

@@ -575,15 +575,16 @@ def merge(current: Question, previous: Question) -> Question:
     own_words = [w for w in fold(own).split() if w not in _FILLER]
     kind = current.kind
     window_, status = current.window, current.status
-    if not own_words:
-        # "Còn Bộ Tư pháp thì sao?", "Còn Kết luận 221?": same question, new subject
-        if previous.kind not in ("greeting",):
+    if not own_words or not current.content:
+        # "Còn Bộ Tư pháp thì sao?", "Hạn chót của việc đó là ngày nào?": the same subject as before, and
+        # the same question when this one asks nothing of its own
+        if previous.kind not in ("greeting",) and (not own_words or kind in ("generic", "summary", "who")):
             kind = previous.kind
             inherited.append("kind")
             window_, status = window_ or previous.window, status or previous.status
         if kind in ("generic", "who", "list") and names:
             kind = "task"
-        topic = " ".join(x for x in (core(previous), *mentions) if x)
+        topic = " ".join(x for x in (current.topic if own_words else "", core(previous), *mentions) if x)
         inherited.append("topic")
     else:
         if (
@@ -594,7 +595,7 @@ def merge(current: Question, previous: Question) -> Question:
             kind = previous.kind
             inherited.append("kind")
         extra = [m for m in mentions if fold(m) not in current.folded]
-        if len(own_words) <= 3:
+        if len(current.content) <= 2:
             extra.append(core(previous))
         topic = " ".join([current.topic or current.text, *extra])
     if kind == "compare" and len(ket_luan) < 2 and previous.ket_luan:
