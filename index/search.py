@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from index.embedding import Embedder, load_embedder
 from index.errors import BadQuery, IndexNotReady, NotFound
 from index.fusion import candidates, fuse, top_rows
+from index.language.references import KET_LUAN, ket_luan_numbers, normalize_ket_luan
 from index.lexical import query_tokens, restore_accents, with_question_words
 from index.models import Document, Passage
 from index.settings import IndexSettings
@@ -28,17 +29,14 @@ from index.store import (
     read_manifest,
     staleness,
 )
-from index.structure import normalize_ket_luan
 from index.tasks import TaskBook
 from index.textnorm import fold, has_diacritics, normalize, words
 
 MAX_QUERY_CHARS = 2000
 CANDIDATES = 200  # per retriever, when only candidates are fused (approximate vector index)
 EXACT_SUBSET_MAX = 5000  # a filter that leaves at most this many passages: exact vector scores (≈ 2 ms)
-# "Kết luận 183", "kết luận số 183", "183-KL/TW", "KL 183", on folded text
-_KL_IN_QUERY = re.compile(
-    r"\bket\s*luan\s*(?:so\s*)?(\d{2,4})\b|\b(\d{2,4})\s*-?\s*kl\b|\bkl\s*-?\s*(\d{2,4})\b"
-)
+# "Kết luận 183", "kết luận số 183", "183-KL/TW", "KL 183", on folded text: the one pattern of the language module
+_KL_IN_QUERY = KET_LUAN
 
 
 # Questions about a document itself (date, signer, report, subject, newest) — only they want its header.
@@ -68,12 +66,7 @@ def strip_ket_luan(query: str) -> str:
 
 def ket_luan_in_query(query: str) -> list[str]:
     """Kết luận numbers a question names, normalised ("183-KL/TW"), in order of mention."""
-    found: list[str] = []
-    for m in _KL_IN_QUERY.finditer(fold(query)):
-        number = f"{int(next(g for g in m.groups() if g))}-KL/TW"
-        if number not in found:
-            found.append(number)
-    return found
+    return ket_luan_numbers(query)
 
 
 DUPLICATE_JACCARD = 0.8
@@ -203,7 +196,7 @@ class SearchIndex:
         if filters.ket_luan:
             wanted = set()
             for raw in filters.ket_luan:
-                number = normalize_ket_luan(raw) or normalize_ket_luan(f"{raw.strip()}-KL/TW")
+                number = normalize_ket_luan(raw)
                 if not number:
                     raise BadQuery(f"not a Kết luận number: {raw!r} (expected e.g. 183-KL/TW or 183)")
                 wanted.add(number)
