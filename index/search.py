@@ -16,10 +16,7 @@ from index.embedding import Embedder, load_embedder
 from index.errors import BadQuery, IndexNotReady, NotFound
 from index.fusion import candidates, fuse, top_rows
 from index.language.references import KET_LUAN, ket_luan_numbers, normalize_ket_luan
-from index.lexical import query_tokens, restore_accents, with_question_words
-from index.models import Document, Passage
-from index.settings import IndexSettings
-from index.store import (
+from index.layout import (
     FAISS_READ_FLAGS,
     Manifest,
     configure_search,
@@ -29,6 +26,9 @@ from index.store import (
     read_manifest,
     staleness,
 )
+from index.lexical import query_tokens, restore_accents, with_question_words
+from index.models import Document, Passage
+from index.settings import IndexSettings
 from index.tasks import TaskBook
 from index.textnorm import fold, has_diacritics, normalize, words
 
@@ -323,7 +323,7 @@ def ensure_index(
     settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = False
 ) -> SearchIndex:
     """Open the index, building it first from the shipped corpus when it is missing or stale."""
-    from index.store import build_index
+    from index.build import build_index
 
     try:
         return open_index(settings, embedder)
