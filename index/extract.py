@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -60,14 +61,30 @@ def _patterns() -> dict[str, re.Pattern[str]]:
 
 # list markers that open a clause: "1. ", "(1) ", "(ii) ", "a) ", "- "
 _MARKER = re.compile(r"(?:\(\s*(?:\d{1,2}|[ivx]{1,5})\s*\)|\d{1,2}\.(?=\s)|[a-zđ]\)|[-–•+])\s*")
-_SENTENCE_END = re.compile(
-    r"(?<=[.!?…])\s+(?=[(\"“]?[A-ZĐÀ-Ỹ0-9])|(?<=;)\s+(?=\d{1,2}\.\s)|\s+(?=\(\d{1,2}\)\s)"
-)
+_BREAK = re.compile(r"(?<=[.!?…])\s+|(?<=;)\s+(?=\d{1,2}\.\s)|\s+(?=\(\d{1,2}\)\s)")
+
+
+def _sentence_breaks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the whitespace between sentences: after . ! ? … when the next word is capitalised, and
+    before an inline list marker ("; 3. ", " (2) ")."""
+    out: list[tuple[int, int]] = []
+    for m in _BREAK.finditer(text):
+        nxt = text[m.end() : m.end() + 2].lstrip('("“')
+        if (
+            m.group(0).strip() == ""
+            and text[m.start() - 1 : m.start()] in ".!?…"
+            and not (nxt[:1].isupper() or nxt[:1].isdigit())
+        ):
+            continue
+        if m.start() < 3 and text[: m.start()].rstrip(".").isdigit():
+            continue  # "3.  Giao …": a list marker, not a sentence
+        out.append(m.span())
+    return out
+
+
 _PARTNER = re.compile(r"\s*,?\s*(?:(?:tiep tuc|co trach nhiem|khan truong)\s+)*(?:chu tri\s*,\s*)?phoi hop"
                       r"(?:\s+chat che)?(?:\s+(?:voi|cung))?\s+")  # fmt: skip
 _LEAD_PARTNER = re.compile(r"(?:chu tri\s*,\s*)?phoi hop(?:\s+chat che)?(?:\s+(?:voi|cung))?\s+")
-_COLLECTIVE = ("Các cơ quan, đơn vị", "Các bộ, ngành", "Các cấp ủy, tổ chức đảng", "Các địa phương",
-               "Các cơ quan Trung ương", "Ủy ban kiểm tra các cấp")  # fmt: skip
 
 
 @dataclass
@@ -124,8 +141,8 @@ def _clause_starts(text: str) -> list[tuple[int, str]]:
     """Where clauses may start, and after what: "sentence" (the start, a sentence end, a list marker),
     "semi" (a semicolon or colon) or "comma"."""
     starts: dict[int, str] = {0: "sentence"}
-    for match in _SENTENCE_END.finditer(text):
-        starts[match.end()] = "sentence"
+    for _, end in _sentence_breaks(text):
+        starts[end] = "sentence"
     for match in re.finditer(r"([;:,])\s+", text):
         starts.setdefault(match.end(), "comma" if match.group(1) == "," else "semi")
     out: dict[int, str] = {}
@@ -148,6 +165,10 @@ _APPOSITION = re.compile(r"\s*(?:,\s*nhat la[^,;:]{0,60},|\([^()]{0,80}\))")
 _MODAL = re.compile(
     r"\s*(?:cung\s+)?(?:phai|can|co trach nhiem|chiu trach nhiem|duoc giao|khan truong|chu tri|tiep tuc)(?!\w)"
 )
+
+
+# "Đối với những nội dung chưa thể giải quyết ngay, phải có …": an obligation opened by its circumstance
+_CIRCUMSTANCE = re.compile(r"(?:doi voi|truong hop|neu)\s[^.;:]{3,160}?,\s*(?:thi\s+)?(?:phai|can)(?!\w)")
 
 
 def _predicate_after(folded: str, at: int, strong: bool) -> bool:
@@ -207,10 +228,9 @@ def _anchors(text: str, folded: str, mentions: list[Mention]) -> list[tuple[int,
                 found.append((start, end, names, None))
                 covered = _partners_end(text, folded, mentions, end)
             continue
-        if (
-            after == "sentence"
-            and pats["predicate"].match(folded, at)
-            and not pats["not_task"].match(folded, at)
+        if after == "sentence" and (
+            (pats["predicate"].match(folded, at) and not pats["not_task"].match(folded, at))
+            or _CIRCUMSTANCE.match(folded, at)
         ):
             found.append((start, at, [], None))
     return found
@@ -272,6 +292,90 @@ def _head(context: str, issued: dt.date | None) -> Head:
     return head
 
 
+_DIRECTS = re.compile(r"\s*(?:cung\s+)?(?:can\s+|phai\s+)?(?:lanh dao\s*,\s*)?chi dao\s+")
+_ROLE_WORDS = re.compile(r"\s*(?:cung\s+)?(?:can|phai|co trach nhiem|chiu trach nhiem)\s+")
+_CHU_TRI = re.compile(r"\s*(?:tiep tuc\s+)?chu tri\s*,\s*phoi hop(?:\s+chat che)?(?:\s+(?:voi|cung))?\s+")
+
+
+def _collective(name: str) -> bool:
+    """A group rather than one body: "Các bộ, ngành", "Ủy ban kiểm tra các cấp"."""
+    return name.startswith("Các ") or " các cấp" in name
+
+
+def _past_role_words(text: str, folded: str, mentions: list[Mention], at: int) -> int:
+    """The action starts after modal and role words ("phải", "cần", "có trách nhiệm") and after "chủ trì,
+    phối hợp với Y" when that only names the partners of the action that follows."""
+    if m := _ROLE_WORDS.match(folded, at):
+        at = m.end()
+    if m := _CHU_TRI.match(folded, at):
+        _, end = _run(text, folded, mentions, m.end())
+        if end > m.end() and _patterns()["predicate"].match(folded, end):
+            at = end
+    return at
+
+
+def _units(text: str, folded: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The clause cut at semicolons; a piece that does not open with a predicate ("về việc …", "sau thời điểm
+    này …") stays with the piece before it."""
+    pieces: list[tuple[int, int]] = []
+    at = start
+    for m in re.finditer(r";\s*", text[start:end]):
+        pieces.append((at, start + m.start()))
+        at = start + m.end()
+    pieces.append((at, end))
+    units: list[tuple[int, int]] = []
+    for p_start, p_end in pieces:
+        if units and not _patterns()["predicate"].match(folded, p_start):
+            units[-1] = (units[-1][0], p_end)
+        else:
+            units.append((p_start, p_end))
+    return units
+
+
+def _deadline_groups(
+    text: str, folded: str, start: int, end: int, issued: dt.date | None
+) -> list[tuple[int, int]]:
+    """One action, or several when its semicolon-separated parts have different deadlines: a part with its
+    own deadline is a task, the parts around it without one are another. A deadline in brackets that closes
+    the whole clause ("… (hoàn thành trước ngày 31/8/2025)") applies to all of it."""
+    units = _units(text, folded, start, end)
+    if len(units) < 2:
+        return [(start, end)]
+    dated = [bool(find_deadlines(text[u_start:u_end], issued)) for u_start, u_end in units]
+    if not any(dated) or (text[end - 1 : end] == ")" and dated[-1] and not any(dated[:-1])):
+        return [(start, end)]
+    groups: list[tuple[int, int]] = []
+    run: tuple[int, int] | None = None
+    for (u_start, u_end), has in zip(units, dated, strict=True):
+        if has:
+            if run:
+                groups.append(run)
+                run = None
+            groups.append((u_start, u_end))
+        else:
+            run = (run[0], u_end) if run else (u_start, u_end)
+    if run:
+        groups.append(run)
+    return [_trim(text, g_start, g_end) for g_start, g_end in groups]
+
+
+def _without_deadline(text: str, start: int, end: int, d_start: int, d_end: int) -> tuple[int, int]:
+    """The action without a deadline phrase that closes it ("…, hoàn thành trước ngày 31/8/2025",
+    "… (hoàn thành trước ngày 31/8/2025)")."""
+    tail = text[d_end:end].strip(" .;,)")
+    if tail or d_start <= start:
+        return start, end
+    cut = d_start
+    while cut > start and text[cut - 1] in " ,(":
+        cut -= 1
+    for word in ("bảo đảm", "đảm bảo"):
+        if text[start:cut].rstrip().endswith(word) and text[start:cut].rstrip()[: -len(word)].endswith("("):
+            cut = text.rindex("(", start, cut)
+    while cut > start and text[cut - 1] in " ,(":
+        cut -= 1
+    return (start, cut) if cut - start >= 8 else (start, end)
+
+
 def _is_not_task(folded_clause: str) -> bool:
     head = folded_clause[:80]
     return bool(_patterns()["not_task"].search(head))
@@ -292,7 +396,7 @@ def extract_passage(passage: Passage, carry: Head) -> tuple[list[Task], Head]:
         anchors = [(0, body.end() if body else 0, [], None)]  # an item of a lead-in's list is its head's task
     current = inherited
     tasks: list[Task] = []
-    sentence_ends = sorted({m.start() for m in _SENTENCE_END.finditer(text)} | {len(text)})
+    sentence_ends = sorted({start for start, _ in _sentence_breaks(text)} | {len(text)})
     for n, (start, action, names, verb) in enumerate(anchors):
         stop = anchors[n + 1][0] if n + 1 < len(anchors) else len(text)
         stop = min([stop, *[e for e in sentence_ends if e > action]])
@@ -301,7 +405,13 @@ def extract_passage(passage: Passage, carry: Head) -> tuple[list[Task], Head]:
             continue
         implicit = not names
         partners = _partners(text, folded, mentions, action)
-        if names and verb == "chỉ đạo" and all(a in _COLLECTIVE for a in names) and current.agencies:
+        if names and (directs := _DIRECTS.match(folded, action)):
+            # "X [cần] chỉ đạo Y [chủ trì] …": a named Y heads the task; a collective Y is X's to direct
+            named, end = _run(text, folded, mentions, directs.end())
+            if named and not any(_collective(a) for a in named):
+                names, verb, action = named, "chỉ đạo", end
+                partners = _partners(text, folded, mentions, end)
+        if names and verb == "chỉ đạo" and all(_collective(a) for a in names) and current.agencies:
             names, implicit = list(current.agencies), True  # "Chỉ đạo các cơ quan …": the head directs them
         if implicit:
             names = list(current.agencies)
@@ -309,20 +419,29 @@ def extract_passage(passage: Passage, carry: Head) -> tuple[list[Task], Head]:
                 partners = _run(text, folded, mentions, lead.end())[0]
             elif not partners and head.agencies:
                 partners = list(head.partners)
+        action = _past_role_words(text, folded, mentions, action)
         a_start, a_end = _trim(text, action, stop)
         if a_end - a_start < 8:
             continue
-        task = Task(names, [p for p in partners if p not in names], a_start, a_end, verb, implicit)
         if not implicit:
-            current = Head(task.agencies, task.partners)
-        deadlines = find_deadlines(text[start:stop], passage.issued)
-        chosen = deadlines[0] if deadlines else (head.deadline if implicit or not names else None)
-        if chosen is not None:
-            task.deadline = chosen.date.isoformat() if chosen.date else None
-            task.precision = chosen.precision
-            task.deadline_text = chosen.text
-            task.recurring = chosen.recurring
-        tasks.append(task)
+            current = Head(list(names), [p for p in partners if p not in names])
+        fallback = head.deadline if implicit or not names else None
+        for g_start, g_end in _deadline_groups(text, folded, a_start, a_end, passage.issued):
+            task = Task(names, [p for p in partners if p not in names], g_start, g_end, verb, implicit)
+            deadlines = find_deadlines(text[g_start:g_end], passage.issued)
+            if not deadlines and g_end == a_end:  # a deadline just after the action ("…, hoàn thành trong …")
+                deadlines = find_deadlines(text[g_start:stop], passage.issued)
+            chosen = deadlines[0] if deadlines else fallback
+            if chosen is not None:
+                task.deadline = chosen.date.isoformat() if chosen.date else None
+                task.precision = chosen.precision
+                task.deadline_text = chosen.text
+                task.recurring = chosen.recurring
+                if deadlines:
+                    task.start, task.end = _without_deadline(text, g_start, g_end, g_start + chosen.start,
+                                                             g_start + chosen.end)  # fmt: skip
+            if task.end - task.start >= 8:
+                tasks.append(task)
     if tasks and tasks[-1].agencies:
         carry = Head(tasks[-1].agencies, tasks[-1].partners)
     if text.rstrip().endswith(":") and tasks:
@@ -449,45 +568,62 @@ def _directives(
     return out
 
 
-def _words_of(text: str) -> set[str]:
-    return set(re.findall(r"\w+", fold(text))) - {"va", "cac", "cua", "the", "de", "trong", "nhung", "voi"}
+_FILLER = {"va", "cac", "cua", "the", "de", "trong", "nhung", "voi", "ve", "viec", "cho", "tai", "theo", "tiep",
+           "tuc", "khan", "truong"}  # fmt: skip
+
+
+def _bigrams(text: str, first: int | None = None) -> set[tuple[str, str]]:
+    words = re.findall(r"\w+", fold(text))[:first]
+    return {(a, b) for a, b in itertools.pairwise(words) if not (a in _FILLER and b in _FILLER)}
+
+
+def _same_task(a: str, b: str, only_candidate: bool) -> float:
+    """How alike two tellings of a task are: shared word pairs over the shorter, plus their opening words;
+    0 when too unlike to be one task (the only candidate of the same agency needs less)."""
+    x, y = _bigrams(a), _bigrams(b)
+    overlap = len(x & y) / max(1, min(len(x), len(y)))
+    lead = len(_bigrams(a, 10) & _bigrams(b, 10))
+    score = overlap + 0.1 * lead
+    return score if score >= 0.25 or (only_candidate and (lead or overlap >= 0.1)) else 0.0
 
 
 def _merge_reports(directives: list[Directive], passages: list[Passage]) -> list[Directive]:
-    """The same task told by two texts of one Kết luận (two press reports) is one directive: the one from the
-    official text or the first file is kept, the other's passage goes to `also_in`."""
+    """The same task told by two texts of one Kết luận (two press reports) is one directive: the official text's
+    (else the first file's) is kept with the agencies of both and the deadline either gives; the other's passage
+    and span go to `also_in` / `also_sources`. Two tellings are the same task when they give it to the same lead
+    agency and say alike what it is; each directive takes at most one telling from each other text."""
     official = {p.document_id for p in passages if "bản tin" not in p.label}
-    order = sorted(range(len(directives)),
-                   key=lambda i: (directives[i].document_id not in official, directives[i].source.file,
-                                  directives[i].source.start))  # fmt: skip
-    kept: list[Directive] = []
-    for i in order:
-        d = directives[i]
-        best, score = None, 0.0
-        for j, k in enumerate(kept):
-            if (
-                k.ket_luan != d.ket_luan
-                or k.document_id == d.document_id
-                or set(k.agencies) != set(d.agencies)
-            ):
-                continue
-            if not d.agencies or (k.deadline != d.deadline and k.deadline and d.deadline):
-                continue
-            a, b = _words_of(k.action), _words_of(d.action)
-            jaccard = len(a & b) / max(1, len(a | b))
-            if jaccard > score:
-                best, score = j, jaccard
-        if best is not None and score >= 0.2:
-            k = kept[best]
-            kept[best] = k.model_copy(update={"also_in": [*k.also_in, d.passage_id],
-                                              "also_sources": [*k.also_sources, d.source],
-                                              "deadline": k.deadline or d.deadline,
-                                              "deadline_precision": k.deadline_precision or d.deadline_precision,
-                                              "deadline_text": k.deadline_text or d.deadline_text})  # fmt: skip
-        else:
-            kept.append(d)
+    files = sorted({d.source.file for d in directives})
+    first_file: dict[str, str] = {}
+    for d in sorted(directives, key=lambda d: (d.document_id not in official, files.index(d.source.file))):
+        first_file.setdefault(d.ket_luan, d.document_id)
+    kept = [d for d in directives if first_file[d.ket_luan] == d.document_id]
+    taken: set[tuple[int, str]] = set()
+    out_of_others: list[Directive] = []
+    for d in directives:
+        if first_file[d.ket_luan] == d.document_id:
+            continue
+        candidates = [
+            j for j, k in enumerate(kept)
+            if k.ket_luan == d.ket_luan and d.agencies and k.agencies and k.agencies[0] in d.agencies
+            and (j, d.document_id) not in taken and not (k.deadline and d.deadline and k.deadline != d.deadline)
+        ]  # fmt: skip
+        scored = [(_same_task(kept[j].action, d.action, len(candidates) == 1), j) for j in candidates]
+        score, best = max(scored, default=(0.0, -1))
+        if score <= 0:
+            out_of_others.append(d)
+            continue
+        k = kept[best]
+        taken.add((best, d.document_id))
+        kept[best] = k.model_copy(update={
+            "agencies": list(dict.fromkeys([*k.agencies, *d.agencies])),
+            "partners": list(dict.fromkeys([*k.partners, *d.partners])),
+            "also_in": [*k.also_in, d.passage_id], "also_sources": [*k.also_sources, d.source],
+            "deadline": k.deadline or d.deadline, "deadline_precision": k.deadline_precision or d.deadline_precision,
+            "deadline_text": k.deadline_text or d.deadline_text, "recurring": k.recurring or d.recurring,
+        })  # fmt: skip
     position = {d.directive_id: n for n, d in enumerate(directives)}
-    return sorted(kept, key=lambda d: position[d.directive_id])
+    return sorted([*kept, *out_of_others], key=lambda d: position[d.directive_id])
 
 
 def _references(passages: list[Passage]) -> list[Reference]:
