@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from index.language import agencies as agency_names
 from index.language.questions import cues, normalize_question, quantity, stopwords, window
 from index.search import SearchFilters, SearchQuery
 from index.textnorm import fold, has_diacritics, normalize, words
@@ -264,6 +265,7 @@ class Question:
     references: tuple[str, ...] = ()  # other documents named by number, e.g. "56-KH/BCĐ", "192-KL/TW"
     content: tuple[str, ...] = ()  # folded content words: what the question is about, not what it asks
     quantity: str | None = None  # what a "bao nhiêu …" question counts ("" unnamed); None: no quantity asked
+    canonical: tuple[str, ...] = ()  # the agencies named, by their canonical names ("Bộ Tư pháp")
 
     @property
     def intent(self) -> str:
@@ -430,6 +432,54 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
+_SPOKEN_AGENCY_LEAD = re.compile(
+    r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(\w+(?: \w+){0,3})"
+)
+
+
+_GENERIC_HEADS = frozenset(
+    [
+        "uy",
+        "ban",
+        "bo",
+        "dang",
+        "co",
+        "quan",
+        "hoi",
+        "dong",
+        "van",
+        "phong",
+        "cac",
+        "nhan",
+        "dan",
+        "cap",
+        "tinh",
+        "xa",
+    ]
+)
+
+
+def spoken_agencies(folded: str) -> list[str]:
+    """Agencies called by a short name, as people say them: "bên tư pháp" (Bộ Tư pháp), "Ban Tổ chức"
+    (Ban Tổ chức Trung ương), "Mặt trận" — a known agency whose name is "Bộ/Ban …" plus the words, or
+    starts with them (two words at least)."""
+    names = {a.name: agency_names._key(a.name) for a in agency_names.known() if not a.issuer}
+    out: list[str] = []
+    for m in _SPOKEN_AGENCY_LEAD.finditer(folded):
+        tail = m.group(1).split()
+        for size in range(len(tail), 0, -1):
+            words_ = " ".join(tail[:size])
+            hits = [n for n, key in names.items() if key in (f"bo {words_}", f"ban {words_}")]
+            if not hits and size >= 2 and not set(tail[:size]) <= _GENERIC_HEADS:
+                hits = [n for n, key in names.items() if key.startswith(words_ + " ") or key == words_]
+            if hits:
+                best = min(hits, key=len)
+                if best not in out:
+                    out.append(best)
+                break
+    return out
+
+
 def content_words(folded: str, drop: Iterable[str] = ()) -> tuple[str, ...]:
     """The words of a folded question that say what it is about (not how it asks, not whom it names)."""
     dropped = set(drop)
@@ -490,13 +540,25 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     if not numbers or ("compare" in cues(folded) and len(numbers) < 2):
         numbers += [n for n in bare_ket_luan(folded, lexicon.ket_luan) if n not in numbers]
     known, unknown, spans = agencies(folded, lexicon.attested)
+    canonical = [m.agency.name for m in agency_names.find(text) if not m.agency.issuer]
+    for name in [*canonical, *spoken_agencies(folded)]:
+        if name not in canonical:
+            canonical.append(name)
+        key = fold(name)
+        if lexicon.attested(key) and key not in known:
+            known.append(key)
+            spans.append((0, 0))
+    unknown = [
+        u for u in unknown if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
+    ]
     found = cues(folded)
     others = [
         n for n in document_numbers(text) if not n.endswith("/tw") or not n.split("-")[1].startswith("kl")
     ]
     mentioned = [n for n in numbers if n not in lexicon.ket_luan and fold(n) in lexicon.referenced]
     references = tuple([*mentioned, *others])
-    drop = {w for name in known for w in name.split()} | {w for n in numbers for w in fold(n).split("-")}
+    drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in name.split()}
+    drop |= {w for n in numbers for w in fold(n).split("-")}
     content = content_words(folded, drop | {"ket", "luan", "kl", "tw"})
     specific = len(content) >= 2
     span = window(folded, lexicon.today())
@@ -508,7 +570,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     if references and not [n for n in numbers if n in lexicon.ket_luan]:
         kind: QuestionKind = "reference"
     else:
-        kind = kind_of(found, agencies_named=bool(known), numbers=numbers, specific=specific,
+        kind = kind_of(found, agencies_named=bool(known or canonical), numbers=numbers, specific=specific,
                        has_window=span is not None)  # fmt: skip
     n_words = len(words(folded))
     followup = ("followup" in found and n_words <= 12) or (
@@ -539,6 +601,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         references=references,
         content=content,
         quantity=quantity(folded),
+        canonical=tuple(canonical),
     )
 
 
@@ -568,8 +631,9 @@ def merge(current: Question, previous: Question) -> Question:
         ket_luan = previous.ket_luan
         inherited.append("ket_luan")
     names, mentions, unknown = current.agencies, current.mentions, current.unknown_agencies
-    if not names and not unknown and previous.agencies:
-        names, mentions = previous.agencies, previous.mentions
+    canonical = current.canonical
+    if not names and not unknown and not canonical and (previous.agencies or previous.canonical):
+        names, mentions, canonical = previous.agencies, previous.mentions, previous.canonical
         inherited.append("agencies")
     own = core(current)
     own_words = [w for w in fold(own).split() if w not in _FILLER]
@@ -607,6 +671,7 @@ def merge(current: Question, previous: Question) -> Question:
         agencies=names,
         mentions=mentions,
         unknown_agencies=unknown,
+        canonical=canonical,
         topic=topic or previous.topic,
         inherited=tuple(inherited),
         window=window_,

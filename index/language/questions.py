@@ -18,6 +18,7 @@ MAX_PHRASE = 4  # words in the longest phrase of a word list
 _TOKEN = re.compile(r"\w+(?:[/.]\w+)?|[^\w\s]")
 # "kl183", "KL-183", "nq18": a document abbreviation glued to its number
 _GLUED = re.compile(r"(?i)\b(kl|nq|qđ|qd|kh|bc)[-.]?(?=\d)")
+_MONTH_SHORT = re.compile(r"(?i)\bt(\d{1,2})(?=\s*[/-]\s*\d{4}\b)")  # "t10/2025" is "tháng 10/2025"
 _SPACE_BEFORE = re.compile(r"\s+([,.;:!?)\]])")
 _SPACE_AFTER = re.compile(r"([(\[])\s+")
 
@@ -158,7 +159,7 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
 def normalize_question(message: str) -> NormalizedQuestion:
     """The written form of a typed question; its meaning, numbers and names are kept as they are."""
     original = normalize(message)
-    text, replaced, _ = _pass(original, abbreviations())
+    text, replaced, _ = _pass(_MONTH_SHORT.sub(r"tháng \1", original), abbreviations())
     text, more, added = _pass(text, spoken())
     text = _SPACE_AFTER.sub(r"\1", _SPACE_BEFORE.sub(r"\1", text))
     text = re.sub(r"^[\s,.;:!?]+", "", text).strip()
