@@ -320,6 +320,7 @@ class Lexicon:
     referenced: frozenset[str] = frozenset()  # folded numbers of documents the corpus mentions
     restore: Callable[[str], str] = lambda text: text
     today: Callable[[], dt.date] = dt.date.today
+    newest: str | None = None  # the newest Kết luận held
 
 
 _MORE_NUMBERS = re.compile(
@@ -432,6 +433,9 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
+_NEWEST_QUALIFIER = re.compile(
+    r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
+)
 _SPOKEN_AGENCY_LEAD = re.compile(
     r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(\w+(?: \w+){0,3})"
 )
@@ -526,8 +530,8 @@ def kind_of(
         return "task" if agencies_named else "list"
     if agencies_named and not specific:
         return "task"
-    if numbers and not specific:
-        return "summary"
+    if numbers and not specific and not (found - {"followup"}):
+        return "summary"  # "Kết luận 183?", "KL 183"
     return "generic"
 
 
@@ -551,7 +555,11 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     unknown = [
         u for u in unknown if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
     ]
-    found = cues(folded)
+    # cue words inside agency names ("Ban Chỉ đạo", "Ủy ban Kiểm tra") say nothing of what is asked
+    bare = folded
+    for name in sorted({*known, *(agency_names._key(c) for c in canonical)}, key=len, reverse=True):
+        bare = bare.replace(name, " ")
+    found = cues(" ".join(bare.split()))
     others = [
         n for n in document_numbers(text) if not n.endswith("/tw") or not n.split("-")[1].startswith("kl")
     ]
@@ -567,7 +575,11 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         status = "overdue"
     elif "upcoming" in found:
         status = "upcoming"
-    if references and not [n for n in numbers if n in lexicon.ket_luan]:
+    if "newest" in found and _NEWEST_QUALIFIER.search(folded) and lexicon.newest and not numbers:
+        numbers = [lexicon.newest]  # "… theo kết luận mới nhất": a filter, not the question
+        found = found - {"newest"}
+    asks_tasks = bool(known or canonical) and "tasks" in found
+    if references and (others or not [n for n in numbers if n in lexicon.ket_luan]) and not asks_tasks:
         kind: QuestionKind = "reference"
     else:
         kind = kind_of(found, agencies_named=bool(known or canonical), numbers=numbers, specific=specific,

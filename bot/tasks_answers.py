@@ -248,7 +248,7 @@ class TaskAnswers:
 
     def _reference_by_key(self, key: str) -> Reference | None:
         """A reference named as "nghị quyết 18" rather than by its full number."""
-        kind, _, number = key.partition(" ")
+        kind, _, number = key.rpartition(" ")
         if not number:
             return None
         for ref in self.book.references:

@@ -253,7 +253,9 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
 
 _QUANTITY = re.compile(
     r"\b(?:bao nhieu|may)\s+(phan tram|%|nam|thang|ngay|tuan|lan|nguoi|dong|trieu|ty)\b|\bbao nhieu(?:\s+(\w+))?"
+    r"|\b(bao lau)\b"
 )
+_MONEY = re.compile(r"\b(luong|tien|phi|gia|kinh phi|thu nhap|phu cap|tro cap|muc huong)\b")
 _NOT_A_NOUN = frozenset(
     [
         "viec",
@@ -282,5 +284,9 @@ def quantity(folded: str) -> str | None:
     m = _QUANTITY.search(folded)
     if not m:
         return None
+    if m.group(3):
+        return "thoi gian"  # "bao lâu": a duration ("2 tháng", "1 tháng/lần")
     noun = m.group(1) or m.group(2) or ""
-    return "" if noun in _NOT_A_NOUN else noun
+    if noun in _NOT_A_NOUN or not noun:
+        return "dong" if _MONEY.search(folded) else ""
+    return noun
