@@ -170,6 +170,13 @@ class TaskAnswers:
             return Draft(render("window_none_today", as_of=vn_date(today)), False, kind="window")
         cites = Cites()
         lines = [render(head, count=len(found), cite=cites.cite(self._passage(found[0])), **values)]
+        if len(found) > MAX_ITEMS:
+            # every deadline of the window in one line, so a long list still says all its dates
+            per_day: dict[str, int] = {}
+            for d in found:
+                per_day[deadline_phrase(d)] = per_day.get(deadline_phrase(d), 0) + 1
+            lines.append(render("window_by_deadline", deadlines="; ".join(f"{k} ({n})" for k, n in per_day.items()),
+                                cite=cites.cite(self._passage(found[0]))))  # fmt: skip
         lines += self._list(found, cites)
         return Draft("\n".join(lines), True, cites.sources, list(dict.fromkeys(d.ket_luan for d in found)),
                      "window")  # fmt: skip
@@ -238,13 +245,39 @@ class TaskAnswers:
             marker = cites.cite(passage)
             issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""
             issuer = render("reference_issuer", issuer=ref.issuer) if ref.issuer else ""
+            about = render("about", subject=ref.title) if ref.title else ""
             lines.append(render("reference_answer", kind=ref.kind, number=ref.number, issued=issued,
-                                issuer=issuer, where=passage.label, cite=marker))  # fmt: skip
+                                issuer=issuer, about=about, where=passage.label, cite=marker))  # fmt: skip
             quote = _sentence_with(passage.text, ref.mention) or shorten(passage.text, ACTION_WORDS)
             lines.append(render("quote_line", quote=quote.rstrip("."), cite=marker))
         if not lines:
             return None
         return Draft("\n".join(lines), True, cites.sources, [], "reference")
+
+    def mentioned(self, question: Question, kinds: Sequence[str]) -> Draft | None:
+        """The documents of the kinds asked ("những quy định nào") that the Kết luận asked about mention."""
+        numbers = [n for n in question.ket_luan if n in self.info]
+        wanted = {fold(k) for k in kinds}
+        found: list[tuple[Reference, Passage]] = []
+        for ref in self.book.references:
+            if wanted and fold(ref.kind) not in wanted:
+                continue
+            for pid in ref.mentioned_in:
+                p = self._by_id(pid)
+                if p is not None and (not numbers or p.ket_luan in numbers):
+                    found.append((ref, p))
+                    break
+        if not found:
+            return None
+        cites = Cites()
+        where = ", ".join(f"Kết luận {n}" for n in numbers) if numbers else render("the_series")
+        lines = [render("mentioned_head", where=where, count=len(found), cite=cites.cite(found[0][1]))]
+        for ref, p in found:
+            issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""
+            about = render("about", subject=ref.title) if ref.title else ""
+            written = ref.mention or render("reference_name", kind=ref.kind, number=ref.number) + issued
+            lines.append(render("mentioned_item", mention=written, about=about, cite=cites.cite(p)))
+        return Draft("\n".join(lines), True, cites.sources, numbers, "list")
 
     def _reference_by_key(self, key: str) -> Reference | None:
         """A reference named as "nghị quyết 18" rather than by its full number."""

@@ -179,7 +179,7 @@ def cues(folded: str) -> frozenset[str]:
 
 
 _D = r"(\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4})"
-_MONTH = re.compile(r"\bthang\s+(\d{1,2})(?:\s*[/-]\s*|\s+nam\s+)(\d{4})\b")
+_MONTH = re.compile(r"\bthang\s+(\d{1,2})(?:\s*[/-]\s*|\s+nam\s+|\s+)(\d{4})\b")
 _MONTH_NO_YEAR = re.compile(r"\bthang\s+(\d{1,2})\b(?!\s*[/-]\s*\d)")
 _YEAR = re.compile(r"\bnam\s+(\d{4})\b")
 _QUARTER = re.compile(r"\bquy\s+(i{1,3}|iv|[1-4])\s*(?:[/-]\s*|\s+nam\s+)(\d{4})\b")
