@@ -257,6 +257,9 @@ class ExtractiveAnswerer:
         kind = question.kind
         if kind == "greeting":
             return self.greeting()
+        if question.quantity is not None and kind in ("task", "deadline", "window"):
+            kind = "generic"  # "bao lâu", "bao nhiêu": a fact to find in the text, not a task list
+            question = replace(question, kind=kind)
         if kind == "reference":
             return self.tasks.reference(question) or self.refusal(question)
         missing = [n for n in question.ket_luan if n not in self.ket_luan]
@@ -284,7 +287,7 @@ class ExtractiveAnswerer:
         if kind == "summary":
             return self.overview.summary(numbers[0])
         if kind == "compare" and len(numbers) >= 2:
-            return self.overview.compare(numbers)
+            return self.overview.compare(numbers, self.tasks.agency_of(question))
         if kind == "window":
             found = self.tasks.window(replace(question, ket_luan=tuple(numbers)), today)
             if found is not None:

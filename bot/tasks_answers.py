@@ -22,6 +22,7 @@ from prompts import render
 MAX_ITEMS = 8
 ACTION_WORDS = 40
 WHOLE_WORDS = 90
+DEADLINE_MATCH_MIN = 0.25  # the same for the one task whose deadline is asked
 MATCH_MIN = 0.34  # share of the question's content words a task's action must hold to be the one meant
 UPCOMING_DAYS = 30
 
@@ -59,12 +60,10 @@ class TaskAnswers:
                 agency = self.book.canonical_agency(name)
             except UnknownAgency:
                 continue
-            if agency in present:
-                return agency
             key = fold(agency)
-            holders = [a for a in present if key in fold(a)]
+            holders = [a for a in present if a == agency or key in fold(a)]
             if holders:
-                return max(holders, key=lambda a: sum(a in d.agencies for d in self.book.directives))
+                return max(holders, key=lambda a: (sum(a in d.agencies for d in self.book.directives), a == agency))
         return None
 
     def _item(self, d: Directive, cites: Cites, agency: str | None = None, whole: bool = False) -> str:
@@ -204,6 +203,8 @@ class TaskAnswers:
             position, score = min(places)
             folded = " " + " ".join(words(fold(normalize(d.action)))) + " "
             coverage = sum(w for t, w in terms if f" {t} " in folded) / total
+            if len(question.content) >= 2 and _coverage(question.content, d.action) < DEADLINE_MATCH_MIN:
+                continue  # the task does not do what the question describes
             value = coverage + 0.5 * score / top - 0.05 * position
             if agency:
                 value += 0.6 if agency in d.agencies else (0.2 if agency in d.partners else -0.6)
@@ -239,7 +240,11 @@ class TaskAnswers:
         cites = Cites()
         lines: list[str] = []
         for ref in refs:
-            passage = next((p for p in (self._by_id(pid) for pid in ref.mentioned_in) if p), None)
+            mentions = [p for p in (self._by_id(pid) for pid in ref.mentioned_in) if p]
+            if question.ket_luan and any(p.ket_luan in question.ket_luan for p in mentions):
+                mentions = [p for p in mentions if p.ket_luan in question.ket_luan]
+            mentions.sort(key=lambda p: -_coverage(question.content, p.text))
+            passage = mentions[0] if mentions else None
             if passage is None:
                 continue
             marker = cites.cite(passage)
