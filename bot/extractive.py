@@ -96,8 +96,9 @@ class ExtractiveAnswerer:
         self.attested = AttestedPhrases([p.text for p in index.passages])
         self.ket_luan: dict[str, KetLuanInfo] = catalogue(index)
         referenced = frozenset(fold(r.number) for r in index.tasks.references)
+        newest = next(iter(self.ket_luan), None)  # the catalogue is newest first
         self.reader = Reader(
-            Lexicon(self.attested, frozenset(self.ket_luan), referenced, index.restore, vn_today)
+            Lexicon(self.attested, frozenset(self.ket_luan), referenced, index.restore, vn_today, newest)
         )
         self.tasks = TaskAnswers(index, self.ket_luan)
         self.overview = Overview(index, self.ket_luan)
@@ -307,12 +308,15 @@ class ExtractiveAnswerer:
         if question.quantity is not None and evidence.answer_type < 0:
             return self.refusal(question)  # "bao nhiêu …" with no such number in the passages: never guess
         if not self.model.accepts(evidence):
-            return self._agency_not_named(question, numbers) or self.refusal(question)
+            refused = self._agency_not_named(question, numbers) or self.refusal(question)
+            refused.gated = True
+            return refused
         sentences = self._sentences(hits, terms, question, kind)
         if not sentences:
             return self._agency_not_named(question, numbers) or self.refusal(question)
         draft = self._compose(sentences, question, kind)
         draft.confidence = self.model.probability(evidence)
+        draft.gated = True
         return draft
 
     def evidence(
