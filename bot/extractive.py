@@ -73,6 +73,7 @@ class _Sentence:
     score: float = 0.0
     role: float = 0.0
     pos: int = 0  # the sentence's place in its passage
+    extra: str = ""  # the next sentence of the passage, when it answers too
 
 
 def _date_forms(day: dt.date) -> list[str]:
@@ -436,7 +437,7 @@ class ExtractiveAnswerer:
                           and c.pos == s.pos + 1), None)  # fmt: skip
         if following is None or following.score < best * 0.6:
             return s
-        return replace(s, quote=f"{s.quote} {following.quote}", folded=f"{s.folded} {following.folded}")
+        return replace(s, extra=following.quote, folded=f"{s.folded} {following.folded}")
 
     def _with_list_items(self, picked: list[_Sentence]) -> list[_Sentence]:
         """A picked passage that announces a list ("… như sau:") brings its items along."""
@@ -487,9 +488,15 @@ class ExtractiveAnswerer:
         def quote(s: _Sentence) -> str:
             budget = MAX_QUOTE_WORDS * 3 // 2 if kind in ("list", "who") else MAX_QUOTE_WORDS
             # never cut away what was asked: the deadline, the documents asked for
-            keep = [m.group(0) for m in _DEADLINE.finditer(s.quote)] if kind == "deadline" else []
+            text = f"{s.quote} {s.extra}" if s.extra else s.quote
+            keep = [m.group(0) for m in _DEADLINE.finditer(text)] if kind == "deadline" else []
             if asks_documents:
-                keep += _DOCUMENT_NUMBER.findall(s.quote)
+                keep += _DOCUMENT_NUMBER.findall(text)
+            if s.extra:  # two sentences: each trimmed on its own, the one that answers more gets more room
+                first, second = (
+                    trim(t, focus, budget * 2 // 3, [k for k in keep if k in t]) for t in (s.quote, s.extra)
+                )
+                return f"“{first} {second.rstrip('.')}”"
             return f"“{trim(s.quote, focus, budget, keep).rstrip('.')}”"
 
         lines: list[str] = []
