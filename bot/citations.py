@@ -22,7 +22,7 @@ try:
     from index.language.dates import find_dates  # type: ignore[import-not-found]
 except ImportError:
     from index.language_stand_in import find_dates
-from index.language_stand_in import WrittenDate
+from index.language_stand_in import DateMention
 
 log = logging.getLogger(__name__)
 
@@ -217,14 +217,15 @@ def _roles(text: str, claim: bool = False) -> dict[str, set[str]]:
     return roles
 
 
-def _same_day(a: WrittenDate, b: WrittenDate) -> bool:
-    """`a` (from a sentence) names the day, month or year `b` (from a passage) is in."""
-    return (
-        a.year in (b.year, None)
-        and (a.month is None or a.month == b.month)
-        and (a.day is None or a.day == b.day)
-        and (a.year, a.month, a.day) != (None, None, None)
-    )
+def _covers(claim: DateMention, evidence: DateMention) -> bool:
+    """`evidence` falls on the day, in the month or in the year `claim` writes."""
+    if claim.date is None or evidence.date is None:
+        return False
+    if claim.precision == "year":
+        return evidence.date.year == claim.date.year
+    if claim.precision == "month":
+        return evidence.precision != "year" and evidence.date.timetuple()[:2] == claim.date.timetuple()[:2]
+    return evidence.precision in ("day", "week") and evidence.date == claim.date
 
 
 def _masked(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -252,11 +253,10 @@ def support_problems(sentence: str, passages: Sequence[Passage], question: str =
     year = next((p.issued.year for p in passages if p.issued), None)
     passage_dates = [d for p, t in zip(passages, texts, strict=True)
                      for d in find_dates(t, p.issued.year if p.issued else None)]  # fmt: skip
-    passage_dates += [WrittenDate(0, 0, p.issued.year, p.issued.month, p.issued.day)
-                      for p in passages if p.issued]  # fmt: skip
-    sentence_dates = find_dates(body, year)
+    passage_dates += [DateMention(0, 0, "", p.issued, "day") for p in passages if p.issued]
+    sentence_dates = [d for d in find_dates(body, year) if d.date is not None]
     for d in sentence_dates:
-        if not any(_same_day(d, e) for e in passage_dates):
+        if not any(_covers(d, e) for e in passage_dates):
             problems.append(f"date {body[d.start : d.end]!r} is not in the passage")
     dated = [(d.start, d.end) for d in sentence_dates]
     for m in _DATE_LIKE.finditer(body):
@@ -322,7 +322,7 @@ def _contains_words(haystack: str, phrase: str) -> bool:
 def _restates(
     question: str,
     terms: set[str],
-    dates: list[WrittenDate],
+    dates: list[DateMention],
     numbers: set[str],
     agencies: set[str],
     year: int | None,
@@ -332,7 +332,7 @@ def _restates(
     q_dates = find_dates(q, year)
     q_numbers = set(_NUMBER.findall(_masked(fold(q), [(d.start, d.end) for d in q_dates])))
     q_agencies = {m.agency.name for m in find_agencies(q)}
-    new_date = any(not any(_same_day(d, e) for e in q_dates) for d in dates)
+    new_date = any(not any(_covers(d, e) for e in q_dates) for d in dates)
     return (
         terms <= set(claim_terms(q)) and not new_date and numbers <= q_numbers and agencies <= q_agencies
     )  # fmt: skip

@@ -21,7 +21,7 @@ try:
     from index.language.dates import find_dates  # type: ignore[import-not-found]
 except ImportError:
     from index.language_stand_in import find_dates
-from index.language_stand_in import WrittenDate
+from index.language_stand_in import DateMention
 
 _ARTICLE_LINE = re.compile(r"^Điều\s+(\d+[a-z]?)\.", re.MULTILINE)
 
@@ -79,22 +79,24 @@ def split_files(split: str, folder: Path = EVAL_DIR) -> dict[str, Path]:
 _ISO_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 
 
-def _written_date(text: str) -> WrittenDate | None:
-    """`text` as one date if it is nothing but a date ("2025-12-31", "31/12/2025", "26-9"), else None."""
+def _written_date(text: str) -> DateMention | None:
+    """`text` as one date if it is nothing but a date with its year ("2025-12-31", "31/12/2025", "tháng
+    11-2025"), else None."""
     text = text.strip()
     if iso := _ISO_DAY.fullmatch(text):
-        return WrittenDate(0, len(text), int(iso[1]), int(iso[2]), int(iso[3]))
+        try:
+            return DateMention(0, len(text), text, dt.date(int(iso[1]), int(iso[2]), int(iso[3])), "day")
+        except ValueError:
+            return None
     found = find_dates(text, None)
-    if len(found) == 1 and found[0].start == 0 and found[0].end == len(text):
+    if len(found) == 1 and found[0].start == 0 and found[0].end == len(text) and found[0].date is not None:
         return found[0]
     return None
 
 
-def same_date(expected: WrittenDate, written: WrittenDate) -> bool:
-    """`written` names the day (or month, or year) `expected` names; a year left out on either side is not
-    a mismatch."""
-    years_agree = expected.year is None or written.year is None or expected.year == written.year
-    return expected.day == written.day and expected.month == written.month and years_agree
+def same_date(expected: DateMention, written: DateMention) -> bool:
+    """`written` names the same day (or month, or year) as `expected`, at the same precision."""
+    return expected.date is not None and (expected.date, expected.precision) == (written.date, written.precision)
 
 
 def _tokens(text: str) -> list[str]:

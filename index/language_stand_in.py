@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Literal
 
 from index.language.agencies import Agency, _key, known
 from index.textnorm import fold, nfc
@@ -38,13 +41,19 @@ def find_agencies(text: str) -> list[Mention]:
             for m in pattern.finditer(folded)]  # fmt: skip
 
 
+Precision = Literal["day", "week", "month", "year"]
+
+
 @dataclass(frozen=True)
-class WrittenDate:
+class DateMention:
+    """A date as written: the span [start, end) of the text, `date` the last day it stands for (None when
+    the year is unknown), `precision` how much of it is written."""
+
     start: int
     end: int
-    year: int | None
-    month: int | None
-    day: int | None
+    text: str
+    date: dt.date | None
+    precision: Precision
 
 
 _SEP = r"\s*[/.-]\s*"
@@ -66,14 +75,12 @@ _DATE_FORMS = [
 ]
 
 
-def find_dates(text: str, default_year: int | None = None) -> list[WrittenDate]:
+def find_dates(text: str, default_year: int | None = None) -> list[DateMention]:
     """Dates as written (day, month or year precision), in order; a day without a year takes
     `default_year`. Spans that are not a real calendar date are skipped."""
-    import datetime as dt
-
     folded = fold(nfc(text))
     taken: list[tuple[int, int]] = []
-    out: list[WrittenDate] = []
+    out: list[DateMention] = []
     for form in _DATE_FORMS:
         for m in form.finditer(folded):
             if any(m.start() < e and s < m.end() for s, e in taken):
@@ -81,13 +88,17 @@ def find_dates(text: str, default_year: int | None = None) -> list[WrittenDate]:
             parts = m.groupdict()
             day = int(parts["d"]) if parts.get("d") else None
             month = int(parts["m"]) if parts.get("m") else None
-            year = int(parts["y"]) if parts.get("y") else None
-            if day is not None and year is None:
-                year = default_year
+            year = int(parts["y"]) if parts.get("y") else default_year
+            precision: Precision = "day" if day else "month" if month else "year"
             try:
-                dt.date(year or 2000, month or 1, day or 1)
-            except ValueError:
+                date = None
+                if year is not None:
+                    last = calendar.monthrange(year, month or 12)[1]
+                    date = dt.date(year, month or 12, day or last)
+                elif day is not None:
+                    dt.date(2000, month or 1, day)  # a real day and month, year unknown
+            except (ValueError, calendar.IllegalMonthError):
                 continue
             taken.append((m.start(), m.end()))
-            out.append(WrittenDate(m.start(), m.end(), year, month, day))
+            out.append(DateMention(m.start(), m.end(), text[m.start() : m.end()], date, precision))
     return sorted(out, key=lambda d: d.start)

@@ -299,10 +299,10 @@ def test_support_comes_from_any_cited_passage_and_not_from_others() -> None:
 
 
 def test_a_date_without_year_in_a_sentence_takes_the_passage_year() -> None:
-    assert supported("Rà soát mạng lưới bệnh viện tuyến huyện xong trước 15/9 [1].", [P[2]])
+    assert supported("Rà soát mạng lưới bệnh viện tuyến huyện xong trước ngày 15/9 [1].", [P[2]])
     late = passage(2, issued=dt.date(2027, 1, 1))
     # the passage writes 15/9/2026; the sentence's 15/9 read in the passage's year 2027 is another day
-    assert not supported("Rà soát mạng lưới bệnh viện tuyến huyện xong trước 15/9 [1].", [late])
+    assert not supported("Rà soát mạng lưới bệnh viện tuyến huyện xong trước ngày 15/9 [1].", [late])
 
 
 # --- the builder --------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from bot.evaluation import AnswerReport, Scored, answer_report, conversation_rew
 from bot.models import ChatResponse, Citation
 from bot.service import ChatService
 from index.evaluation import EvalQuestion
-from index.search import SearchIndex
 from tests.handmade import FILE, SOURCE, citation, read_source
 
 
@@ -173,13 +172,23 @@ def test_answer_report_asks_the_history_first_in_one_conversation(tmp_path: Path
     assert answer_report(service, questions[:1], read_source).as_dict()["citations_verbatim"] == 1.0  # type: ignore[arg-type]
 
 
-def test_conversation_rewrite_carries_the_ket_luan_of_the_history(kl_index: SearchIndex) -> None:
+def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path) -> None:
+    import shutil
+
     from bot.settings import BotSettings
     from bot.store import SQLiteStore
+    from index.embedding import HashingEmbedder
+    from index.search import open_index
+    from index.settings import IndexSettings
+    from index.store import build_index
+    from tests.conftest import CORPUS
 
-    service = ChatService(kl_index, SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
+    shutil.copytree(CORPUS, tmp_path / "corpus")
+    settings = IndexSettings(data_dir=tmp_path, embedding_model="hashing-64")
+    build_index([tmp_path / "corpus"], settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    service = ChatService(open_index(settings), SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
     rewrite = conversation_rewrite(service)
-    query, filters = rewrite(_q(question="Còn Bộ Nội vụ thì sao?", history=["Kết luận 183 giao Bộ Tư pháp việc gì?"]))
+    query, filters = rewrite(_q(question="Thế Bộ Nội vụ thì sao?", history=["Kết luận 183 giao Bộ Tư pháp nhiệm vụ gì?"]))
     assert filters is not None and filters.ket_luan == ["183-KL/TW"]
     assert "Nội vụ" in query
     query, filters = rewrite(_q(question="Bộ Nội vụ làm gì?"))
