@@ -96,7 +96,10 @@ def _written_date(text: str) -> DateMention | None:
 
 def same_date(expected: DateMention, written: DateMention) -> bool:
     """`written` names the same day (or month, or year) as `expected`, at the same precision."""
-    return expected.date is not None and (expected.date, expected.precision) == (written.date, written.precision)
+    return expected.date is not None and (expected.date, expected.precision) == (
+        written.date,
+        written.precision,
+    )
 
 
 def _tokens(text: str) -> list[str]:

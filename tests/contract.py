@@ -8,7 +8,9 @@ from collections.abc import Callable, Sequence
 from bot.models import ChatResponse, Citation
 
 
-def contract_problems(answer: str, citations: Sequence[Citation], source_text: Callable[[str], str]) -> list[str]:
+def contract_problems(
+    answer: str, citations: Sequence[Citation], source_text: Callable[[str], str]
+) -> list[str]:
     """Every [n] has a citation, every citation is used, n is 1..N, each text stands at its offsets."""
     used = {int(n) for n in re.findall(r"\[(\d+)\]", answer)}
     numbers = [c.n for c in citations]

@@ -21,7 +21,9 @@ LINES = [
 SOURCE = "\n\n".join(LINES) + "\n"
 
 
-def passage(i: int, *, ket_luan: str | None = "901-KL/TW", issued: dt.date | None = dt.date(2026, 3, 5)) -> Passage:
+def passage(
+    i: int, *, ket_luan: str | None = "901-KL/TW", issued: dt.date | None = dt.date(2026, 3, 5)
+) -> Passage:
     """Line `i` of SOURCE as a passage, its offsets true."""
     text = LINES[i]
     start = SOURCE.index(text)

@@ -84,7 +84,9 @@ def test_chat_returns_a_chat_response(real_client: TestClient, kl_index: SearchI
     for c in response.citations:
         assert c.url == f"/documents/{c.document_id}#{c.passage_id}"
         assert c.ket_luan == "221-KL/TW"
-    refused = ChatResponse.model_validate(real_client.post("/v1/chat", json={"message": "Giá xăng tuần sau?"}).json())
+    refused = ChatResponse.model_validate(
+        real_client.post("/v1/chat", json={"message": "Giá xăng tuần sau?"}).json()
+    )
     assert not refused.answered and refused.citations == []
 
 

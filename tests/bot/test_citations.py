@@ -25,7 +25,7 @@ from bot.citations import (
 from bot.models import Citation
 from index.models import Source
 from tests.contract import contract_problems
-from tests.handmade import FILE, LINES, SOURCE, citation, passage, read_source
+from tests.handmade import FILE, LINES, citation, passage, read_source
 
 P = [passage(i) for i in range(len(LINES))]
 
@@ -119,7 +119,9 @@ def test_shifted_offsets_are_not_verbatim(shift: tuple[int, int]) -> None:
 def test_changed_text_unknown_file_and_unreadable_source_are_not_verbatim() -> None:
     p = P[2]
     assert not verbatim(p.model_copy(update={"text": p.text.replace("15/9", "16/9")}), read_source)
-    assert not verbatim(p.model_copy(update={"source": Source(file="other.txt", start=0, end=3)}), read_source)
+    assert not verbatim(
+        p.model_copy(update={"source": Source(file="other.txt", start=0, end=3)}), read_source
+    )
 
     def broken(file: str) -> str:
         raise OSError("disk gone")
@@ -306,7 +308,9 @@ def test_a_date_without_year_in_a_sentence_takes_the_passage_year() -> None:
 
 
 # --- the builder --------------------------------------------------------------------------------------
-def _build(text: str, sources: list[int], question: str = "", chunk: int = 0) -> tuple[str, list[Citation], list[str], CitedAnswerBuilder]:
+def _build(
+    text: str, sources: list[int], question: str = "", chunk: int = 0
+) -> tuple[str, list[Citation], list[str], CitedAnswerBuilder]:
     builder = CitedAnswerBuilder([P[i] for i in sources], question)
     pieces: list[str] = []
     if chunk:
@@ -344,7 +348,7 @@ def test_builder_keeps_supported_cited_sentences_the_same_streamed_or_whole(chun
 
 def test_builder_drops_the_question_echoed_with_a_marker_and_the_no_answer_token() -> None:
     question = "Bộ Tài chính phải hoàn thiện quy chế gì?"
-    answer, citations, _, builder = _build(f"{question} [1] KHÔNG_ĐỦ_THÔNG_TIN", [1], question)
+    answer, citations, _, _ = _build(f"{question} [1] KHÔNG_ĐỦ_THÔNG_TIN", [1], question)
     assert (answer, citations) == ("", [])
     answer, citations, _, _ = _build("Bộ Tài chính phải hoàn thiện quy chế [1].", [1], question)
     assert (answer, citations) == ("", [])
@@ -359,7 +363,10 @@ def test_builder_spaces_and_line_breaks() -> None:
     assert pieces == ["Không cần lập ban chỉ đạo mới [1].", " Đảng ủy Chính phủ gửi báo cáo kết quả [1]."]
     assert len(citations) == 1
     text = "Không cần lập ban chỉ đạo mới [1].\n\nĐảng ủy Chính phủ gửi báo cáo kết quả [1]."
-    assert _build(text, [3])[0] == "Không cần lập ban chỉ đạo mới [1].\nĐảng ủy Chính phủ gửi báo cáo kết quả [1]."
+    assert (
+        _build(text, [3])[0]
+        == "Không cần lập ban chỉ đạo mới [1].\nĐảng ủy Chính phủ gửi báo cáo kết quả [1]."
+    )
 
 
 def test_builder_logs_dropped_markers_once_at_the_end(caplog: pytest.LogCaptureFixture) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from bot.evaluation import AnswerReport, Scored, answer_report, conversation_rewrite, read_sources, score, summary
+from bot.evaluation import (
+    AnswerReport,
+    Scored,
+    answer_report,
+    conversation_rewrite,
+    read_sources,
+    score,
+    summary,
+)
 from bot.models import ChatResponse, Citation
 from bot.service import ChatService
 from index.evaluation import EvalQuestion
@@ -43,9 +51,19 @@ CITED = [citation(1, 1), citation(2, 2)]
         (_q(["Bộ Tài chính"]), _response("Xin lỗi.", [], answered=False), "false_refusal", "refused"),
         (_q(answerable=False), _response("Xin lỗi.", [], answered=False), "refused_out", ""),
         (_q(answerable=False), _response(ANSWER, CITED), "answered_out", "answered a question the corpus"),
-        (_q(answerable=False), _response("Xin lỗi [1].", CITED[:1], answered=False), "answered_out", "answered"),
+        (
+            _q(answerable=False),
+            _response("Xin lỗi [1].", CITED[:1], answered=False),
+            "answered_out",
+            "answered",
+        ),
         (_q(["Bộ Tài chính"]), _response(ANSWER, CITED[:1]), "correct", "markers and citations disagree"),
-        (_q(["Quốc phòng"]), _response(ANSWER, CITED[:1]), "wrong", "not in answer; markers and citations disagree"),
+        (
+            _q(["Quốc phòng"]),
+            _response(ANSWER, CITED[:1]),
+            "wrong",
+            "not in answer; markers and citations disagree",
+        ),
     ],
 )
 def test_score_outcomes(question: EvalQuestion, response: ChatResponse, outcome: str, why: str) -> None:
@@ -55,12 +73,16 @@ def test_score_outcomes(question: EvalQuestion, response: ChatResponse, outcome:
 
 
 def test_score_counts_citations_gold_and_verbatim_apart_from_the_service() -> None:
-    moved = citation(2, 2).model_copy(update={"source": citation(2, 2).source.model_copy(update={"start": 0})})
+    moved = citation(2, 2).model_copy(
+        update={"source": citation(2, 2).source.model_copy(update={"start": 0})}
+    )
     scored = score(_q(["Bộ Tài chính"], gold=["kl901.p2", "kl901.p9"]), _response(ANSWER, [citation(1, 1), moved]),
                    read_source)  # fmt: skip
     assert (scored.cited, scored.cited_gold, scored.gold_cited, scored.verbatim) == (2, 1, True, 1)
     assert (scored.id, scored.intent, scored.style, scored.markers_ok) == ("q1", "other", "unspecified", True)
-    unreadable = citation(1, 1).model_copy(update={"source": citation(1, 1).source.model_copy(update={"file": "x"})})
+    unreadable = citation(1, 1).model_copy(
+        update={"source": citation(1, 1).source.model_copy(update={"file": "x"})}
+    )
     assert score(_q(), _response("A [1].", [unreadable]), read_source).verbatim == 0
     assert score(_q(), _response("Xin lỗi.", [], answered=False), read_source).gold_cited is None
     assert score(_q(gold=[]), _response("A [1].", CITED[:1]), read_source).gold_cited is None
@@ -185,10 +207,16 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
 
     shutil.copytree(CORPUS, tmp_path / "corpus")
     settings = IndexSettings(data_dir=tmp_path, embedding_model="hashing-64")
-    build_index([tmp_path / "corpus"], settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
-    service = ChatService(open_index(settings), SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
+    build_index(
+        [tmp_path / "corpus"], settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None
+    )
+    service = ChatService(
+        open_index(settings), SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None)
+    )
     rewrite = conversation_rewrite(service)
-    query, filters = rewrite(_q(question="Thế Bộ Nội vụ thì sao?", history=["Kết luận 183 giao Bộ Tư pháp nhiệm vụ gì?"]))
+    query, filters = rewrite(
+        _q(question="Thế Bộ Nội vụ thì sao?", history=["Kết luận 183 giao Bộ Tư pháp nhiệm vụ gì?"])
+    )
     assert filters is not None and filters.ket_luan == ["183-KL/TW"]
     assert "Nội vụ" in query
     query, filters = rewrite(_q(question="Bộ Nội vụ làm gì?"))

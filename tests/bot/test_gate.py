@@ -27,8 +27,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> ChatService:
     (data / "corpus").mkdir()
     shutil.copy(CORPUS_FILE, data / "corpus")
     settings = IndexSettings(data_dir=data, embedding_model="hashing-64")
-    build_index([data / "corpus"], settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
-    chat = ChatService(open_index(settings), SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
+    build_index(
+        [data / "corpus"], settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None
+    )
+    chat = ChatService(
+        open_index(settings), SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None)
+    )
     chat._source_text = read_source  # type: ignore[method-assign]  # the handmade source stands in
     return chat
 
@@ -46,7 +50,10 @@ def test_an_answer_that_keeps_the_contract_is_shown(service: ChatService) -> Non
 @pytest.mark.parametrize(
     ("answer", "citations"),
     [
-        ("Bộ Tài chính chủ trì [1].", [citation(1, 1).model_copy(update={"text": LINES[1][:-1]})]),  # not verbatim
+        (
+            "Bộ Tài chính chủ trì [1].",
+            [citation(1, 1).model_copy(update={"text": LINES[1][:-1]})],
+        ),  # not verbatim
         ("Bộ Tài chính chủ trì [1].", [citation(1, 1), citation(2, 2)]),  # a citation not used
         ("Bộ Tài chính chủ trì [1] [2].", [citation(1, 1)]),  # a marker without citation
         ("Bộ Tài chính chủ trì [2].", [citation(1, 2)]),  # not numbered from 1

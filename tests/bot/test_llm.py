@@ -186,7 +186,17 @@ def test_invented_citation_numbers_are_dropped(kl_index: SearchIndex, fake: Fake
 
 @pytest.mark.parametrize(
     "mode",
-    ["only_invented", "unsupported", "echo", "wrong_agency", "negated", "wrong_date", "no_answer", "garbage", "error"],
+    [
+        "only_invented",
+        "unsupported",
+        "echo",
+        "wrong_agency",
+        "negated",
+        "wrong_date",
+        "no_answer",
+        "garbage",
+        "error",
+    ],
 )
 def test_bad_llm_answers_fall_back_to_extractive(kl_index: SearchIndex, fake: FakeOpenAI, mode: str) -> None:
     fake.mode = mode

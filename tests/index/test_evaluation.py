@@ -71,7 +71,9 @@ FACTS = [
 
 
 @pytest.mark.parametrize(("answer", "fact", "present"), FACTS)
-def test_facts_are_whole_tokens_and_dates_are_dates(answer: str, fact: str | list[str], present: bool) -> None:
+def test_facts_are_whole_tokens_and_dates_are_dates(
+    answer: str, fact: str | list[str], present: bool
+) -> None:
     assert fact_present(answer, fact) is present
 
 
@@ -85,7 +87,9 @@ def test_facts_are_whole_tokens_and_dates_are_dates(answer: str, fact: str | lis
         ((None, "day"), (None, "day"), False),
     ],
 )
-def test_same_date(expected: tuple[dt.date | None, str], written: tuple[dt.date | None, str], same: bool) -> None:
+def test_same_date(
+    expected: tuple[dt.date | None, str], written: tuple[dt.date | None, str], same: bool
+) -> None:
     def mention(d: tuple[dt.date | None, str]) -> DateMention:
         return DateMention(0, 0, "", d[0], d[1])  # type: ignore[arg-type]
 
@@ -94,7 +98,13 @@ def test_same_date(expected: tuple[dt.date | None, str], written: tuple[dt.date 
 
 # --- question sets ----------------------------------------------------------------------------------
 def test_old_and_new_question_lines_read_alike(tmp_path: Path) -> None:
-    old = {"id": "o1", "category": "deadline", "question": "Quỹ đất công?", "gold": ["p1"], "expect": [["a", "b"]]}
+    old = {
+        "id": "o1",
+        "category": "deadline",
+        "question": "Quỹ đất công?",
+        "gold": ["p1"],
+        "expect": [["a", "b"]],
+    }
     new = {"id": "n1", "group": "g1", "intent": "tasks", "style": "spoken", "question": "Bộ mô làm chi?",
            "history": [{"question": "Trước đó?", "answer": "…"}, "Rồi sao?"], "as_of": "2026-04-01",
            "answerable": False, "gold": [], "expect": [], "unknown_field": 1}  # fmt: skip
@@ -102,7 +112,13 @@ def test_old_and_new_question_lines_read_alike(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in (old, new, bare)) + "\n\n", "utf-8")
     o, n, b = load_questions(path)
-    assert (o.category, o.intent, o.style, o.expect, o.answerable) == ("deadline", "deadline", "unspecified", [["a", "b"]], True)
+    assert (o.category, o.intent, o.style, o.expect, o.answerable) == (
+        "deadline",
+        "deadline",
+        "unspecified",
+        [["a", "b"]],
+        True,
+    )
     assert (n.category, n.intent, n.style, n.group) == ("tasks", "tasks", "spoken", "g1")
     assert n.history == ["Trước đó?", "Rồi sao?"] and n.as_of == dt.date(2026, 4, 1) and not n.answerable
     assert (b.category, b.intent) == ("other", "other")
@@ -118,7 +134,10 @@ def test_split_files(tmp_path: Path) -> None:
         (tmp_path / SPLITS[name]).write_text("", "utf-8")
     assert split_files("dev", tmp_path) == {"dev": tmp_path / "questions.dev.jsonl"}
     assert split_files("test", tmp_path) == {}
-    assert split_files("all", tmp_path) == {"dev": tmp_path / "questions.dev.jsonl", "old": tmp_path / "questions.jsonl"}
+    assert split_files("all", tmp_path) == {
+        "dev": tmp_path / "questions.dev.jsonl",
+        "old": tmp_path / "questions.jsonl",
+    }
     with pytest.raises(ValueError, match="unknown split 'train'"):
         split_files("train", tmp_path)
     assert set(split_files("all")) >= {"old"}  # the shipped sets
@@ -157,7 +176,12 @@ def test_retrieval_ranks_hits_and_mrr() -> None:
     assert report.ranks == {"1": 1, "2": 3, "3": None, "4": 5, "5": 6}
     assert [c[1] for c in index.calls] == [10] * 5 and "q6" not in [c[0] for c in index.calls]
     d = report.as_dict()
-    assert d["overall"] == {"n": 5, "hit@1": 0.2, "hit@5": 0.6, "mrr@10": round((1 + 1 / 3 + 1 / 5 + 1 / 6) / 5, 4)}
+    assert d["overall"] == {
+        "n": 5,
+        "hit@1": 0.2,
+        "hit@5": 0.6,
+        "mrr@10": round((1 + 1 / 3 + 1 / 5 + 1 / 6) / 5, 4),
+    }
     assert d["by_category"] == {
         "a": {"n": 2, "hit@1": 0.5, "hit@5": 1.0, "mrr@10": round((1 + 1 / 3) / 2, 4)},
         "b": {"n": 3, "hit@1": 0.0, "hit@5": round(1 / 3, 4), "mrr@10": round((1 / 5 + 1 / 6) / 3, 4)},
@@ -180,7 +204,13 @@ def test_retrieval_no_diacritic_twins() -> None:
                  _q("a2", "khác", ["g"]), _q("p2", "khac", ["g"], twin="a2"),
                  _q("p3", "mồ côi", ["g"], twin="missing")]  # fmt: skip
     gap = retrieval_report(index, questions).twin_gap  # type: ignore[arg-type]
-    assert gap == {"pairs": 2, "hit@1_accented": 1.0, "hit@1_plain": 0.0, "hit@5_accented": 1.0, "hit@5_plain": 0.5}
+    assert gap == {
+        "pairs": 2,
+        "hit@1_accented": 1.0,
+        "hit@1_plain": 0.0,
+        "hit@5_accented": 1.0,
+        "hit@5_plain": 0.5,
+    }
 
 
 def test_latency_percentiles() -> None:
