@@ -118,10 +118,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
             result["directives"] = build_report(index.build, Path(args.directives)).as_dict()
     if args.benchmark:
+        from index.alqac import search_exam
+
         bench_index = _benchmark_index(settings, Path(args.benchmark))
-        result["benchmark"] = {
-            Path(args.benchmark).name: alqac_report(bench_index, Path(args.benchmark)).as_dict()
-        }
+        by_article = alqac_report(
+            bench_index, Path(args.benchmark),
+            search=lambda item: search_exam(bench_index, item["question"], item.get("choices")),
+        )  # fmt: skip
+        result["benchmark"] = {Path(args.benchmark).name: by_article.as_dict()}
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=1))
         return 0

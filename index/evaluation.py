@@ -11,10 +11,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from index.language.dates import DateMention, find_dates
+from index.models import Passage
 from index.search import SearchFilters, SearchIndex
 from index.textnorm import fold, normalize, words
 
@@ -247,8 +249,11 @@ class BenchmarkReport:
         }
 
 
-def alqac_report(index: SearchIndex, benchmark: Path) -> BenchmarkReport:
-    """Article-level retrieval: a passage hits when its source offsets lie inside a gold article."""
+def alqac_report(
+    index: SearchIndex, benchmark: Path, search: Callable[[dict[str, Any]], list[Passage]] | None = None
+) -> BenchmarkReport:
+    """Article-level retrieval: a passage hits when its source offsets lie inside a gold article. `search`
+    ranks one question line (question, type, choices); by default the question is searched as typed."""
     spans: dict[str, dict[str, tuple[int, int]]] = {}
     for path in sorted((benchmark / "corpus").glob("*.txt")):
         spans[path.name] = article_spans(index.source_text(path.name))
@@ -260,7 +265,7 @@ def alqac_report(index: SearchIndex, benchmark: Path) -> BenchmarkReport:
         item = json.loads(line)
         gold = [(g["file"], spans.get(g["file"], {}).get(str(g["article"]))) for g in item["gold"]]
         started = time.perf_counter()
-        results = index.search(item["question"], 10)
+        results = search(item) if search else index.search(item["question"], 10)
         latencies.append((time.perf_counter() - started) * 1000)
         rank = None
         for i, p in enumerate(results, 1):

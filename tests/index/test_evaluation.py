@@ -263,3 +263,27 @@ def test_alqac_report_counts_a_passage_inside_a_gold_article(tmp_path: Path) -> 
     (empty / "corpus").mkdir(parents=True)
     (empty / "questions.jsonl").write_text("", "utf-8")
     assert alqac_report(Index({}, {}), empty).as_dict()["questions"] == 0  # type: ignore[arg-type]
+
+
+def test_alqac_report_ranks_with_the_given_search(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "law.txt").write_text(LAW, "utf-8")
+    line = {
+        "question": "q",
+        "type": "Trắc nghiệm",
+        "choices": {"A": "x"},
+        "gold": [{"file": "law.txt", "article": 3}],
+    }
+    (tmp_path / "questions.jsonl").write_text(json.dumps(line) + "\n", "utf-8")
+    start, end = article_spans(LAW)["3"]
+    inside = passage(1).model_copy(update={"source": passage(1).source.model_copy(
+        update={"file": "law.txt", "start": start, "end": end})})  # fmt: skip
+    seen: list[dict[str, Any]] = []
+
+    def search(item: dict[str, Any]) -> list[Any]:
+        seen.append(item)
+        return [inside]
+
+    report = alqac_report(FakeIndex({}, {"law.txt": LAW}), tmp_path, search=search)  # type: ignore[arg-type]
+    assert report.recall1 == 1.0 and seen[0]["choices"] == {"A": "x"}
+    assert alqac_report(FakeIndex({}, {"law.txt": LAW}), tmp_path).recall10 == 0.0  # type: ignore[arg-type]
