@@ -50,7 +50,7 @@ def _query(args: argparse.Namespace) -> TaskQuery:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first.get("loc") else ""
         option = _OPTIONS.get(field, field)
-        message = value_message({**first, "loc": (option,)}) or user_message("invalid_field", field=option)
+        message = value_message(first, shown=option) or user_message("invalid_field", field=option)
         raise BadQuery(message) from None
 
 

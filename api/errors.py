@@ -187,12 +187,22 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     return error_response("validation_error", detail, message=message)
 
 
-def value_message(error: Any) -> str | None:
-    """A message that repeats the bad value, for a malformed date or a value outside a fixed list."""
+def value_message(error: Any, shown: str | None = None) -> str | None:
+    """A message that repeats the bad value, for a malformed date, a value outside a fixed list, or a value
+    a field-specific message covers (`invalid_{field}`). `shown` names the field as the user wrote it."""
     kind, value = str(error.get("type", "")), error.get("input")
     field = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
     if not isinstance(value, str) or not field:
         return None
+    shown = shown or field
+    if kind.startswith(("date_", "datetime_")):
+        return user_message("invalid_date", field=shown, value=value[:40])
+    if kind == "value_error" and f"invalid_{field}" in _messages():
+        return user_message(f"invalid_{field}", value=value[:40])
+    if kind in ("literal_error", "enum"):
+        choices = str((error.get("ctx") or {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return user_message("invalid_choice", field=shown, value=value[:40], choices=choices)
+    return None
     if kind.startswith(("date_", "datetime_")):
         return user_message("invalid_date", field=field, value=value[:40])
     if kind == "value_error" and f"invalid_{field}" in _messages():
