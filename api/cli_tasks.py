@@ -16,8 +16,8 @@ from api import exports
 from api.errors import unknown_agency_message, user_message, value_message
 from api.settings import Settings
 from index.errors import BadQuery
+from index.layout import current_build
 from index.models import Directive
-from index.store import current_build
 from index.tasks import TaskBook, TaskQuery, UnknownAgency, status_of, today
 
 _OPTIONS = {"agency": "--agency", "ket_luan": "--ket-luan", "due_after": "--due-after",

@@ -11,7 +11,7 @@ from icalendar import Calendar, Event
 
 import prompts
 from index.models import Directive
-from index.tasks import TIMEZONE, Status, status_of
+from index.tasks import TIMEZONE, Status, first_due, status_of
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 ICS_MEDIA_TYPE = "text/calendar; charset=utf-8"
@@ -117,7 +117,8 @@ def to_ics(
     now: dt.datetime | None = None,
 ) -> bytes:
     """A VCALENDAR with one all-day VEVENT per directive that has a deadline (a recurring one repeats by
-    RRULE from it). UIDs come from directive ids, so a subscribed calendar updates events in place."""
+    RRULE from its first due day). UIDs come from directive ids, so a subscribed calendar updates events in
+    place."""
     stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
     cal = Calendar()
     cal.add("prodid", PRODID)
@@ -130,14 +131,15 @@ def to_ics(
     cal.add("refresh-interval", dt.timedelta(hours=12), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT12H")
     for d in directives:
-        if d.deadline is None:
+        start = first_due(d)
+        if start is None:
             continue
         link = absolute(public_url, d.url)
         event = Event()
         event.add("uid", f"{d.directive_id}@ketluan")
         event.add("dtstamp", stamp)
-        event.add("dtstart", d.deadline)
-        event.add("dtend", d.deadline + dt.timedelta(days=1))
+        event.add("dtstart", start)
+        event.add("dtend", start + dt.timedelta(days=1))
         event.add("summary", _summary(d))
         event.add("description", _description(d, link))
         event.add("url", link)

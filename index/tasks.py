@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from index.errors import BadQuery, NotFound
 from index.language import agencies as agency_names
+from index.language.dates import recurring_day
 from index.models import Directive, Reference
 from index.textnorm import fold, normalize
 
@@ -82,6 +84,30 @@ def status_of(directive: Directive, as_of: dt.date) -> Status:
     if directive.deadline is None:
         return "no_deadline"
     return "overdue" if directive.deadline < as_of else "upcoming"
+
+
+_PERIOD_MONTHS = {"monthly": 1, "quarterly": 3}
+
+
+def first_due(directive: Directive) -> dt.date | None:
+    """The first day a task falls due: its deadline; for a recurring one written without a date ("trước
+    ngày 25 hằng tháng"), the first such day on or after the Kết luận was issued (a quarter's is in the
+    quarter's last month)."""
+    step = _PERIOD_MONTHS.get(directive.recurring or "")
+    if directive.deadline or step is None or directive.issued is None:
+        return directive.deadline
+    day = recurring_day(directive.deadline_text or "")
+    if day is None:
+        return None
+    issued = directive.issued
+    month = issued.month if step == 1 else (issued.month - 1) // 3 * 3 + 3
+    year = issued.year
+    while True:
+        due = dt.date(year, month, min(day, calendar.monthrange(year, month)[1]))
+        if due >= issued:
+            return due
+        month += step
+        year, month = (year + 1, month - 12) if month > 12 else (year, month)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+from index.layout import MANIFEST, Manifest, file_entries
 from index.models import Directive, Reference, Source
-from index.tasks import TaskBook
+from index.tasks import DIRECTIVES_FILE, REFERENCES_FILE, TaskBook
 
 KL183 = "kl183-621b55"
 KL221 = "kl221-9045a8"
@@ -88,3 +90,29 @@ AS_OF = dt.date(2025, 9, 1)  # TRAINING and REPORT's first deadline behind, LAW_
 
 def sample_book() -> TaskBook:
     return TaskBook(list(DIRECTIVES), list(REFERENCES))
+
+
+def write_tasks(build: Path, directives: list[Directive], references: list[Reference] | None = None) -> None:
+    """Put these tasks into `build` as extraction would, and record the files in its manifest (made when
+    missing), so the build still reads as whole."""
+    (build / DIRECTIVES_FILE).write_text("".join(d.model_dump_json() + "\n" for d in directives), "utf-8")
+    (build / REFERENCES_FILE).write_text(
+        "".join(r.model_dump_json() + "\n" for r in references or []), "utf-8"
+    )
+    path = build / MANIFEST
+    if path.exists():
+        manifest = Manifest.model_validate_json(path.read_text("utf-8"))
+    else:
+        manifest = Manifest(model="hashing-64", dim=64, fingerprint="", corpora=[], documents=0, passages=0,
+                            vector_index="flat", built_at="2025-12-01T00:00:00Z")  # fmt: skip
+    manifest.files = file_entries(build)
+    manifest.directives, manifest.references = len(directives), len(references or [])
+    path.write_text(manifest.model_dump_json(indent=1), "utf-8")
+
+
+# As extraction writes "chậm nhất trước ngày 25 hằng tháng": recurring, no date of its own.
+MONTHLY = directive(
+    "kl183-621b55.m9.d1.t2", "kl183-621b55.m9.d1",
+    "gửi báo cáo kết quả thực hiện về Ban Tổ chức Trung ương", ["Đảng ủy Chính phủ"], None,
+    recurring="monthly", deadline_text="chậm nhất trước ngày 25 hằng tháng", deadline_precision="day",
+)  # fmt: skip

@@ -11,8 +11,7 @@ import pytest
 from icalendar import Calendar
 
 from api.cli import main
-from index.tasks import DIRECTIVES_FILE, REFERENCES_FILE
-from tests.task_fixtures import CAPACITY, DIRECTIVES, REFERENCES, REPORT, SCHOOLS, TRAINING
+from tests.task_fixtures import CAPACITY, DIRECTIVES, REFERENCES, REPORT, SCHOOLS, TRAINING, write_tasks
 
 
 @pytest.fixture()
@@ -20,8 +19,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data dir whose `index/current` build holds the sample tasks (nothing else is read)."""
     build = tmp_path / "index" / "builds" / "b1"
     build.mkdir(parents=True)
-    (build / DIRECTIVES_FILE).write_text("".join(d.model_dump_json() + "\n" for d in DIRECTIVES), "utf-8")
-    (build / REFERENCES_FILE).write_text("".join(r.model_dump_json() + "\n" for r in REFERENCES), "utf-8")
+    write_tasks(build, DIRECTIVES, REFERENCES)
     (tmp_path / "index" / "current").symlink_to(build)
     monkeypatch.setenv("KETLUAN_PUBLIC_URL", "https://ketluan.example.vn")
     return tmp_path
@@ -107,7 +105,7 @@ def test_no_index_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_build_without_tasks_prints_that_there_are_none(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (data_dir / "index" / "current" / DIRECTIVES_FILE).unlink()
+    write_tasks(data_dir / "index" / "current", [])  # a build whose corpus assigns no task
     code, out, _ = run(capsys, "--data-dir", str(data_dir))
     assert code == 0 and out.strip() == "Không có nhiệm vụ nào khớp bộ lọc."
     code, out, _ = run(capsys, "--data-dir", str(data_dir), "--json")

@@ -22,11 +22,11 @@ from api.settings import Settings
 from bot.settings import BotSettings
 from bot.store import SQLiteStore
 from index import tasks as tasks_module
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.models import Directive
 from index.settings import IndexSettings
-from index.store import build_index
-from index.tasks import DIRECTIVES_FILE, TaskBook
+from index.tasks import TaskBook
 from tests.api.conftest import make_settings
 from tests.api.test_web import Elements
 from tests.task_fixtures import (
@@ -35,11 +35,13 @@ from tests.task_fixtures import (
     DIRECTIVES,
     INSPECTION,
     LAW_REVIEW,
+    MONTHLY,
     REFERENCES,
     REPORT,
     SCHOOLS,
     TRAINING,
     sample_book,
+    write_tasks,
 )
 
 PUBLIC = "https://ketluan.example.vn"
@@ -252,6 +254,15 @@ def test_ics_one_all_day_event_per_deadline(client: TestClient) -> None:
     assert "RRULE" not in events[f"{TRAINING.directive_id}@ketluan"]
 
 
+def test_ics_recurring_deadline_without_a_date_repeats_from_its_first_day(tmp_path: Path) -> None:
+    with _client(tmp_path, TaskBook([MONTHLY, CAPACITY], [])) as c:
+        (event,) = _calendar(c.get("/v1/directives.ics")).events
+    assert str(event["UID"]) == f"{MONTHLY.directive_id}@ketluan"
+    assert event.decoded("DTSTART") == dt.date(2025, 8, 25)  # the first 25th after 183-KL/TW (1/8/2025)
+    assert event["RRULE"]["FREQ"] == ["MONTHLY"]
+    assert "chậm nhất trước ngày 25 hằng tháng" in str(event["DESCRIPTION"])
+
+
 def test_ics_uids_are_stable_and_follow_the_filter(client: TestClient) -> None:
     first = [str(e["UID"]) for e in _calendar(client.get("/v1/directives.ics")).events]
     again = [str(e["UID"]) for e in _calendar(client.get("/v1/directives.ics")).events]
@@ -284,8 +295,7 @@ def test_served_build_tasks_come_from_its_directives_file(tmp_path: Path) -> Non
     corpus.mkdir()
     shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
     build_index([corpus], settings.index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
-    build = (settings.index.index_dir / "current").resolve()
-    (build / DIRECTIVES_FILE).write_text(TRAINING.model_dump_json() + "\n", "utf-8")
+    write_tasks((settings.index.index_dir / "current").resolve(), [TRAINING])
     app = create_app(settings, store=SQLiteStore(":memory:"), load_before_serving=True)
     with TestClient(app) as c:
         assert ids(c.get("/v1/directives").json()["directives"]) == [TRAINING.directive_id]

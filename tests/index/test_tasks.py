@@ -10,13 +10,23 @@ import pytest
 from pydantic import ValidationError
 
 from index.langchain import KetLuanTaskLoader, KetLuanTaskRetriever, directive_document
-from index.tasks import DIRECTIVES_FILE, REFERENCES_FILE, TaskBook, TaskQuery, UnknownAgency, status_of
+from index.language.dates import recurring_day
+from index.tasks import (
+    DIRECTIVES_FILE,
+    REFERENCES_FILE,
+    TaskBook,
+    TaskQuery,
+    UnknownAgency,
+    first_due,
+    status_of,
+)
 from tests.task_fixtures import (
     AS_OF,
     CAPACITY,
     DIRECTIVES,
     INSPECTION,
     LAW_REVIEW,
+    MONTHLY,
     REFERENCES,
     REPORT,
     SCHOOLS,
@@ -177,3 +187,46 @@ def test_task_retriever_with_filters_never_leaves_them(book: TaskBook) -> None:
     docs = KetLuanTaskRetriever(book=book, filters=TaskQuery(ket_luan="221")).invoke("cấp xã")
     assert {d.metadata["ket_luan"] for d in docs} == {"221-KL/TW"}
     assert KetLuanTaskRetriever(book=book, k=2).invoke("")[0].id == REPORT.directive_id
+
+
+# --- recurring deadlines ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("chậm nhất trước ngày 25 hằng tháng", 25),
+        ("trước ngày 5 hàng tháng", 5),
+        ("vào ngày 20 của tháng cuối hằng quý", 20),
+        ("trước ngày 31/8/2025", None),
+        ("ngày 40 hằng tháng", None),
+        ("", None),
+    ],
+)
+def test_recurring_day(text: str, day: int | None) -> None:
+    assert recurring_day(text) == day
+
+
+@pytest.mark.parametrize(
+    ("recurring", "text", "issued", "first"),
+    [
+        ("monthly", "chậm nhất trước ngày 25 hằng tháng", dt.date(2025, 8, 1), dt.date(2025, 8, 25)),
+        ("monthly", "chậm nhất trước ngày 25 hằng tháng", dt.date(2025, 8, 25), dt.date(2025, 8, 25)),
+        ("monthly", "chậm nhất trước ngày 25 hằng tháng", dt.date(2025, 12, 26), dt.date(2026, 1, 25)),
+        ("monthly", "trước ngày 31 hằng tháng", dt.date(2025, 2, 1), dt.date(2025, 2, 28)),
+        ("quarterly", "ngày 20 của tháng cuối hằng quý", dt.date(2025, 8, 1), dt.date(2025, 9, 20)),
+        ("quarterly", "ngày 20 của tháng cuối hằng quý", dt.date(2025, 9, 21), dt.date(2025, 12, 20)),
+        ("quarterly", "ngày 20 của tháng cuối hằng quý", dt.date(2025, 12, 21), dt.date(2026, 3, 20)),
+        ("monthly", "hằng tháng", dt.date(2025, 8, 1), None),  # no day written: no date to put it on
+    ],
+)
+def test_first_due_of_a_recurring_deadline(
+    recurring: str, text: str, issued: dt.date, first: dt.date | None
+) -> None:
+    task = MONTHLY.model_copy(update={"recurring": recurring, "deadline_text": text, "issued": issued})
+    assert first_due(task) == first
+
+
+def test_first_due_is_the_deadline_when_there_is_one() -> None:
+    assert first_due(REPORT) == REPORT.deadline
+    assert first_due(TRAINING) == TRAINING.deadline
+    assert first_due(CAPACITY) is None
+    assert first_due(MONTHLY.model_copy(update={"issued": None})) is None
