@@ -25,9 +25,10 @@ from index import tasks as tasks_module
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.models import Directive
+from index.search import SearchIndex
 from index.settings import IndexSettings
-from index.tasks import TaskBook
-from tests.api.conftest import make_settings
+from index.tasks import TaskBook, first_due
+from tests.api.conftest import FakeChatService, make_settings
 from tests.api.test_web import Elements
 from tests.task_fixtures import (
     AS_OF,
@@ -380,3 +381,36 @@ def test_page_empty_corpus(tmp_path: Path) -> None:
         r = c.get("/nhiem-vu")
     assert r.status_code == 200
     assert _rows(r.text) == [] and "Chưa có nhiệm vụ nào" in r.text
+
+
+# --- the shipped corpus, extracted for real ----------------------------------------------------------
+def test_shipped_corpus_tasks_keep_the_contract(api_settings: Settings, kl_index: SearchIndex) -> None:
+    app = create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"),
+                     service_factory=lambda index, store, llm: FakeChatService(index))  # fmt: skip
+    with TestClient(app) as c:
+        directives = c.get("/v1/directives").json()["directives"]
+        assert directives, "the shipped Kết luận assign tasks"
+        corpus = api_settings.index.data_dir / "corpus"
+        for d in directives:
+            text = (corpus / d["source"]["file"]).read_text("utf-8")
+            assert text[d["source"]["start"] : d["source"]["end"]] == d["action"]  # verbatim at its offsets
+            assert d["url"] == f"/documents/{d['document_id']}#{d['passage_id']}"
+            assert d["passage_id"] in {p.passage_id for p in kl_index.passages_of(d["document_id"])}
+        dated = [d["deadline"] for d in directives if d["deadline"]]
+        assert dated == sorted(dated) and all(d["deadline"] for d in directives[: len(dated)])
+
+        for agency in c.get("/v1/agencies").json()["agencies"]:
+            for name in (agency["name"], *agency["aliases"][:1]):
+                found = c.get("/v1/directives", params={"agency": name}).json()["directives"]
+                assert len(found) == agency["directives"], name
+                assert all(agency["name"] in d["agencies"] + d["partners"] for d in found)
+
+        rows = _csv_rows(c.get("/v1/directives.csv"))
+        assert [r["Mã nhiệm vụ"] for r in rows] == ids(directives)
+        cal = _calendar(c.get("/v1/directives.ics"))
+        expected = [d for d in kl_index.tasks.directives if first_due(d) is not None]
+        assert sorted(str(e["UID"]) for e in cal.events) == sorted(
+            f"{d.directive_id}@ketluan" for d in expected
+        )
+        page = c.get("/nhiem-vu")
+        assert _rows(page.text) == ids(directives)
