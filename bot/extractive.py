@@ -521,6 +521,10 @@ def _has_quantity(text: str, noun: str) -> bool:
     number = fold(_NUMBER_WORDS)
     if noun in ("phan tram", "%"):
         return bool(re.search(r"\d\s*%|phan tram", folded))
+    if noun == "dong":
+        return bool(re.search(rf"{number}\s+(?:dong|trieu|ty|nghin)\b|\d\s*%", folded))
+    if noun == "thoi gian":
+        return bool(re.search(rf"{number}\s+(?:nam|thang|tuan|ngay|gio)\b", folded))
     if not noun:
         return bool(re.search(r"(?<![\d/-])\d+(?![\d/-])", folded))
     return bool(re.search(rf"\b{number}\s+(?:\w+\s+)?{re.escape(noun)}\b", folded))

@@ -21,6 +21,8 @@ from prompts import render
 
 MAX_ITEMS = 8
 ACTION_WORDS = 40
+WHOLE_WORDS = 90
+MATCH_MIN = 0.34  # share of the question's content words a task's action must hold to be the one meant
 UPCOMING_DAYS = 30
 
 
@@ -47,23 +49,45 @@ class TaskAnswers:
         info = self.info.get(d.ket_luan)
         return f"Kết luận {d.ket_luan} ({vn_date(info.issued if info else d.issued)})"
 
-    def _item(self, d: Directive, cites: Cites, agency: str | None = None) -> str:
+    def agency_of(self, question: Question) -> str | None:
+        """The agency the question asks about, as the tasks name it: "Chính phủ" is asked, "Đảng ủy Chính
+        phủ" is assigned (a state body's Party committee carries its tasks in these Party documents)."""
+        names = [*question.canonical, *question.mentions, *question.agencies]
+        present = {a for d in self.book.directives for a in (*d.agencies, *d.partners)}
+        for name in names:
+            try:
+                agency = self.book.canonical_agency(name)
+            except UnknownAgency:
+                continue
+            if agency in present:
+                return agency
+            key = fold(agency)
+            holders = [a for a in present if key in fold(a)]
+            if holders:
+                return max(holders, key=lambda a: sum(a in d.agencies for d in self.book.directives))
+        return None
+
+    def _item(self, d: Directive, cites: Cites, agency: str | None = None, whole: bool = False) -> str:
         role = ""
         if agency:
             role = render("task_role_lead") if agency in d.agencies else render("task_role_partner")
+            others = [p for p in (*d.agencies, *d.partners) if p != agency]
+            if others:
+                role += render("task_with", agencies=", ".join(others))
         elif d.agencies:
             role = ", ".join(d.agencies)
         return render(
             "task_item",
             deadline=deadline_phrase(d),
-            action=shorten(d.action, ACTION_WORDS).rstrip("."),
+            action=shorten(d.action, WHOLE_WORDS if whole else ACTION_WORDS).rstrip("."),
             role=role,
             where=self._where(d),
             cite=cites.cite(self._passage(d)),
         )
 
-    def _list(self, directives: Sequence[Directive], cites: Cites, agency: str | None = None) -> list[str]:
-        lines = [self._item(d, cites, agency) for d in directives[:MAX_ITEMS]]
+    def _list(self, directives: Sequence[Directive], cites: Cites, agency: str | None = None,
+              whole: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]  # fmt: skip
+        lines = [self._item(d, cites, agency, d.directive_id in whole) for d in directives[:MAX_ITEMS]]
         if len(directives) > MAX_ITEMS:
             lines.append(render("task_more", count=len(directives) - MAX_ITEMS))
         return lines
@@ -71,12 +95,10 @@ class TaskAnswers:
     # --- all tasks of an agency ------------------------------------------------------------------------
     def agency(self, question: Question) -> Draft | None:
         """Every task of the agency the question names (within its Kết luận if it names one)."""
-        names = list(question.mentions) or list(question.agencies)
-        if not names or not self.book.directives:
+        if not self.book.directives:
             return None
-        try:
-            agency = self.book.canonical_agency(names[0])
-        except UnknownAgency:
+        agency = self.agency_of(question)
+        if agency is None:
             return None
         found: list[Directive] = []
         numbers: list[str | None] = [n for n in question.ket_luan if n in self.info] or [None]
@@ -88,6 +110,15 @@ class TaskAnswers:
         lead = [d for d in found if agency in d.agencies]
         partner = [d for d in found if agency not in d.agencies]
         ordered = lead + partner
+        full: set[str] = set()
+        if len(question.content) >= 2:
+            # the question says which of the agency's tasks it means: those come first, quoted whole
+            fit = {d.directive_id: _coverage(question.content, d.action) for d in ordered}
+            best = max(fit.values())
+            if best < MATCH_MIN:
+                return None  # none of its tasks is about that: the passages may say more
+            ordered.sort(key=lambda d: -fit[d.directive_id])
+            full = {d.directive_id for d in ordered if fit[d.directive_id] >= max(MATCH_MIN, best * 0.8)}
         cites = Cites()
         kls = list(dict.fromkeys(d.ket_luan for d in ordered))
         dated = sorted((d for d in ordered if d.deadline), key=lambda d: d.deadline or dt.date.max)
@@ -105,7 +136,7 @@ class TaskAnswers:
             soonest = dated[0]
             lines.append(render("tasks_soonest", deadline=deadline_phrase(soonest),
                                 cite=cites.cite(self._passage(soonest))))  # fmt: skip
-        lines += self._list(ordered, cites, agency)
+        lines += self._list(ordered, cites, agency, full)
         return Draft("\n".join(lines), True, cites.sources, kls, "task")
 
     # --- deadlines in a window ---------------------------------------------------------------------------
@@ -113,12 +144,7 @@ class TaskAnswers:
         if not self.book.directives:
             return None
         numbers: list[str | None] = [n for n in question.ket_luan if n in self.info]
-        agency = None
-        if question.mentions or question.agencies:
-            try:
-                agency = self.book.canonical_agency((question.mentions or question.agencies)[0])
-            except UnknownAgency:
-                agency = None
+        agency = self.agency_of(question)
         head, values = "window_head", dict[str, object]()
         if question.status == "overdue":
             query = TaskQuery(status="overdue", as_of=today)
@@ -157,12 +183,7 @@ class TaskAnswers:
             return None
         rank = {h.passage.passage_id: (i, h.score) for i, h in enumerate(hits)}
         top = hits[0].score or 1.0
-        agency = None
-        if question.mentions or question.agencies:
-            try:
-                agency = self.book.canonical_agency((question.mentions or question.agencies)[0])
-            except UnknownAgency:
-                agency = None
+        agency = self.agency_of(question)
         best: tuple[float, Directive] | None = None
         total = sum(w for _, w in terms) or 1.0
         for d in self.book.directives:
@@ -227,7 +248,7 @@ class TaskAnswers:
 
     def _reference_by_key(self, key: str) -> Reference | None:
         """A reference named as "nghị quyết 18" rather than by its full number."""
-        kind, _, number = key.partition(" ")
+        kind, _, number = key.rpartition(" ")
         if not number:
             return None
         for ref in self.book.references:
@@ -240,6 +261,11 @@ class TaskAnswers:
             return self.index.passage(passage_id)
         except NotFound:
             return None
+
+
+def _coverage(content: Sequence[str], text: str) -> float:
+    have = set(words(fold(normalize(text))))
+    return sum(1 for w in content if w in have) / len(content) if content else 0.0
 
 
 def _span(start: dt.date | None, end: dt.date | None) -> str:
