@@ -203,14 +203,6 @@ def value_message(error: Any, shown: str | None = None) -> str | None:
         choices = str((error.get("ctx") or {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
         return user_message("invalid_choice", field=shown, value=value[:40], choices=choices)
     return None
-    if kind.startswith(("date_", "datetime_")):
-        return user_message("invalid_date", field=field, value=value[:40])
-    if kind == "value_error" and f"invalid_{field}" in _messages():
-        return user_message(f"invalid_{field}", value=value[:40])
-    if kind in ("literal_error", "enum"):
-        choices = str((error.get("ctx") or {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
-        return user_message("invalid_choice", field=field, value=value[:40], choices=choices)
-    return None
 
 
 def _field(error: Any) -> str:

@@ -22,6 +22,7 @@ DIRECTIVES_FILE = "directives.jsonl"
 REFERENCES_FILE = "references.jsonl"
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 Status = Literal["overdue", "upcoming", "no_deadline"]
+_DIGITS = frozenset("0123456789")  # str.isdigit() also takes "¹", which int() refuses
 
 
 def today() -> dt.date:
@@ -65,7 +66,7 @@ class TaskQuery(BaseModel):
     @field_validator("ket_luan")
     @classmethod
     def _has_a_number(cls, value: str | None) -> str | None:
-        if value is not None and not any(ch.isdigit() for ch in value.split("-")[0]):
+        if value is not None and not any(ch in _DIGITS for ch in value.split("-")[0]):
             raise ValueError("not a Kết luận number (expected e.g. 183-KL/TW or 183)")
         return value
 
@@ -118,7 +119,7 @@ class AgencyCount:
 
 
 def _ket_luan_key(raw: str) -> str:
-    digits = "".join(ch for ch in raw.split("-")[0] if ch.isdigit())
+    digits = "".join(ch for ch in raw.split("-")[0] if ch in _DIGITS)
     if not digits:
         raise BadQuery(f"not a Kết luận number: {raw!r} (expected e.g. 183-KL/TW or 183)")
     return f"{int(digits)}-KL/TW"
@@ -217,7 +218,7 @@ class TaskBook:
         """The Kết luận that assign tasks, newest number first."""
 
         def number(k: str) -> int:
-            digits = "".join(ch for ch in k.split("-")[0] if ch.isdigit())
+            digits = "".join(ch for ch in k.split("-")[0] if ch in _DIGITS)
             return int(digits) if digits else 0
 
         return sorted({d.ket_luan for d in self.directives}, key=lambda k: (-number(k), k))
