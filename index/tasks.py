@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from index.errors import BadQuery, NotFound
 from index.language import agencies as agency_names
 from index.language.dates import recurring_day
+from index.language.references import normalize_ket_luan
 from index.models import Directive, Reference
 from index.textnorm import fold, normalize
 
@@ -66,7 +67,7 @@ class TaskQuery(BaseModel):
     @field_validator("ket_luan")
     @classmethod
     def _has_a_number(cls, value: str | None) -> str | None:
-        if value is not None and not any(ch in _DIGITS for ch in value.split("-")[0]):
+        if value is not None and normalize_ket_luan(value) is None:
             raise ValueError("not a Kết luận number (expected e.g. 183-KL/TW or 183)")
         return value
 
@@ -119,10 +120,10 @@ class AgencyCount:
 
 
 def _ket_luan_key(raw: str) -> str:
-    digits = "".join(ch for ch in raw.split("-")[0] if ch in _DIGITS)
-    if not digits:
+    number = normalize_ket_luan(raw)
+    if number is None:
         raise BadQuery(f"not a Kết luận number: {raw!r} (expected e.g. 183-KL/TW or 183)")
-    return f"{int(digits)}-KL/TW"
+    return number
 
 
 class TaskBook:
