@@ -176,12 +176,6 @@ class Action:
     value: str = ""
 
 
-def parse_command(text: str) -> tuple[str, str | None] | None:
-    """("help", "mybot") for "/help@mybot …", ("help", None) for "/help"; None when it is no command."""
-    found = slash_command(text)
-    return None if found is None else (found[0], found[1])
-
-
 def _command_action(name: str, argument: str) -> Action:
     command = COMMAND_ALIASES.get(name, "help")
     if command == "start":
@@ -577,7 +571,11 @@ class TelegramBot:
             await self._send(message, _escaped("error"))
             return
         where = Subscription("telegram", str(message.chat_id), "", message.thread_id or 0)
-        text = await self.follows.handle(kind, where, agency, self.conversations.tasks)
+        try:
+            text = await self.follows.handle(kind, where, agency, self.conversations.tasks)
+        except Exception:
+            log.exception("telegram: /%s %r in chat %s failed", kind, agency, message.chat_id)
+            text = prompt("error")
         await self._send(message, [html.escape(text, quote=False)])
 
     async def send_reminder(self, subscription: Subscription, texts: list[str]) -> None:

@@ -524,7 +524,12 @@ class ZaloBot:
             await self._send(event, [prompt("error")])
             return
         where = Subscription("zalo", str(event.sender_id), "")
-        await self._send(event, [await self.follows.handle(kind, where, agency, self.conversations.tasks)])
+        try:
+            text = await self.follows.handle(kind, where, agency, self.conversations.tasks)
+        except Exception:
+            log.exception("zalo: /%s %r of user %s failed", kind, agency, event.sender_id)
+            text = prompt("error")
+        await self._send(event, [text])
 
     async def send_reminder(self, subscription: Subscription, texts: list[str]) -> None:
         """A reminder (no message to reply to, so a proactive message) to a user who follows an agency."""

@@ -487,3 +487,12 @@ def test_follow_and_unfollow_an_agency_in_a_topic() -> None:
     assert state.subscriptions() == []
     followed, stopped = [p["text"] for p in sent(platform)]
     assert "Đã theo dõi Bộ Nội vụ" in followed and "3 ngày" in followed and "thôi theo dõi" in stopped
+
+
+@pytest.mark.parametrize("text", ["/theodoi Bộ Nội vụ", "/nhiemvu Bộ Nội vụ"])
+def test_task_commands_while_no_index_is_served_get_an_apology(text: str) -> None:
+    platform, service = FakePlatform(), FakeService()
+    del service.index  # what the bots see before an index is loaded
+    asyncio.run(make_bot(platform, service).handle_update(tg_command(text)))
+    [body] = sent(platform)
+    assert "Xin lỗi" in body["text"]
