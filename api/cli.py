@@ -23,8 +23,8 @@ def index_settings(args: argparse.Namespace) -> IndexSettings:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    from index.build import build_index
     from index.embedding import load_embedder, prefer_throughput
-    from index.store import build_index
 
     prefer_throughput()
     settings = index_settings(args)

@@ -143,7 +143,7 @@ class ExtractiveAnswerer:
                 return ""
             if p not in sources:
                 sources.append(p)
-            return f" [{sources.index(p) + 1}]"
+            return f" [{sources.index(p) + 1}]"  # a marker, not wording
 
         lines: list[str] = []
         kind = question.kind
@@ -151,55 +151,44 @@ class ExtractiveAnswerer:
             if kind == "signer":
                 p = self._find_passage(info, [fold(info.signer)] if info.signer else [])
                 if info.signer and p:
-                    lines.append(
-                        f"Kết luận {info.number} (ngày {vn_date(info.issued)}) do đồng chí {info.signer} "
-                        f"ký, thay mặt Bộ Chính trị, Ban Bí thư{cite(p)}."
-                    )
+                    lines.append(render("meta_signer", number=info.number, date=vn_date(info.issued),
+                                        signer=info.signer, cite=cite(p)))  # fmt: skip
             elif kind == "report":
                 p = self._find_passage(
                     info, [fold(info.report).replace("-", " ")[:3], fold(info.report)] if info.report else []
                 )
                 if info.report and p:
-                    lines.append(
-                        f"Kết luận {info.number} (ngày {vn_date(info.issued)}) được ban hành trên cơ sở "
-                        f"Báo cáo số {info.report}{cite(p)}."
-                    )
+                    lines.append(render("meta_report", number=info.number, date=vn_date(info.issued),
+                                        report=info.report, cite=cite(p)))  # fmt: skip
             else:  # date, newest, documents, summary header
                 p = self._find_passage(info, _date_forms(info.issued)) if info.issued else None
                 if info.issued and p:
-                    about = f" về {info.subject}" if info.subject else ""
-                    lines.append(
-                        f"Kết luận {info.number} được ban hành ngày {vn_date(info.issued)}{about}{cite(p)}."
-                    )
+                    about = render("about", subject=info.subject) if info.subject else ""
+                    lines.append(render("meta_date", number=info.number, date=vn_date(info.issued), about=about,
+                                        cite=cite(p)))  # fmt: skip
         if not lines:
             return self.refusal(question)
         numbers_cited = [i.number for i in infos]
         if kind == "newest":
             newest = infos[0]
-            head = lines[0].replace(
-                f"Kết luận {newest.number} được ban hành",
-                f"Kết luận mới nhất là Kết luận {newest.number}, ban hành",
-            )
-            rest = [f"- {line}" for line in lines[1:]]
+            about = render("about", subject=newest.subject) if newest.subject else ""
+            head = render("meta_newest", number=newest.number, date=vn_date(newest.issued), about=about,
+                          cite=cite(sources[0]))  # fmt: skip
+            rest = [render("list_line", line=line) for line in lines[1:]]
             text = head + (
-                "\n" + f"Các Kết luận trước đó, từ mới đến cũ{cite(sources[0])}:\n" + "\n".join(rest)
-                if rest
-                else ""
+                "\n" + render("meta_earlier", cite=cite(sources[0])) + "\n" + "\n".join(rest) if rest else ""
             )
         elif kind == "documents":
-            text = (
-                f"Dịch vụ đang tra cứu {len(lines)} Kết luận, từ mới đến cũ{cite(sources[0])}:\n"
-                + "\n".join(f"- {line}" for line in lines)
-            )
+            text = render("meta_documents", count=len(lines), cite=cite(sources[0])) + "\n"
+            text += "\n".join(render("list_line", line=line) for line in lines)
         elif len(lines) == 1:
             text = lines[0]
         else:
-            intro = {
-                "signer": "Các Kết luận đều có người ký như sau",
-                "report": "Các Kết luận căn cứ các báo cáo sau",
-                "date": "Ngày ban hành của các Kết luận, từ mới đến cũ",
-            }.get(kind, "Các Kết luận")
-            text = f"{intro}{cite(sources[0])}:\n" + "\n".join(f"- {line}" for line in lines)
+            intro = render(
+                f"meta_many_{kind}" if kind in ("signer", "report", "date") else "meta_many",
+                cite=cite(sources[0]),
+            )
+            text = intro + "\n" + "\n".join(render("list_line", line=line) for line in lines)
         return Draft(text, True, sources, numbers_cited, kind)
 
     # --- evidence ------------------------------------------------------------------------------------
@@ -360,10 +349,10 @@ class ExtractiveAnswerer:
         others = sorted(naming, key=lambda n: int(n.split("-")[0]))
         elsewhere = ""
         if others:
-            example = f"Kết luận {others[-1].split('-')[0]} giao {name} làm gì?"
+            example = render("suggest_agency_in", number=others[-1].split("-")[0], agency=name)
             elsewhere = "\n" + render("refusal_agency_elsewhere", agency=name,
-                                      others=", ".join(f"Kết luận {n}" for n in others), example=example)  # fmt: skip
-        text = render("refusal_agency_not_named", ket_luan=", ".join(f"Kết luận {n}" for n in numbers),
+                                      others=", ".join(render("ket_luan_name", number=n) for n in others), example=example)  # fmt: skip
+        text = render("refusal_agency_not_named", ket_luan=", ".join(render("ket_luan_name", number=n) for n in numbers),
                       agency=name, elsewhere=elsewhere, coverage=self.coverage())  # fmt: skip
         return Draft(text, False, kind=question.kind)
 
@@ -465,7 +454,7 @@ class ExtractiveAnswerer:
 
         def where(p: Passage) -> str:
             if p.ket_luan:
-                return f"Kết luận {p.ket_luan} (ngày {vn_date(self._issued(p))})"
+                return render("where_ket_luan", number=p.ket_luan, date=vn_date(self._issued(p)))
             return p.document_title
 
         asks_documents = bool(_ASKS_DOCUMENTS.search(question.folded))
@@ -487,31 +476,38 @@ class ExtractiveAnswerer:
                 if m:
                     deadlines.append((s, m.group(0)))
             s0, d0 = deadlines[0]
-            lines.append(f"Thời hạn là {_deadline_phrase(d0)}, theo {where(s0.passage)} {cite(s0.passage)}.")
-            lines.append(f"Văn bản nêu: {quote(s0)} {cite(s0.passage)}.")
+            lines.append(render("deadline_answer", deadline=_deadline_phrase(d0), where=where(s0.passage),
+                                cite=cite(s0.passage)))  # fmt: skip
+            lines.append(render("quote_line", quote=quote(s0)[1:-1], cite=cite(s0.passage)))
             for s, _ in deadlines[1:]:
-                lines.append(f"- {where(s.passage)}: {quote(s)} {cite(s.passage)}.")
+                lines.append(
+                    render("quote_item", where=where(s.passage), quote=quote(s), cite=cite(s.passage))
+                )
         elif kind in ("task", "list") or len(picked) > 1:
             if kind == "task" and subject:
                 head = (
-                    f"{subject} được giao"
+                    render("assigned_head", agency=subject)
                     if len(numbers) <= 1
-                    else f"{subject} được giao nhiệm vụ ở {len(numbers)} Kết luận"
+                    else render("assigned_head_many", agency=subject, count=len(numbers))
                 )
             else:
-                head = "Các nội dung liên quan"
+                head = render("related_head")
             if len(numbers) > 1:
-                head += f"; mới nhất là Kết luận {numbers[0]} (ngày {vn_date(self._issued(first.passage))})"
+                head += render("newest_note", number=numbers[0], date=vn_date(self._issued(first.passage)))
             if len(picked) == 1:
-                lead = f"{subject} được giao: " if subject and kind == "task" else ""
-                lines.append(f"Theo {where(first.passage)}, {lead}{quote(first)} {cite(first.passage)}.")
+                lead = render("assigned_lead", agency=subject) if subject and kind == "task" else ""
+                lines.append(render("according_lead", where=where(first.passage), lead=lead, quote=quote(first),
+                                    cite=cite(first.passage)))  # fmt: skip
             else:
-                lines.append(f"{head} {cite(first.passage)}:")
+                lines.append(render("list_head", head=head, cite=cite(first.passage)))
                 for s in picked:
-                    newest = " — mới nhất" if len(numbers) > 1 and s is first else ""
-                    lines.append(f"- {where(s.passage)}{newest}: {quote(s)} {cite(s.passage)}.")
+                    newest = render("newest_mark") if len(numbers) > 1 and s is first else ""
+                    lines.append(render("quote_item", where=where(s.passage) + newest, quote=quote(s),
+                                        cite=cite(s.passage)))  # fmt: skip
         else:
-            lines.append(f"Theo {where(first.passage)}: {quote(first)} {cite(first.passage)}.")
+            lines.append(
+                render("according", where=where(first.passage), quote=quote(first), cite=cite(first.passage))
+            )
         text = "\n".join(_tidy(line) for line in lines)
         return Draft(text, True, sources, numbers, kind)
 

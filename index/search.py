@@ -14,10 +14,8 @@ from pydantic import BaseModel, Field
 from index.embedding import Embedder, load_embedder
 from index.errors import BadQuery, IndexNotReady, NotFound
 from index.fusion import candidates, fuse, top_rows
-from index.lexical import query_tokens, restore_accents, with_question_words
-from index.models import Document, Passage
-from index.settings import IndexSettings
-from index.store import (
+from index.language.references import normalize_ket_luan
+from index.layout import (
     FAISS_READ_FLAGS,
     Manifest,
     configure_search,
@@ -27,7 +25,9 @@ from index.store import (
     read_manifest,
     staleness,
 )
-from index.structure import normalize_ket_luan
+from index.lexical import query_tokens, restore_accents, with_question_words
+from index.models import Document, Passage
+from index.settings import IndexSettings
 from index.tasks import TaskBook
 from index.textnorm import fold, has_diacritics, normalize, words
 
@@ -173,7 +173,7 @@ class SearchIndex:
         if filters.ket_luan:
             wanted = set()
             for raw in filters.ket_luan:
-                number = normalize_ket_luan(raw) or normalize_ket_luan(f"{raw.strip()}-KL/TW")
+                number = normalize_ket_luan(raw)
                 if not number:
                     raise BadQuery(f"not a Kết luận number: {raw!r} (expected e.g. 183-KL/TW or 183)")
                 wanted.add(number)
@@ -302,7 +302,7 @@ def ensure_index(
     settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = False
 ) -> SearchIndex:
     """Open the index, building it first from the shipped corpus when it is missing or stale."""
-    from index.store import build_index
+    from index.build import build_index
 
     try:
         return open_index(settings, embedder)

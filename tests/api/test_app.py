@@ -16,10 +16,10 @@ from api.app import create_app
 from api.deps import get_service
 from api.settings import Settings
 from bot.store import SQLiteStore
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import SearchIndex
 from index.settings import IndexSettings
-from index.store import build_index
 from tests.api.conftest import FakeChatService, make_settings
 
 QUESTION = "Kết luận 221 yêu cầu hoàn thành sắp xếp trường học cấp xã khi nào?"

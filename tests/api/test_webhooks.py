@@ -24,10 +24,10 @@ from bot.state import Subscription
 from bot.store import SQLiteStore
 from bot.telegram import ALLOWED_UPDATES
 from bot.zalo import TOKEN_KEY, signature
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import SearchIndex, open_index
 from index.settings import IndexSettings
-from index.store import build_index
 from index.tasks import today
 from tests.api.conftest import make_settings, run_server
 from tests.bot.channel_fakes import (  # noqa: F401  (the builders the tests below use)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from index import scale
+from index.build import _vector_index, build_index
+from index.layout import FAISS_READ_FLAGS, HNSW_EF_SEARCH, configure_search
 from index.search import open_index
 from index.settings import IndexSettings
-from index.store import FAISS_READ_FLAGS, HNSW_EF_SEARCH, _vector_index, build_index, configure_search
 
 
 @pytest.fixture(scope="module")

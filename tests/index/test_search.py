@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index.build import build_index, embedding_text
 from index.embedding import HashingEmbedder
 from index.errors import BadQuery, IndexNotReady
 from index.langchain import KetLuanRetriever
+from index.layout import current_build
 from index.search import SearchFilters, SearchIndex, SearchQuery, ensure_index, open_index
 from index.settings import IndexSettings
-from index.store import build_index, current_build, embedding_text
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = [
@@ -170,6 +171,11 @@ def test_missing_stale_and_corrupt_index(tiny_settings: IndexSettings) -> None:
     assert rebuilt.build != first and first.exists(), "the previous build stays for readers still using it"
     assert any(p.source.file == "c.txt" for p in rebuilt.passages)
     (rebuilt.build / "embeddings.npy").write_bytes(b"garbage")
+    # a damaged current build is refused: the previous whole build is served (stale here, so it says so)
+    with pytest.raises(IndexNotReady, match="stale"):
+        open_index(tiny_settings)
+    assert open_index(tiny_settings, check_stale=False).build == first
+    shutil.rmtree(first)
     with pytest.raises(IndexNotReady, match="corrupt"):
         open_index(tiny_settings)
     (rebuilt.build / "manifest.json").write_text("{not json", "utf-8")
