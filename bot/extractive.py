@@ -51,6 +51,16 @@ _DEADLINE = re.compile(
 _ASKS_DOCUMENTS = re.compile(
     r"\b(quy dinh|nghi quyet|ke hoach|van ban|chi thi|quyet dinh|ket luan|bao cao)( \w+){0,3} (nao|gi|so may|so bao nhieu)\b"
 )
+# "Kết luận 183 nhắc đến những quy định nào?", "… hoàn thành nhiệm vụ tại kế hoạch nào": the documents it cites
+# (not "ban hành những văn bản nào", which asks what to write)
+_LISTS_DOCUMENTS = re.compile(
+    r"\b(nhac|nhac den|dan chieu|dan|neu|trich|can cu|tai|theo|thuc hien|cua|xong|hoan thanh)( \w+){0,3} "
+    r"(nhung |cac |may |mot so )?(cai )?(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)( \w+){0,4} "
+    r"(nao|gi|so may|so bao nhieu)\b"
+    r"|\b(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)( \w+){0,2} (duoc )?(nhac|dan|dan chieu|neu|trich)\b"
+)
+_DOCUMENT_KINDS = {"nghi quyet": "Nghị quyết", "quy dinh": "Quy định", "quyet dinh": "Quyết định",
+                   "ke hoach": "Kế hoạch", "chi thi": "Chỉ thị", "bao cao": "Báo cáo", "ket luan": "Kết luận"}  # fmt: skip
 _DOCUMENT_NUMBER = re.compile(r"\d{1,4}-[A-ZĐ]+/[A-ZĐ]+")
 
 
@@ -247,6 +257,9 @@ class ExtractiveAnswerer:
         kind = question.kind
         if kind == "greeting":
             return self.greeting()
+        if question.quantity is not None and kind in ("task", "deadline", "window"):
+            kind = "generic"  # "bao lâu", "bao nhiêu": a fact to find in the text, not a task list
+            question = replace(question, kind=kind)
         if kind == "reference":
             return self.tasks.reference(question) or self.refusal(question)
         missing = [n for n in question.ket_luan if n not in self.ket_luan]
@@ -261,12 +274,20 @@ class ExtractiveAnswerer:
             numbers = [n for n in (_norm(x) for x in filters.ket_luan) if n and n in self.ket_luan]
         if kind in METADATA_KINDS:
             return self._metadata(question, [] if kind in ("newest", "documents") else numbers)
+        if (asked := _LISTS_DOCUMENTS.search(question.folded)) and not (
+            kind == "task" and question.canonical
+        ):
+            # "Kết luận 183 nhắc đến những quy định nào?": the documents it mentions, from the references
+            kinds = [v for k, v in _DOCUMENT_KINDS.items() if k in asked.group(0)]
+            found = self.tasks.mentioned(replace(question, ket_luan=tuple(numbers)), kinds)
+            if found is not None:
+                return found
         if kind == "series" or (kind == "summary" and not numbers):
             return self.overview.series()
         if kind == "summary":
             return self.overview.summary(numbers[0])
         if kind == "compare" and len(numbers) >= 2:
-            return self.overview.compare(numbers)
+            return self.overview.compare(numbers, self.tasks.agency_of(question))
         if kind == "window":
             found = self.tasks.window(replace(question, ket_luan=tuple(numbers)), today)
             if found is not None:
@@ -521,6 +542,10 @@ def _has_quantity(text: str, noun: str) -> bool:
     number = fold(_NUMBER_WORDS)
     if noun in ("phan tram", "%"):
         return bool(re.search(r"\d\s*%|phan tram", folded))
+    if noun == "dong":
+        return bool(re.search(rf"{number}\s+(?:dong|trieu|ty|nghin)\b|\d\s*%", folded))
+    if noun == "thoi gian":
+        return bool(re.search(rf"{number}\s+(?:nam|thang|tuan|ngay|gio)\b", folded))
     if not noun:
         return bool(re.search(r"(?<![\d/-])\d+(?![\d/-])", folded))
     return bool(re.search(rf"\b{number}\s+(?:\w+\s+)?{re.escape(noun)}\b", folded))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from index.language import agencies as agency_names
 from index.language.questions import cues, normalize_question, quantity, stopwords, window
 from index.search import SearchFilters, SearchQuery
 from index.textnorm import fold, has_diacritics, normalize, words
@@ -264,6 +265,7 @@ class Question:
     references: tuple[str, ...] = ()  # other documents named by number, e.g. "56-KH/BCĐ", "192-KL/TW"
     content: tuple[str, ...] = ()  # folded content words: what the question is about, not what it asks
     quantity: str | None = None  # what a "bao nhiêu …" question counts ("" unnamed); None: no quantity asked
+    canonical: tuple[str, ...] = ()  # the agencies named, by their canonical names ("Bộ Tư pháp")
 
     @property
     def intent(self) -> str:
@@ -318,6 +320,7 @@ class Lexicon:
     referenced: frozenset[str] = frozenset()  # folded numbers of documents the corpus mentions
     restore: Callable[[str], str] = lambda text: text
     today: Callable[[], dt.date] = dt.date.today
+    newest: str | None = None  # the newest Kết luận held
 
 
 _MORE_NUMBERS = re.compile(
@@ -430,6 +433,57 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
+_NEWEST_QUALIFIER = re.compile(
+    r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
+)
+_SPOKEN_AGENCY_LEAD = re.compile(
+    r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(\w+(?: \w+){0,3})"
+)
+
+
+_GENERIC_HEADS = frozenset(
+    [
+        "uy",
+        "ban",
+        "bo",
+        "dang",
+        "co",
+        "quan",
+        "hoi",
+        "dong",
+        "van",
+        "phong",
+        "cac",
+        "nhan",
+        "dan",
+        "cap",
+        "tinh",
+        "xa",
+    ]
+)
+
+
+def spoken_agencies(folded: str) -> list[str]:
+    """Agencies called by a short name, as people say them: "bên tư pháp" (Bộ Tư pháp), "Ban Tổ chức"
+    (Ban Tổ chức Trung ương), "Mặt trận" — a known agency whose name is "Bộ/Ban …" plus the words, or
+    starts with them (two words at least)."""
+    names = {a.name: agency_names._key(a.name) for a in agency_names.known() if not a.issuer}
+    out: list[str] = []
+    for m in _SPOKEN_AGENCY_LEAD.finditer(folded):
+        tail = m.group(1).split()
+        for size in range(len(tail), 0, -1):
+            words_ = " ".join(tail[:size])
+            hits = [n for n, key in names.items() if key in (f"bo {words_}", f"ban {words_}")]
+            if not hits and size >= 2 and not set(tail[:size]) <= _GENERIC_HEADS:
+                hits = [n for n, key in names.items() if key.startswith(words_ + " ") or key == words_]
+            if hits:
+                best = min(hits, key=len)
+                if best not in out:
+                    out.append(best)
+                break
+    return out
+
+
 def content_words(folded: str, drop: Iterable[str] = ()) -> tuple[str, ...]:
     """The words of a folded question that say what it is about (not how it asks, not whom it names)."""
     dropped = set(drop)
@@ -476,8 +530,8 @@ def kind_of(
         return "task" if agencies_named else "list"
     if agencies_named and not specific:
         return "task"
-    if numbers and not specific:
-        return "summary"
+    if numbers and not specific and not (found - {"followup"}):
+        return "summary"  # "Kết luận 183?", "KL 183"
     return "generic"
 
 
@@ -490,13 +544,29 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     if not numbers or ("compare" in cues(folded) and len(numbers) < 2):
         numbers += [n for n in bare_ket_luan(folded, lexicon.ket_luan) if n not in numbers]
     known, unknown, spans = agencies(folded, lexicon.attested)
-    found = cues(folded)
+    canonical = [m.agency.name for m in agency_names.find(text) if not m.agency.issuer]
+    for name in [*canonical, *spoken_agencies(folded)]:
+        if name not in canonical:
+            canonical.append(name)
+        key = fold(name)
+        if lexicon.attested(key) and key not in known:
+            known.append(key)
+            spans.append((0, 0))
+    unknown = [
+        u for u in unknown if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
+    ]
+    # cue words inside agency names ("Ban Chỉ đạo", "Ủy ban Kiểm tra") say nothing of what is asked
+    bare = folded
+    for name in sorted({*known, *(agency_names._key(c) for c in canonical)}, key=len, reverse=True):
+        bare = bare.replace(name, " ")
+    found = cues(" ".join(bare.split()))
     others = [
         n for n in document_numbers(text) if not n.endswith("/tw") or not n.split("-")[1].startswith("kl")
     ]
     mentioned = [n for n in numbers if n not in lexicon.ket_luan and fold(n) in lexicon.referenced]
     references = tuple([*mentioned, *others])
-    drop = {w for name in known for w in name.split()} | {w for n in numbers for w in fold(n).split("-")}
+    drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in name.split()}
+    drop |= {w for n in numbers for w in fold(n).split("-")}
     content = content_words(folded, drop | {"ket", "luan", "kl", "tw"})
     specific = len(content) >= 2
     span = window(folded, lexicon.today())
@@ -505,10 +575,14 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         status = "overdue"
     elif "upcoming" in found:
         status = "upcoming"
-    if references and not [n for n in numbers if n in lexicon.ket_luan]:
+    if "newest" in found and _NEWEST_QUALIFIER.search(folded) and lexicon.newest and not numbers:
+        numbers = [lexicon.newest]  # "… theo kết luận mới nhất": a filter, not the question
+        found = found - {"newest"}
+    asks_tasks = bool(known or canonical) and "tasks" in found
+    if references and (others or not [n for n in numbers if n in lexicon.ket_luan]) and not asks_tasks:
         kind: QuestionKind = "reference"
     else:
-        kind = kind_of(found, agencies_named=bool(known), numbers=numbers, specific=specific,
+        kind = kind_of(found, agencies_named=bool(known or canonical), numbers=numbers, specific=specific,
                        has_window=span is not None)  # fmt: skip
     n_words = len(words(folded))
     followup = ("followup" in found and n_words <= 12) or (
@@ -539,6 +613,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         references=references,
         content=content,
         quantity=quantity(folded),
+        canonical=tuple(canonical),
     )
 
 
@@ -568,8 +643,9 @@ def merge(current: Question, previous: Question) -> Question:
         ket_luan = previous.ket_luan
         inherited.append("ket_luan")
     names, mentions, unknown = current.agencies, current.mentions, current.unknown_agencies
-    if not names and not unknown and previous.agencies:
-        names, mentions = previous.agencies, previous.mentions
+    canonical = current.canonical
+    if not names and not unknown and not canonical and (previous.agencies or previous.canonical):
+        names, mentions, canonical = previous.agencies, previous.mentions, previous.canonical
         inherited.append("agencies")
     own = core(current)
     own_words = [w for w in fold(own).split() if w not in _FILLER]
@@ -607,6 +683,7 @@ def merge(current: Question, previous: Question) -> Question:
         agencies=names,
         mentions=mentions,
         unknown_agencies=unknown,
+        canonical=canonical,
         topic=topic or previous.topic,
         inherited=tuple(inherited),
         window=window_,

@@ -21,6 +21,9 @@ from prompts import render
 
 MAX_ITEMS = 8
 ACTION_WORDS = 40
+WHOLE_WORDS = 90
+DEADLINE_MATCH_MIN = 0.25  # the same for the one task whose deadline is asked
+MATCH_MIN = 0.34  # share of the question's content words a task's action must hold to be the one meant
 UPCOMING_DAYS = 30
 
 
@@ -47,23 +50,43 @@ class TaskAnswers:
         info = self.info.get(d.ket_luan)
         return f"Kết luận {d.ket_luan} ({vn_date(info.issued if info else d.issued)})"
 
-    def _item(self, d: Directive, cites: Cites, agency: str | None = None) -> str:
+    def agency_of(self, question: Question) -> str | None:
+        """The agency the question asks about, as the tasks name it: "Chính phủ" is asked, "Đảng ủy Chính
+        phủ" is assigned (a state body's Party committee carries its tasks in these Party documents)."""
+        names = [*question.canonical, *question.mentions, *question.agencies]
+        present = {a for d in self.book.directives for a in (*d.agencies, *d.partners)}
+        for name in names:
+            try:
+                agency = self.book.canonical_agency(name)
+            except UnknownAgency:
+                continue
+            key = fold(agency)
+            holders = [a for a in present if a == agency or key in fold(a)]
+            if holders:
+                return max(holders, key=lambda a: (sum(a in d.agencies for d in self.book.directives), a == agency))
+        return None
+
+    def _item(self, d: Directive, cites: Cites, agency: str | None = None, whole: bool = False) -> str:
         role = ""
         if agency:
             role = render("task_role_lead") if agency in d.agencies else render("task_role_partner")
+            others = [p for p in (*d.agencies, *d.partners) if p != agency]
+            if others:
+                role += render("task_with", agencies=", ".join(others))
         elif d.agencies:
             role = ", ".join(d.agencies)
         return render(
             "task_item",
             deadline=deadline_phrase(d),
-            action=shorten(d.action, ACTION_WORDS).rstrip("."),
+            action=shorten(d.action, WHOLE_WORDS if whole else ACTION_WORDS).rstrip("."),
             role=role,
             where=self._where(d),
             cite=cites.cite(self._passage(d)),
         )
 
-    def _list(self, directives: Sequence[Directive], cites: Cites, agency: str | None = None) -> list[str]:
-        lines = [self._item(d, cites, agency) for d in directives[:MAX_ITEMS]]
+    def _list(self, directives: Sequence[Directive], cites: Cites, agency: str | None = None,
+              whole: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]  # fmt: skip
+        lines = [self._item(d, cites, agency, d.directive_id in whole) for d in directives[:MAX_ITEMS]]
         if len(directives) > MAX_ITEMS:
             lines.append(render("task_more", count=len(directives) - MAX_ITEMS))
         return lines
@@ -71,12 +94,10 @@ class TaskAnswers:
     # --- all tasks of an agency ------------------------------------------------------------------------
     def agency(self, question: Question) -> Draft | None:
         """Every task of the agency the question names (within its Kết luận if it names one)."""
-        names = list(question.mentions) or list(question.agencies)
-        if not names or not self.book.directives:
+        if not self.book.directives:
             return None
-        try:
-            agency = self.book.canonical_agency(names[0])
-        except UnknownAgency:
+        agency = self.agency_of(question)
+        if agency is None:
             return None
         found: list[Directive] = []
         numbers: list[str | None] = [n for n in question.ket_luan if n in self.info] or [None]
@@ -88,6 +109,15 @@ class TaskAnswers:
         lead = [d for d in found if agency in d.agencies]
         partner = [d for d in found if agency not in d.agencies]
         ordered = lead + partner
+        full: set[str] = set()
+        if len(question.content) >= 2:
+            # the question says which of the agency's tasks it means: those come first, quoted whole
+            fit = {d.directive_id: _coverage(question.content, d.action) for d in ordered}
+            best = max(fit.values())
+            if best < MATCH_MIN:
+                return None  # none of its tasks is about that: the passages may say more
+            ordered.sort(key=lambda d: -fit[d.directive_id])
+            full = {d.directive_id for d in ordered if fit[d.directive_id] >= max(MATCH_MIN, best * 0.8)}
         cites = Cites()
         kls = list(dict.fromkeys(d.ket_luan for d in ordered))
         dated = sorted((d for d in ordered if d.deadline), key=lambda d: d.deadline or dt.date.max)
@@ -105,7 +135,7 @@ class TaskAnswers:
             soonest = dated[0]
             lines.append(render("tasks_soonest", deadline=deadline_phrase(soonest),
                                 cite=cites.cite(self._passage(soonest))))  # fmt: skip
-        lines += self._list(ordered, cites, agency)
+        lines += self._list(ordered, cites, agency, full)
         return Draft("\n".join(lines), True, cites.sources, kls, "task")
 
     # --- deadlines in a window ---------------------------------------------------------------------------
@@ -113,12 +143,7 @@ class TaskAnswers:
         if not self.book.directives:
             return None
         numbers: list[str | None] = [n for n in question.ket_luan if n in self.info]
-        agency = None
-        if question.mentions or question.agencies:
-            try:
-                agency = self.book.canonical_agency((question.mentions or question.agencies)[0])
-            except UnknownAgency:
-                agency = None
+        agency = self.agency_of(question)
         head, values = "window_head", dict[str, object]()
         if question.status == "overdue":
             query = TaskQuery(status="overdue", as_of=today)
@@ -144,6 +169,13 @@ class TaskAnswers:
             return Draft(render("window_none_today", as_of=vn_date(today)), False, kind="window")
         cites = Cites()
         lines = [render(head, count=len(found), cite=cites.cite(self._passage(found[0])), **values)]
+        if len(found) > MAX_ITEMS:
+            # every deadline of the window in one line, so a long list still says all its dates
+            per_day: dict[str, int] = {}
+            for d in found:
+                per_day[deadline_phrase(d)] = per_day.get(deadline_phrase(d), 0) + 1
+            lines.append(render("window_by_deadline", deadlines="; ".join(f"{k} ({n})" for k, n in per_day.items()),
+                                cite=cites.cite(self._passage(found[0]))))  # fmt: skip
         lines += self._list(found, cites)
         return Draft("\n".join(lines), True, cites.sources, list(dict.fromkeys(d.ket_luan for d in found)),
                      "window")  # fmt: skip
@@ -157,12 +189,7 @@ class TaskAnswers:
             return None
         rank = {h.passage.passage_id: (i, h.score) for i, h in enumerate(hits)}
         top = hits[0].score or 1.0
-        agency = None
-        if question.mentions or question.agencies:
-            try:
-                agency = self.book.canonical_agency((question.mentions or question.agencies)[0])
-            except UnknownAgency:
-                agency = None
+        agency = self.agency_of(question)
         best: tuple[float, Directive] | None = None
         total = sum(w for _, w in terms) or 1.0
         for d in self.book.directives:
@@ -176,6 +203,8 @@ class TaskAnswers:
             position, score = min(places)
             folded = " " + " ".join(words(fold(normalize(d.action)))) + " "
             coverage = sum(w for t, w in terms if f" {t} " in folded) / total
+            if len(question.content) >= 2 and _coverage(question.content, d.action) < DEADLINE_MATCH_MIN:
+                continue  # the task does not do what the question describes
             value = coverage + 0.5 * score / top - 0.05 * position
             if agency:
                 value += 0.6 if agency in d.agencies else (0.2 if agency in d.partners else -0.6)
@@ -211,23 +240,53 @@ class TaskAnswers:
         cites = Cites()
         lines: list[str] = []
         for ref in refs:
-            passage = next((p for p in (self._by_id(pid) for pid in ref.mentioned_in) if p), None)
+            mentions = [p for p in (self._by_id(pid) for pid in ref.mentioned_in) if p]
+            if question.ket_luan and any(p.ket_luan in question.ket_luan for p in mentions):
+                mentions = [p for p in mentions if p.ket_luan in question.ket_luan]
+            mentions.sort(key=lambda p: -_coverage(question.content, p.text))
+            passage = mentions[0] if mentions else None
             if passage is None:
                 continue
             marker = cites.cite(passage)
             issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""
             issuer = render("reference_issuer", issuer=ref.issuer) if ref.issuer else ""
+            about = render("about", subject=ref.title) if ref.title else ""
             lines.append(render("reference_answer", kind=ref.kind, number=ref.number, issued=issued,
-                                issuer=issuer, where=passage.label, cite=marker))  # fmt: skip
+                                issuer=issuer, about=about, where=passage.label, cite=marker))  # fmt: skip
             quote = _sentence_with(passage.text, ref.mention) or shorten(passage.text, ACTION_WORDS)
             lines.append(render("quote_line", quote=quote.rstrip("."), cite=marker))
         if not lines:
             return None
         return Draft("\n".join(lines), True, cites.sources, [], "reference")
 
+    def mentioned(self, question: Question, kinds: Sequence[str]) -> Draft | None:
+        """The documents of the kinds asked ("những quy định nào") that the Kết luận asked about mention."""
+        numbers = [n for n in question.ket_luan if n in self.info]
+        wanted = {fold(k) for k in kinds}
+        found: list[tuple[Reference, Passage]] = []
+        for ref in self.book.references:
+            if wanted and fold(ref.kind) not in wanted:
+                continue
+            for pid in ref.mentioned_in:
+                p = self._by_id(pid)
+                if p is not None and (not numbers or p.ket_luan in numbers):
+                    found.append((ref, p))
+                    break
+        if not found:
+            return None
+        cites = Cites()
+        where = ", ".join(f"Kết luận {n}" for n in numbers) if numbers else render("the_series")
+        lines = [render("mentioned_head", where=where, count=len(found), cite=cites.cite(found[0][1]))]
+        for ref, p in found:
+            issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""
+            about = render("about", subject=ref.title) if ref.title else ""
+            written = ref.mention or render("reference_name", kind=ref.kind, number=ref.number) + issued
+            lines.append(render("mentioned_item", mention=written, about=about, cite=cites.cite(p)))
+        return Draft("\n".join(lines), True, cites.sources, numbers, "list")
+
     def _reference_by_key(self, key: str) -> Reference | None:
         """A reference named as "nghị quyết 18" rather than by its full number."""
-        kind, _, number = key.partition(" ")
+        kind, _, number = key.rpartition(" ")
         if not number:
             return None
         for ref in self.book.references:
@@ -240,6 +299,11 @@ class TaskAnswers:
             return self.index.passage(passage_id)
         except NotFound:
             return None
+
+
+def _coverage(content: Sequence[str], text: str) -> float:
+    have = set(words(fold(normalize(text))))
+    return sum(1 for w in content if w in have) / len(content) if content else 0.0
 
 
 def _span(start: dt.date | None, end: dt.date | None) -> str:
