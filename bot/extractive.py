@@ -32,6 +32,7 @@ from index.textnorm import fold, normalize, words
 from prompts import load, render
 
 SEARCH_K = 8
+HEDGE_MARGIN = 0.15  # answers this close to the refusal threshold open with a one-sentence hedge
 MAX_LIST_ITEMS = 5
 STOPWORDS = stopwords()
 
@@ -73,6 +74,7 @@ class _Sentence:
     score: float = 0.0
     role: float = 0.0
     pos: int = 0  # the sentence's place in its passage
+    extra: str = ""  # the next sentence of the passage, when it answers too
 
 
 def _date_forms(day: dt.date) -> list[str]:
@@ -96,8 +98,9 @@ class ExtractiveAnswerer:
         self.attested = AttestedPhrases([p.text for p in index.passages])
         self.ket_luan: dict[str, KetLuanInfo] = catalogue(index)
         referenced = frozenset(fold(r.number) for r in index.tasks.references)
+        newest = next(iter(self.ket_luan), None)  # the catalogue is newest first
         self.reader = Reader(
-            Lexicon(self.attested, frozenset(self.ket_luan), referenced, index.restore, vn_today)
+            Lexicon(self.attested, frozenset(self.ket_luan), referenced, index.restore, vn_today, newest)
         )
         self.tasks = TaskAnswers(index, self.ket_luan)
         self.overview = Overview(index, self.ket_luan)
@@ -307,12 +310,18 @@ class ExtractiveAnswerer:
         if question.quantity is not None and evidence.answer_type < 0:
             return self.refusal(question)  # "bao nhiêu …" with no such number in the passages: never guess
         if not self.model.accepts(evidence):
-            return self._agency_not_named(question, numbers) or self.refusal(question)
+            refused = self._agency_not_named(question, numbers) or self.refusal(question)
+            refused.gated = True
+            return refused
         sentences = self._sentences(hits, terms, question, kind)
         if not sentences:
             return self._agency_not_named(question, numbers) or self.refusal(question)
         draft = self._compose(sentences, question, kind)
         draft.confidence = self.model.probability(evidence)
+        draft.gated = True
+        if draft.confidence < self.model.threshold + HEDGE_MARGIN:
+            # answerable, but not by much: say so in one sentence before the quotes
+            draft.answer = render("hedge") + "\n" + draft.answer
         return draft
 
     def evidence(
@@ -432,7 +441,7 @@ class ExtractiveAnswerer:
                           and c.pos == s.pos + 1), None)  # fmt: skip
         if following is None or following.score < best * 0.6:
             return s
-        return replace(s, quote=f"{s.quote} {following.quote}", folded=f"{s.folded} {following.folded}")
+        return replace(s, extra=following.quote, folded=f"{s.folded} {following.folded}")
 
     def _with_list_items(self, picked: list[_Sentence]) -> list[_Sentence]:
         """A picked passage that announces a list ("… như sau:") brings its items along."""
@@ -483,9 +492,15 @@ class ExtractiveAnswerer:
         def quote(s: _Sentence) -> str:
             budget = MAX_QUOTE_WORDS * 3 // 2 if kind in ("list", "who") else MAX_QUOTE_WORDS
             # never cut away what was asked: the deadline, the documents asked for
-            keep = [m.group(0) for m in _DEADLINE.finditer(s.quote)] if kind == "deadline" else []
+            text = f"{s.quote} {s.extra}" if s.extra else s.quote
+            keep = [m.group(0) for m in _DEADLINE.finditer(text)] if kind == "deadline" else []
             if asks_documents:
-                keep += _DOCUMENT_NUMBER.findall(s.quote)
+                keep += _DOCUMENT_NUMBER.findall(text)
+            if s.extra:  # two sentences: each trimmed on its own, the one that answers more gets more room
+                first, second = (
+                    trim(t, focus, budget * 2 // 3, [k for k in keep if k in t]) for t in (s.quote, s.extra)
+                )
+                return f"“{first} {second.rstrip('.')}”"
             return f"“{trim(s.quote, focus, budget, keep).rstrip('.')}”"
 
         lines: list[str] = []

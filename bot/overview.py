@@ -148,7 +148,6 @@ class Overview:
                                     action=shorten(d.action, 18).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip
         return Draft("\n".join(lines), True, cites.sources, [b.number, a.number], "compare")
 
-
     def _compare_agency(self, a: KetLuanInfo, b: KetLuanInfo, agency: str, cites: Cites) -> Draft:
         """One agency's tasks in two Kết luận, side by side, each with its deadline."""
         lines = [render("compare_agency_head", agency=agency, older=a.number, newer=b.number,

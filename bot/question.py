@@ -433,6 +433,7 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
+_PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
 _NEWEST_QUALIFIER = re.compile(
     r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
 )
@@ -496,9 +497,16 @@ def content_words(folded: str, drop: Iterable[str] = ()) -> tuple[str, ...]:
 
 
 def kind_of(
-    found: frozenset[str], *, agencies_named: bool, numbers: list[str], specific: bool, has_window: bool
+    found: frozenset[str],
+    *,
+    agencies_named: bool,
+    numbers: list[str],
+    specific: bool,
+    has_window: bool,
+    bare_words: int = 0,
 ) -> QuestionKind:
-    """The intent, from the cues present and the slots filled (rules on the language, not on examples)."""
+    """The intent, from the cues present and the slots filled (rules on the language, not on examples).
+    `bare_words`: how many words the question has besides its Kết luận mention."""
     if "greeting" in found or "thanks" in found:
         return "greeting"
     if "compare" in found and len(numbers) >= 2:
@@ -530,8 +538,8 @@ def kind_of(
         return "task" if agencies_named else "list"
     if agencies_named and not specific:
         return "task"
-    if numbers and not specific and not (found - {"followup"}):
-        return "summary"  # "Kết luận 183?", "KL 183"
+    if numbers and not specific and not (found - {"followup"}) and bare_words <= 3:
+        return "summary"  # "Kết luận 183?", "KL 183 thế nào"
     return "generic"
 
 
@@ -582,8 +590,11 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     if references and (others or not [n for n in numbers if n in lexicon.ket_luan]) and not asks_tasks:
         kind: QuestionKind = "reference"
     else:
+        kl_words = sum(len(m.group(0).split()) for p in _KL_PATTERNS for m in p.finditer(folded))
         kind = kind_of(found, agencies_named=bool(known or canonical), numbers=numbers, specific=specific,
-                       has_window=span is not None)  # fmt: skip
+                       has_window=span is not None, bare_words=len(words(folded)) - kl_words)  # fmt: skip
+        if kind == "deadline" and _PERIOD.search(folded):
+            kind = "generic"  # "tình hình từ 18/7 tới bữa nào": the end of a period, not a task's deadline
     n_words = len(words(folded))
     followup = ("followup" in found and n_words <= 12) or (
         n_words <= 6 and not numbers and not known and kind in ("deadline", "signer", "date", "report", "who")

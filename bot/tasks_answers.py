@@ -63,7 +63,9 @@ class TaskAnswers:
             key = fold(agency)
             holders = [a for a in present if a == agency or key in fold(a)]
             if holders:
-                return max(holders, key=lambda a: (sum(a in d.agencies for d in self.book.directives), a == agency))
+                return max(
+                    holders, key=lambda a: (sum(a in d.agencies for d in self.book.directives), a == agency)
+                )
         return None
 
     def _item(self, d: Directive, cites: Cites, agency: str | None = None, whole: bool = False) -> str:

@@ -110,3 +110,15 @@ def evaluate(
         extra_triples=sorted(" | ".join(t) for t in found_triples - gold_triples),
         missed_tasks=sorted({g["id"] for g in gold} - gold_ids_found),
     )
+
+
+def build_report(build: Path, gold_path: Path) -> DirectiveReport:
+    """The report for the tasks a built index holds (its directives.jsonl and its copy of the sources)."""
+    from index.tasks import TaskBook
+
+    sources = {
+        p.relative_to(build / "sources").as_posix(): p.read_text("utf-8")
+        for p in (build / "sources").rglob("*")
+        if p.is_file()
+    }
+    return evaluate(TaskBook.load(build).directives, load_gold(gold_path), sources)

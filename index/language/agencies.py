@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from index.textnorm import fold, normalize
@@ -84,16 +84,52 @@ def suggest(text: str, limit: int = 3) -> list[str]:
     return out[:limit]
 
 
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    return fold(ch) if ch.isalpha() or not ch.isascii() else ch.lower()
+
+
+class _FoldTable(dict[int, str]):
+    """str.translate table that folds each character once and remembers it."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = _fold_char(chr(code))
+        return self[code]
+
+
+_FOLD_TABLE = _FoldTable()
+
+
 def aligned_fold(text: str) -> tuple[str, list[int]]:
-    """`fold(text)` one character at a time, with the index in `text` of every folded character, so a match
-    in the folded text maps back to a span of the text as given (NFC or not)."""
+    """`fold(text)` with the index in `text` of every folded character, so a match in the folded text maps back
+    to a span of the text as given (NFC or not)."""
+    folded = text.translate(_FOLD_TABLE)
+    if len(folded) == len(text):  # one character per character (NFC text)
+        return folded, list(range(len(text)))
     chars: list[str] = []
     where: list[int] = []
     for i, ch in enumerate(text):
-        for f in fold(ch) if ch.isalpha() or not ch.isascii() else ch.lower():
+        for f in _fold_char(ch):
             chars.append(f)
             where.append(i)
     return "".join(chars), where
+
+
+class _Same(dict[int, int]):
+    """The identity map: folding kept every index."""
+
+    def __missing__(self, key: int) -> int:
+        return key
+
+    def get(self, key: int, default: object = None) -> int:  # type: ignore[override]
+        return key
+
+
+def folded_index(text: str, folded: str, where: list[int]) -> dict[int, int]:
+    """Index in the folded text of each index of `text` (the first folded character of it)."""
+    if len(folded) == len(text):
+        return _Same()
+    return {w: i for i, w in reversed(list(enumerate(where)))}
 
 
 def _is_acronym(word: str) -> bool:
@@ -111,20 +147,26 @@ def _alias_pattern(alias: str) -> str:
 
 
 @cache
-def _matcher() -> tuple[re.Pattern[str], dict[str, tuple[Agency, tuple[str, ...]]]]:
-    """One alternation of every alias, longest first, over folded text; group name → (agency, acronyms)."""
-    entries: list[tuple[int, str, Agency, tuple[str, ...]]] = []
+def _matcher() -> dict[str, list[tuple[re.Pattern[str], Agency, tuple[str, ...]]]]:
+    """The aliases by their first folded word, longest first: the text is scanned word by word and only the
+    aliases that can start at a word are tried there."""
+    entries: list[tuple[int, str, re.Pattern[str], Agency, tuple[str, ...]]] = []
     for agency in known():
         for alias in dict.fromkeys((agency.name, *agency.aliases)):
+            words = fold(normalize(alias)).replace("-", " ").replace(",", " ").split()
+            if not words:
+                continue
             acronyms = tuple(_strip_marks(w) for w in alias.split() if _is_acronym(w))
-            entries.append((len(_key(alias)), _alias_pattern(alias), agency, acronyms))
+            pattern = re.compile(_alias_pattern(alias) + r"(?!\w)")
+            entries.append((len(_key(alias)), words[0], pattern, agency, acronyms))
     entries.sort(key=lambda e: -e[0])
-    groups: dict[str, tuple[Agency, tuple[str, ...]]] = {}
-    alternatives: list[str] = []
-    for n, (_, pattern, agency, acronyms) in enumerate(entries):
-        groups[f"a{n}"] = (agency, acronyms)
-        alternatives.append(f"(?P<a{n}>{pattern})")
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)"), groups
+    table: dict[str, list[tuple[re.Pattern[str], Agency, tuple[str, ...]]]] = {}
+    for _, first, pattern, agency, acronyms in entries:
+        table.setdefault(first, []).append((pattern, agency, acronyms))
+    return table
+
+
+_WORD = re.compile(r"(?<!\w)\w+")
 
 
 # A ministry the table does not list yet: "Bộ" and capitalised two-syllable names ("Bộ Kế hoạch và Đầu tư").
@@ -133,27 +175,37 @@ _MINISTRY = re.compile(r"(?<!\w)Bộ [A-ZĐ]\w* \w+(?:,? (?:và )?[A-ZĐ]\w* \w+
 
 def find(text: str) -> list[Mention]:
     """The agencies `text` names, as spans of `text`, in order, longest alias first where several overlap."""
+    return list(_find(text))
+
+
+@lru_cache(maxsize=2048)
+def _find(text: str) -> tuple[Mention, ...]:
     folded, where = aligned_fold(text)
-    pattern, groups = _matcher()
+    table = _matcher()
     out: list[Mention] = []
     taken: list[tuple[int, int]] = []
-    for match in pattern.finditer(folded):
-        name = match.lastgroup or ""
-        agency, acronyms = groups[name]
-        start, end = where[match.start()], where[match.end() - 1] + 1
-        if acronyms:
-            written = _strip_marks(text[start:end])
-            if not all(a in written for a in acronyms):
+    after = 0
+    for word in _WORD.finditer(folded):
+        if word.start() < after:
+            continue
+        for pattern, agency, acronyms in table.get(word.group(0), ()):
+            match = pattern.match(folded, word.start())
+            if not match:
                 continue
-        out.append(Mention(start, end, agency))
-        taken.append((start, end))
+            start, end = where[match.start()], where[match.end() - 1] + 1
+            if acronyms and not all(a in _strip_marks(text[start:end]) for a in acronyms):
+                continue  # an abbreviation counts only in capitals
+            out.append(Mention(start, end, agency))
+            taken.append((start, end))
+            after = match.end()
+            break
     for match in _MINISTRY.finditer(text):
         start, end = match.span()
         if any(s < end and start < e for s, e in taken):
             continue
         name = normalize(match.group(0))
         out.append(Mention(start, end, resolve(name) or Agency(name, "trung ương", ())))
-    return sorted(out, key=lambda m: m.start)
+    return tuple(sorted(out, key=lambda m: m.start))
 
 
 def _strip_marks(text: str) -> str:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from index.language.agencies import aligned_fold
+from index.language.agencies import aligned_fold, folded_index
 
 Precision = Literal["day", "week", "month", "year"]
 
@@ -170,7 +170,7 @@ def find_deadlines(text: str, issued: dt.date | None = None) -> list[Deadline]:
     year, or the next one when that would be before the issue date."""
     default_year = issued.year if issued else None
     folded, where = aligned_fold(text)
-    at_char = {w: i for i, w in reversed(list(enumerate(where)))}
+    at_char = folded_index(text, folded, where)
     out: list[Deadline] = []
     for mention in find_dates(text, default_year):
         if mention.first is not None:

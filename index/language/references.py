@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from index.language import agencies
-from index.language.agencies import aligned_fold
+from index.language.agencies import aligned_fold, folded_index
 from index.language.dates import find_dates
 from index.textnorm import normalize
 
@@ -129,7 +129,7 @@ def _issuer(text: str, at: int) -> str | None:
 def find_references(text: str, default_year: int | None = None) -> list[ReferenceMention]:
     """Every numbered document and Central Committee plenum `text` mentions, in order."""
     folded, where = aligned_fold(text)
-    at_char = {w: i for i, w in reversed(list(enumerate(where)))}
+    at_char = folded_index(text, folded, where)
     out: list[ReferenceMention] = []
 
     def span(f_start: int, f_end: int) -> tuple[int, int]:
