@@ -20,6 +20,7 @@ from index.textnorm import fold, normalize, words
 from prompts import render
 
 MAX_ITEMS = 8
+MAX_NAMED = 3  # tasks of other agencies that name the one asked about
 ACTION_WORDS = 40
 WHOLE_WORDS = 90
 DEADLINE_MATCH_MIN = 0.25  # the same for the one task whose deadline is asked
@@ -120,8 +121,10 @@ class TaskAnswers:
         def role(d: Directive) -> int:
             return 0 if agency in d.agencies else (1 if agency in d.partners else 2)
 
-        # newest Kết luận first; within one, what it leads, then co-ordinates, then where it is named
-        ordered = sorted(found + named, key=lambda d: (_issued_key(d), role(d), d.deadline or dt.date.max))
+        # its own tasks, newest Kết luận first (within one: what it leads, then co-ordinates); then a few
+        # tasks of others that name it
+        ordered = sorted(found, key=lambda d: (_issued_key(d), role(d), d.deadline or dt.date.max))
+        ordered += sorted(named, key=lambda d: (_issued_key(d), d.deadline or dt.date.max))[:MAX_NAMED]
         full: set[str] = set()
         if len(question.content) >= 2:
             # the question says which of the agency's tasks it means: those come first, quoted whole
@@ -150,7 +153,7 @@ class TaskAnswers:
             count=sum(1 for d in ordered if role(d) < 2),
             lead=sum(1 for d in ordered if role(d) == 0),
             partner=sum(1 for d in ordered if role(d) == 1),
-            named=render("tasks_named", count=len(named)) if named else "",
+            named=render("tasks_named", count=min(len(named), MAX_NAMED)) if named else "",
             ket_luan=", ".join(f"Kết luận {n}" for n in kls),
             newest=newest,
             more=render("task_more", shown=MAX_ITEMS) if len(ordered) > MAX_ITEMS else "",
