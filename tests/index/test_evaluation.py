@@ -191,6 +191,12 @@ def test_retrieval_ranks_hits_and_mrr() -> None:
     assert set(d["latency_ms"]) == {"p50", "p95"}
 
 
+def test_retrieval_with_nothing_answerable() -> None:
+    report = retrieval_report(FakeIndex({}), [_q("6", "q6", [], answerable=False)])  # type: ignore[arg-type]
+    assert report.as_dict()["overall"] == {"n": 0, "hit@1": 0.0, "hit@5": 0.0, "mrr@10": 0.0}
+    assert report.ranks == {} and report.by_category == {}
+
+
 def test_retrieval_searches_what_the_rewrite_gives() -> None:
     index = FakeIndex({"rewritten": ["g1"]})
     filters = SearchFilters(ket_luan=["901"])
@@ -262,4 +268,6 @@ def test_alqac_report_counts_a_passage_inside_a_gold_article(tmp_path: Path) -> 
     empty = tmp_path / "empty"
     (empty / "corpus").mkdir(parents=True)
     (empty / "questions.jsonl").write_text("", "utf-8")
-    assert alqac_report(Index({}, {}), empty).as_dict()["questions"] == 0  # type: ignore[arg-type]
+    assert alqac_report(Index({}, {}), empty).as_dict() == {  # type: ignore[arg-type]
+        "questions": 0, "R@1": 0.0, "R@10": 0.0, "MRR@10": 0.0, "latency_ms_p50": None,
+    }  # fmt: skip
