@@ -11,6 +11,7 @@ from typing import Any
 from index.settings import PROJECT_ROOT, IndexSettings
 
 DEFAULT_QUESTIONS = PROJECT_ROOT / "data" / "eval" / "questions.jsonl"
+DEFAULT_DIRECTIVES = PROJECT_ROOT / "data" / "eval" / "directives.jsonl"
 
 
 def _settings(args: argparse.Namespace) -> IndexSettings:
@@ -112,6 +113,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         # the keys of the single-set report: the old set when it is read, else the first one
         main = sets.get("old", next(iter(sets.values())))
         result.update({k: v for k, v in main.items() if k in ("retrieval", "answers")})
+        if Path(args.directives).exists():
+            from index.directive_eval import build_report
+
+            result["directives"] = build_report(index.build, Path(args.directives)).as_dict()
     if args.benchmark:
         bench_index = _benchmark_index(settings, Path(args.benchmark))
         result["benchmark"] = {
@@ -122,6 +127,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         return 0
     for name, one in result.get("sets", {}).items():
         _print_set(name, one)
+    if "directives" in result:
+        d = result["directives"]
+        print("Tasks (extracted vs hand-annotated gold)")
+        for key in ("gold_tasks", "extracted", "triple_precision", "triple_recall", "task_recall",
+                    "task_precision", "span_recall", "span_precision", "verbatim"):  # fmt: skip
+            print(f"  {key:26} {d[key]}")
+        for key in ("missed_triples", "extra_triples", "missed_tasks"):
+            for item in d[key]:
+                print(f"  ✗ {key.replace('_', ' ')}: {item}")
     for name, b in result.get("benchmark", {}).items():
         print(f"Benchmark {name}: " + ", ".join(f"{k} {v}" for k, v in b.items()))
     sys.stdout.flush()
@@ -136,5 +150,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--benchmark", help="an external benchmark folder, e.g. ../shared/benchmarks/alqac2023")
     p.add_argument("--benchmark-only", action="store_true", help="skip the own question set")
     p.add_argument("--no-answers", action="store_true", help="retrieval metrics only")
+    p.add_argument(
+        "--directives", default=str(DEFAULT_DIRECTIVES), help="gold tasks (JSONL) for the task report"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_eval)

@@ -12,18 +12,10 @@ import re
 from collections.abc import Callable, Sequence
 
 from bot.models import Citation
+from index.language.agencies import find as find_agencies
+from index.language.dates import DateMention, find_dates
 from index.models import Passage
 from index.textnorm import fold, nfc, normalize, words
-
-try:
-    from index.language.agencies import find as find_agencies  # type: ignore[attr-defined]
-except ImportError:
-    from index.language_stand_in import find_agencies
-try:
-    from index.language.dates import find_dates  # type: ignore[import-not-found]
-except ImportError:
-    from index.language_stand_in import find_dates
-from index.language_stand_in import DateMention
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ and fall back to the extractive answer on timeout, error, or an answer with no v
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import secrets
 import threading
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
-# Metadata answers come straight from Document fields; an LLM adds nothing but risk there.
-_EXTRACTIVE_ONLY = frozenset({"greeting", "signer", "date", "report", "newest", "documents"})
+# Metadata answers come straight from Document fields, and task lists from the extracted directives: an LLM
+# adds nothing but risk there. Every other in-scope question may go to the LLM, even one the extractive
+# path refused (spoken phrasing, summaries), as long as retrieval found passages for it.
+_EXTRACTIVE_ONLY = frozenset({"greeting", "signer", "date", "report", "newest", "documents", "window"})
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,11 @@ class ChatService:
 
     # --- answering -----------------------------------------------------------------------------------
     def prepare(
-        self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
+        self,
+        message: str,
+        conversation_id: str | None = None,
+        filters: SearchFilters | None = None,
+        today: dt.date | None = None,
     ) -> _Prepared:
         started = time.perf_counter()
         text = validate_message(message)
@@ -122,7 +129,7 @@ class ChatService:
             history[-self.settings.history_turns :] if self.settings.history_turns else [],
             self.extractive.analyze,
         )
-        draft = self.extractive.answer(question, filters)
+        draft = self.extractive.answer(question, filters, today)
         return _Prepared(cid, text, question, history, draft, started)
 
     def answer(
@@ -192,11 +199,14 @@ class ChatService:
         yield StreamEvent("done", response.model_dump(mode="json"))
 
     def _use_llm(self, prepared: _Prepared) -> bool:
-        return (
-            self.llm is not None
-            and prepared.draft.answered
-            and prepared.question.kind not in _EXTRACTIVE_ONLY
-        )
+        if self.llm is None or prepared.question.kind in _EXTRACTIVE_ONLY:
+            return False
+        if prepared.draft.answered:
+            return True
+        # refused by the extractive gate: the LLM may still answer from the passages, but not a question
+        # about a Kết luận or an agency the corpus does not hold
+        missing = [n for n in prepared.question.ket_luan if n not in self.extractive.ket_luan]
+        return not missing and not (prepared.question.unknown_agencies and not prepared.question.agencies)
 
     def _llm_sources(self, prepared: _Prepared, limit: int = 8) -> list[Any]:
         """The extractive answer's passages first, then the next best hits, newest Kết luận first."""
@@ -227,11 +237,13 @@ class ChatService:
         mode: Literal["extractive", "llm"],
     ) -> ChatResponse:
         citations = list(citations)
+        suggestions = prepared.draft.suggestions
         problems = gate(answer, citations, self._source_text, answered)
         if problems:
             log.error("answer failed its citation checks (%s); refusing instead", "; ".join(problems))
             refusal = self.extractive.refusal(prepared.question)
             answer, citations, answered = refusal.answer, [], False
+            suggestions = refusal.suggestions
         if not answered:
             citations = []
         message_id = secrets.token_urlsafe(12)
@@ -257,6 +269,8 @@ class ChatService:
             citations=citations,
             mode=mode,
             latency_ms=round((time.perf_counter() - prepared.started) * 1000, 2),
+            suggestions=suggestions,
+            intent=prepared.question.intent,
         )
 
     def _source_text(self, file: str) -> str:

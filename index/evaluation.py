@@ -14,14 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from index.language.dates import DateMention, find_dates
 from index.search import SearchFilters, SearchIndex
 from index.textnorm import fold, normalize, words
-
-try:
-    from index.language.dates import find_dates  # type: ignore[import-not-found]
-except ImportError:
-    from index.language_stand_in import find_dates
-from index.language_stand_in import DateMention
 
 _ARTICLE_LINE = re.compile(r"^Điều\s+(\d+[a-z]?)\.", re.MULTILINE)
 

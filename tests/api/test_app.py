@@ -17,10 +17,10 @@ from api.deps import get_service
 from api.settings import Settings
 from bot.models import ChatResponse
 from bot.store import SQLiteStore
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import SearchIndex
 from index.settings import IndexSettings
-from index.store import build_index
 from tests.api.conftest import FakeChatService, make_settings
 from tests.contract import assert_contract
 

@@ -199,10 +199,10 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
 
     from bot.settings import BotSettings
     from bot.store import SQLiteStore
+    from index.build import build_index
     from index.embedding import HashingEmbedder
     from index.search import open_index
     from index.settings import IndexSettings
-    from index.store import build_index
     from tests.conftest import CORPUS
 
     shutil.copytree(CORPUS, tmp_path / "corpus")

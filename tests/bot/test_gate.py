@@ -11,10 +11,10 @@ from bot.models import Citation
 from bot.service import ChatService
 from bot.settings import BotSettings
 from bot.store import SQLiteStore
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import open_index
 from index.settings import IndexSettings
-from index.store import build_index
 from tests.contract import assert_contract
 from tests.handmade import LINES, citation, read_source
 

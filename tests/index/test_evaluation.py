@@ -22,7 +22,7 @@ from index.evaluation import (
     same_date,
     split_files,
 )
-from index.language_stand_in import DateMention
+from index.language.dates import DateMention
 from index.search import SearchFilters
 from tests.handmade import passage
 
