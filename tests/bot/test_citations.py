@@ -273,9 +273,13 @@ UNSUPPORTED = [
     (3, "Đảng ủy Chính phủ không gửi báo cáo kết quả [1].", "negation 'không gửi'"),
     (2, "Các tỉnh ủy chẳng rà soát mạng lưới bệnh viện [1].", "negation 'chẳng rà'"),
     # dates, compared as dates
-    (1, "Quy chế quản lý quỹ đất công phải xong trước ngày 30/7/2026 [1].", "date '30/7/2026'"),
-    (1, "Quy chế quản lý quỹ đất công phải xong trước ngày 30/6/2027 [1].", "date '30/6/2027'"),
-    (1, "Quy chế quản lý quỹ đất công phải xong trước ngày 29 tháng 6 năm 2026 [1].", "date '29 tháng 6"),
+    (1, "Quy chế quản lý quỹ đất công phải xong trước ngày 30/7/2026 [1].", "date 'ngày 30/7/2026'"),
+    (1, "Quy chế quản lý quỹ đất công phải xong trước ngày 30/6/2027 [1].", "date 'ngày 30/6/2027'"),
+    (
+        1,
+        "Quy chế quản lý quỹ đất công phải xong trước ngày 29 tháng 6 năm 2026 [1].",
+        "date 'ngày 29 tháng 6",
+    ),
     (
         1,
         "Quy chế quản lý quỹ đất công phải xong trước ngày 6/30/2026 [1].",
@@ -349,7 +353,7 @@ def test_dates_the_passage_writes_without_a_day_or_a_year() -> None:
     short = passage(1).model_copy(update={"text": "Quy chế quản lý quỹ đất công hạn ngày 30/6 tới."})
     assert supported("Quy chế quản lý quỹ đất công hạn ngày 30/6/2026 [1].", [short])  # the issue year
     undated = short.model_copy(update={"issued": None})
-    assert "date '30/6/2026' is not in the passage" in support_problems(
+    assert "date 'ngày 30/6/2026' is not in the passage" in support_problems(
         "Quy chế quản lý quỹ đất công hạn ngày 30/6/2026 [1].", [undated]
     )
 
@@ -373,7 +377,7 @@ def test_a_claimed_date_is_covered_by_a_passage_date_within_it(
     claim: tuple[str, dt.date | None], evidence: tuple[str, dt.date | None], covered: bool
 ) -> None:
     from bot.citations import _covers
-    from index.language_stand_in import DateMention
+    from index.language.dates import DateMention
 
     claimed = DateMention(0, 0, "", claim[1], claim[0])  # type: ignore[arg-type]
     assert _covers(claimed, evidence[1], evidence[0]) is covered
