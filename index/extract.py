@@ -457,8 +457,8 @@ def extract_passage(passage: Passage, carry: Head) -> tuple[list[Task], Head]:
                 task.deadline_text = chosen.text
                 task.recurring = chosen.recurring
                 if deadlines:
-                    lead = chosen.lead if chosen.lead >= 0 else chosen.start
-                    task.start, task.end = _without_deadline(text, g_start, g_end, g_start + lead,
+                    begin = chosen.lead if chosen.lead >= 0 else chosen.start
+                    task.start, task.end = _without_deadline(text, g_start, g_end, g_start + begin,
                                                              g_start + chosen.end)  # fmt: skip
             if task.end - task.start >= 8:
                 tasks.append(task)
