@@ -41,22 +41,22 @@ def main() -> int:
     items = [json.loads(x) for x in (ROOT / "data" / "eval" / args.file).read_text("utf-8").splitlines() if x]
     tally: dict[str, Counter[str]] = defaultdict(Counter)
     for item in items:
-        if args.intent and item["intent"] != args.intent:
+        if args.intent and item.get("intent") != args.intent:
             continue
         question = read(answerer, item)
         today = dt.date.fromisoformat(item["as_of"]) if item.get("as_of") else None
         draft = answerer.answer(question, None, today)
-        answerable = bool(item.get("answerable", True)) and item["intent"] != "greeting"
+        answerable = bool(item.get("answerable", True)) and item.get("intent") != "greeting"
         facts = item.get("expect") or []
         if answerable:
             ok = draft.answered and all(has_fact(draft.answer, f) for f in facts)
             verdict = "right" if ok else ("wrong" if draft.answered else "refused")
         else:
             verdict = "oos_refused" if not draft.answered else "oos_answered"
-        for key in (item["intent"], item["style"], "all"):
+        for key in (item.get("intent", item.get("category", "?")), item.get("style", "?"), "all"):
             tally[key][verdict] += 1
         if verdict not in ("right", "oos_refused") or args.show_ok:
-            print(f"[{verdict}] {item['id']} ({item['intent']}/{item['style']}, read as {question.kind}) "
+            print(f"[{verdict}] {item['id']} ({item.get('intent')}/{item.get('style')}, read as {question.kind}) "
                   f"{item['question']}\n   expect {facts}\n   " + draft.answer.replace("\n", "\n   ")[:900])  # fmt: skip
     print("\nkey               right wrong refused oos_refused oos_answered")
     for key, c in sorted(tally.items()):

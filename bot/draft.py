@@ -19,6 +19,7 @@ class Draft:
     kind: str = "generic"
     suggestions: list[str] = field(default_factory=list)
     confidence: float = 1.0  # the answerability model's probability that the answer is right
+    gated: bool = False  # True when the answerability model decided (answers from retrieved sentences)
 
 
 class Cites:

@@ -51,6 +51,16 @@ _DEADLINE = re.compile(
 _ASKS_DOCUMENTS = re.compile(
     r"\b(quy dinh|nghi quyet|ke hoach|van ban|chi thi|quyet dinh|ket luan|bao cao)( \w+){0,3} (nao|gi|so may|so bao nhieu)\b"
 )
+# "Kết luận 183 nhắc đến những quy định nào?", "… hoàn thành nhiệm vụ tại kế hoạch nào": the documents it cites
+# (not "ban hành những văn bản nào", which asks what to write)
+_LISTS_DOCUMENTS = re.compile(
+    r"\b(nhac|nhac den|dan chieu|dan|neu|trich|can cu|tai|theo|thuc hien|cua|xong|hoan thanh)( \w+){0,3} "
+    r"(nhung |cac |may |mot so )?(cai )?(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)( \w+){0,4} "
+    r"(nao|gi|so may|so bao nhieu)\b"
+    r"|\b(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)( \w+){0,2} (duoc )?(nhac|dan|dan chieu|neu|trich)\b"
+)
+_DOCUMENT_KINDS = {"nghi quyet": "Nghị quyết", "quy dinh": "Quy định", "quyet dinh": "Quyết định",
+                   "ke hoach": "Kế hoạch", "chi thi": "Chỉ thị", "bao cao": "Báo cáo", "ket luan": "Kết luận"}  # fmt: skip
 _DOCUMENT_NUMBER = re.compile(r"\d{1,4}-[A-ZĐ]+/[A-ZĐ]+")
 
 
@@ -63,6 +73,7 @@ class _Sentence:
     score: float = 0.0
     role: float = 0.0
     pos: int = 0  # the sentence's place in its passage
+    extra: str = ""  # the next sentence of the passage, when it answers too
 
 
 def _date_forms(day: dt.date) -> list[str]:
@@ -86,8 +97,9 @@ class ExtractiveAnswerer:
         self.attested = AttestedPhrases([p.text for p in index.passages])
         self.ket_luan: dict[str, KetLuanInfo] = catalogue(index)
         referenced = frozenset(fold(r.number) for r in index.tasks.references)
+        newest = next(iter(self.ket_luan), None)  # the catalogue is newest first
         self.reader = Reader(
-            Lexicon(self.attested, frozenset(self.ket_luan), referenced, index.restore, vn_today)
+            Lexicon(self.attested, frozenset(self.ket_luan), referenced, index.restore, vn_today, newest)
         )
         self.tasks = TaskAnswers(index, self.ket_luan)
         self.overview = Overview(index, self.ket_luan)
@@ -247,6 +259,9 @@ class ExtractiveAnswerer:
         kind = question.kind
         if kind == "greeting":
             return self.greeting()
+        if question.quantity is not None and kind in ("task", "deadline", "window"):
+            kind = "generic"  # "bao lâu", "bao nhiêu": a fact to find in the text, not a task list
+            question = replace(question, kind=kind)
         if kind == "reference":
             return self.tasks.reference(question) or self.refusal(question)
         missing = [n for n in question.ket_luan if n not in self.ket_luan]
@@ -261,12 +276,20 @@ class ExtractiveAnswerer:
             numbers = [n for n in (_norm(x) for x in filters.ket_luan) if n and n in self.ket_luan]
         if kind in METADATA_KINDS:
             return self._metadata(question, [] if kind in ("newest", "documents") else numbers)
+        if (asked := _LISTS_DOCUMENTS.search(question.folded)) and not (
+            kind == "task" and question.canonical
+        ):
+            # "Kết luận 183 nhắc đến những quy định nào?": the documents it mentions, from the references
+            kinds = [v for k, v in _DOCUMENT_KINDS.items() if k in asked.group(0)]
+            found = self.tasks.mentioned(replace(question, ket_luan=tuple(numbers)), kinds)
+            if found is not None:
+                return found
         if kind == "series" or (kind == "summary" and not numbers):
             return self.overview.series()
         if kind == "summary":
             return self.overview.summary(numbers[0])
         if kind == "compare" and len(numbers) >= 2:
-            return self.overview.compare(numbers)
+            return self.overview.compare(numbers, self.tasks.agency_of(question))
         if kind == "window":
             found = self.tasks.window(replace(question, ket_luan=tuple(numbers)), today)
             if found is not None:
@@ -286,12 +309,15 @@ class ExtractiveAnswerer:
         if question.quantity is not None and evidence.answer_type < 0:
             return self.refusal(question)  # "bao nhiêu …" with no such number in the passages: never guess
         if not self.model.accepts(evidence):
-            return self._agency_not_named(question, numbers) or self.refusal(question)
+            refused = self._agency_not_named(question, numbers) or self.refusal(question)
+            refused.gated = True
+            return refused
         sentences = self._sentences(hits, terms, question, kind)
         if not sentences:
             return self._agency_not_named(question, numbers) or self.refusal(question)
         draft = self._compose(sentences, question, kind)
         draft.confidence = self.model.probability(evidence)
+        draft.gated = True
         return draft
 
     def evidence(
@@ -411,7 +437,7 @@ class ExtractiveAnswerer:
                           and c.pos == s.pos + 1), None)  # fmt: skip
         if following is None or following.score < best * 0.6:
             return s
-        return replace(s, quote=f"{s.quote} {following.quote}", folded=f"{s.folded} {following.folded}")
+        return replace(s, extra=following.quote, folded=f"{s.folded} {following.folded}")
 
     def _with_list_items(self, picked: list[_Sentence]) -> list[_Sentence]:
         """A picked passage that announces a list ("… như sau:") brings its items along."""
@@ -462,9 +488,15 @@ class ExtractiveAnswerer:
         def quote(s: _Sentence) -> str:
             budget = MAX_QUOTE_WORDS * 3 // 2 if kind in ("list", "who") else MAX_QUOTE_WORDS
             # never cut away what was asked: the deadline, the documents asked for
-            keep = [m.group(0) for m in _DEADLINE.finditer(s.quote)] if kind == "deadline" else []
+            text = f"{s.quote} {s.extra}" if s.extra else s.quote
+            keep = [m.group(0) for m in _DEADLINE.finditer(text)] if kind == "deadline" else []
             if asks_documents:
-                keep += _DOCUMENT_NUMBER.findall(s.quote)
+                keep += _DOCUMENT_NUMBER.findall(text)
+            if s.extra:  # two sentences: each trimmed on its own, the one that answers more gets more room
+                first, second = (
+                    trim(t, focus, budget * 2 // 3, [k for k in keep if k in t]) for t in (s.quote, s.extra)
+                )
+                return f"“{first} {second.rstrip('.')}”"
             return f"“{trim(s.quote, focus, budget, keep).rstrip('.')}”"
 
         lines: list[str] = []
@@ -521,6 +553,10 @@ def _has_quantity(text: str, noun: str) -> bool:
     number = fold(_NUMBER_WORDS)
     if noun in ("phan tram", "%"):
         return bool(re.search(r"\d\s*%|phan tram", folded))
+    if noun == "dong":
+        return bool(re.search(rf"{number}\s+(?:dong|trieu|ty|nghin)\b|\d\s*%", folded))
+    if noun == "thoi gian":
+        return bool(re.search(rf"{number}\s+(?:nam|thang|tuan|ngay|gio)\b", folded))
     if not noun:
         return bool(re.search(r"(?<![\d/-])\d+(?![\d/-])", folded))
     return bool(re.search(rf"\b{number}\s+(?:\w+\s+)?{re.escape(noun)}\b", folded))

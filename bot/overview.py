@@ -110,9 +110,11 @@ class Overview:
         )
 
     # --- two Kết luận side by side ---------------------------------------------------------------------
-    def compare(self, numbers: Sequence[str]) -> Draft:
+    def compare(self, numbers: Sequence[str], agency: str | None = None) -> Draft:
         a, b = sorted((self.info[n] for n in numbers[:2]), key=lambda i: i.issued or i.number)  # older first
         cites = Cites()
+        if agency:
+            return self._compare_agency(a, b, agency, cites)
         lines = [render("compare_head", older=a.number, newer=b.number)]
         for info in (a, b):
             tasks = self._tasks(info.number)
@@ -142,6 +144,19 @@ class Overview:
                 render("compare_new", newer=b.number, count=len(fresh), cite=self._cite_task(fresh[0], cites))
             )
             for d in fresh[:MAX_TASKS]:
+                lines.append(render("compare_new_item", deadline=deadline_phrase(d),
+                                    action=shorten(d.action, 18).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip
+        return Draft("\n".join(lines), True, cites.sources, [b.number, a.number], "compare")
+
+    def _compare_agency(self, a: KetLuanInfo, b: KetLuanInfo, agency: str, cites: Cites) -> Draft:
+        """One agency's tasks in two Kết luận, side by side, each with its deadline."""
+        lines = [render("compare_agency_head", agency=agency, older=a.number, newer=b.number,
+                        cite=cites.cite(self.meta_passage(b)))]  # fmt: skip
+        for info in (a, b):
+            tasks = [d for d in self._tasks(info.number) if agency in d.agencies or agency in d.partners]
+            lines.append(render("compare_agency_side", number=info.number, date=vn_date(info.issued),
+                                count=len(tasks), cite=cites.cite(self.meta_passage(info))))  # fmt: skip
+            for d in tasks[:MAX_TASKS]:
                 lines.append(render("compare_new_item", deadline=deadline_phrase(d),
                                     action=shorten(d.action, 18).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip
         return Draft("\n".join(lines), True, cites.sources, [b.number, a.number], "compare")

@@ -320,6 +320,7 @@ class Lexicon:
     referenced: frozenset[str] = frozenset()  # folded numbers of documents the corpus mentions
     restore: Callable[[str], str] = lambda text: text
     today: Callable[[], dt.date] = dt.date.today
+    newest: str | None = None  # the newest Kết luận held
 
 
 _MORE_NUMBERS = re.compile(
@@ -432,6 +433,10 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
+_PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
+_NEWEST_QUALIFIER = re.compile(
+    r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
+)
 _SPOKEN_AGENCY_LEAD = re.compile(
     r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(\w+(?: \w+){0,3})"
 )
@@ -492,9 +497,16 @@ def content_words(folded: str, drop: Iterable[str] = ()) -> tuple[str, ...]:
 
 
 def kind_of(
-    found: frozenset[str], *, agencies_named: bool, numbers: list[str], specific: bool, has_window: bool
+    found: frozenset[str],
+    *,
+    agencies_named: bool,
+    numbers: list[str],
+    specific: bool,
+    has_window: bool,
+    bare_words: int = 0,
 ) -> QuestionKind:
-    """The intent, from the cues present and the slots filled (rules on the language, not on examples)."""
+    """The intent, from the cues present and the slots filled (rules on the language, not on examples).
+    `bare_words`: how many words the question has besides its Kết luận mention."""
     if "greeting" in found or "thanks" in found:
         return "greeting"
     if "compare" in found and len(numbers) >= 2:
@@ -526,8 +538,8 @@ def kind_of(
         return "task" if agencies_named else "list"
     if agencies_named and not specific:
         return "task"
-    if numbers and not specific:
-        return "summary"
+    if numbers and not specific and not (found - {"followup"}) and bare_words <= 3:
+        return "summary"  # "Kết luận 183?", "KL 183 thế nào"
     return "generic"
 
 
@@ -551,7 +563,11 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     unknown = [
         u for u in unknown if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
     ]
-    found = cues(folded)
+    # cue words inside agency names ("Ban Chỉ đạo", "Ủy ban Kiểm tra") say nothing of what is asked
+    bare = folded
+    for name in sorted({*known, *(agency_names._key(c) for c in canonical)}, key=len, reverse=True):
+        bare = bare.replace(name, " ")
+    found = cues(" ".join(bare.split()))
     others = [
         n for n in document_numbers(text) if not n.endswith("/tw") or not n.split("-")[1].startswith("kl")
     ]
@@ -567,11 +583,18 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         status = "overdue"
     elif "upcoming" in found:
         status = "upcoming"
-    if references and not [n for n in numbers if n in lexicon.ket_luan]:
+    if "newest" in found and _NEWEST_QUALIFIER.search(folded) and lexicon.newest and not numbers:
+        numbers = [lexicon.newest]  # "… theo kết luận mới nhất": a filter, not the question
+        found = found - {"newest"}
+    asks_tasks = bool(known or canonical) and "tasks" in found
+    if references and (others or not [n for n in numbers if n in lexicon.ket_luan]) and not asks_tasks:
         kind: QuestionKind = "reference"
     else:
+        kl_words = sum(len(m.group(0).split()) for p in _KL_PATTERNS for m in p.finditer(folded))
         kind = kind_of(found, agencies_named=bool(known or canonical), numbers=numbers, specific=specific,
-                       has_window=span is not None)  # fmt: skip
+                       has_window=span is not None, bare_words=len(words(folded)) - kl_words)  # fmt: skip
+        if kind == "deadline" and _PERIOD.search(folded):
+            kind = "generic"  # "tình hình từ 18/7 tới bữa nào": the end of a period, not a task's deadline
     n_words = len(words(folded))
     followup = ("followup" in found and n_words <= 12) or (
         n_words <= 6 and not numbers and not known and kind in ("deadline", "signer", "date", "report", "who")

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.citations import CitedAnswerBuilder, check_markers, renumber, verbatim
+from bot.citations import CitedAnswerBuilder, gate, renumber
 from bot.extractive import Draft, ExtractiveAnswerer
 from bot.followup import resolve
 from bot.models import ChatResponse, Citation, Turn
@@ -146,7 +146,7 @@ class ChatService:
             return await asyncio.to_thread(self._finish_draft, prepared)
         assert self.llm is not None
         sources = self._llm_sources(prepared)
-        builder = CitedAnswerBuilder(sources)
+        builder = CitedAnswerBuilder(sources, prepared.question.text)
         try:
             async with asyncio.timeout(self.settings.llm_timeout):
                 text = await self.llm.complete(prepared.question.text, sources, prepared.history)
@@ -173,7 +173,7 @@ class ChatService:
         if self._use_llm(prepared):
             assert self.llm is not None
             sources = self._llm_sources(prepared)
-            builder = CitedAnswerBuilder(sources)
+            builder = CitedAnswerBuilder(sources, prepared.question.text)
             emitted = False
             try:
                 async with asyncio.timeout(self.settings.llm_timeout):
@@ -238,12 +238,9 @@ class ChatService:
     ) -> ChatResponse:
         citations = list(citations)
         suggestions = prepared.draft.suggestions
-        bad = [c for c in citations if not verbatim(c, self._source_text)]
-        if bad or not check_markers(answer, citations) or (answered and not citations):
-            log.error(
-                "answer failed its citation checks (not verbatim: %s); refusing instead",
-                [c.passage_id for c in bad],
-            )
+        problems = gate(answer, citations, self._source_text, answered)
+        if problems:
+            log.error("answer failed its citation checks (%s); refusing instead", "; ".join(problems))
             refusal = self.extractive.refusal(prepared.question)
             answer, citations, answered = refusal.answer, [], False
             suggestions = refusal.suggestions

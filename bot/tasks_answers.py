@@ -22,6 +22,7 @@ from prompts import render
 MAX_ITEMS = 8
 ACTION_WORDS = 40
 WHOLE_WORDS = 90
+DEADLINE_MATCH_MIN = 0.25  # the same for the one task whose deadline is asked
 MATCH_MIN = 0.34  # share of the question's content words a task's action must hold to be the one meant
 UPCOMING_DAYS = 30
 
@@ -59,12 +60,12 @@ class TaskAnswers:
                 agency = self.book.canonical_agency(name)
             except UnknownAgency:
                 continue
-            if agency in present:
-                return agency
             key = fold(agency)
-            holders = [a for a in present if key in fold(a)]
+            holders = [a for a in present if a == agency or key in fold(a)]
             if holders:
-                return max(holders, key=lambda a: sum(a in d.agencies for d in self.book.directives))
+                return max(
+                    holders, key=lambda a: (sum(a in d.agencies for d in self.book.directives), a == agency)
+                )
         return None
 
     def _item(self, d: Directive, cites: Cites, agency: str | None = None, whole: bool = False) -> str:
@@ -170,6 +171,13 @@ class TaskAnswers:
             return Draft(render("window_none_today", as_of=vn_date(today)), False, kind="window")
         cites = Cites()
         lines = [render(head, count=len(found), cite=cites.cite(self._passage(found[0])), **values)]
+        if len(found) > MAX_ITEMS:
+            # every deadline of the window in one line, so a long list still says all its dates
+            per_day: dict[str, int] = {}
+            for d in found:
+                per_day[deadline_phrase(d)] = per_day.get(deadline_phrase(d), 0) + 1
+            lines.append(render("window_by_deadline", deadlines="; ".join(f"{k} ({n})" for k, n in per_day.items()),
+                                cite=cites.cite(self._passage(found[0]))))  # fmt: skip
         lines += self._list(found, cites)
         return Draft("\n".join(lines), True, cites.sources, list(dict.fromkeys(d.ket_luan for d in found)),
                      "window")  # fmt: skip
@@ -197,6 +205,8 @@ class TaskAnswers:
             position, score = min(places)
             folded = " " + " ".join(words(fold(normalize(d.action)))) + " "
             coverage = sum(w for t, w in terms if f" {t} " in folded) / total
+            if len(question.content) >= 2 and _coverage(question.content, d.action) < DEADLINE_MATCH_MIN:
+                continue  # the task does not do what the question describes
             value = coverage + 0.5 * score / top - 0.05 * position
             if agency:
                 value += 0.6 if agency in d.agencies else (0.2 if agency in d.partners else -0.6)
@@ -232,23 +242,53 @@ class TaskAnswers:
         cites = Cites()
         lines: list[str] = []
         for ref in refs:
-            passage = next((p for p in (self._by_id(pid) for pid in ref.mentioned_in) if p), None)
+            mentions = [p for p in (self._by_id(pid) for pid in ref.mentioned_in) if p]
+            if question.ket_luan and any(p.ket_luan in question.ket_luan for p in mentions):
+                mentions = [p for p in mentions if p.ket_luan in question.ket_luan]
+            mentions.sort(key=lambda p: -_coverage(question.content, p.text))
+            passage = mentions[0] if mentions else None
             if passage is None:
                 continue
             marker = cites.cite(passage)
             issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""
             issuer = render("reference_issuer", issuer=ref.issuer) if ref.issuer else ""
+            about = render("about", subject=ref.title) if ref.title else ""
             lines.append(render("reference_answer", kind=ref.kind, number=ref.number, issued=issued,
-                                issuer=issuer, where=passage.label, cite=marker))  # fmt: skip
+                                issuer=issuer, about=about, where=passage.label, cite=marker))  # fmt: skip
             quote = _sentence_with(passage.text, ref.mention) or shorten(passage.text, ACTION_WORDS)
             lines.append(render("quote_line", quote=quote.rstrip("."), cite=marker))
         if not lines:
             return None
         return Draft("\n".join(lines), True, cites.sources, [], "reference")
 
+    def mentioned(self, question: Question, kinds: Sequence[str]) -> Draft | None:
+        """The documents of the kinds asked ("những quy định nào") that the Kết luận asked about mention."""
+        numbers = [n for n in question.ket_luan if n in self.info]
+        wanted = {fold(k) for k in kinds}
+        found: list[tuple[Reference, Passage]] = []
+        for ref in self.book.references:
+            if wanted and fold(ref.kind) not in wanted:
+                continue
+            for pid in ref.mentioned_in:
+                p = self._by_id(pid)
+                if p is not None and (not numbers or p.ket_luan in numbers):
+                    found.append((ref, p))
+                    break
+        if not found:
+            return None
+        cites = Cites()
+        where = ", ".join(f"Kết luận {n}" for n in numbers) if numbers else render("the_series")
+        lines = [render("mentioned_head", where=where, count=len(found), cite=cites.cite(found[0][1]))]
+        for ref, p in found:
+            issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""
+            about = render("about", subject=ref.title) if ref.title else ""
+            written = ref.mention or render("reference_name", kind=ref.kind, number=ref.number) + issued
+            lines.append(render("mentioned_item", mention=written, about=about, cite=cites.cite(p)))
+        return Draft("\n".join(lines), True, cites.sources, numbers, "list")
+
     def _reference_by_key(self, key: str) -> Reference | None:
         """A reference named as "nghị quyết 18" rather than by its full number."""
-        kind, _, number = key.partition(" ")
+        kind, _, number = key.rpartition(" ")
         if not number:
             return None
         for ref in self.book.references:

@@ -179,7 +179,7 @@ def cues(folded: str) -> frozenset[str]:
 
 
 _D = r"(\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4})"
-_MONTH = re.compile(r"\bthang\s+(\d{1,2})(?:\s*[/-]\s*|\s+nam\s+)(\d{4})\b")
+_MONTH = re.compile(r"\bthang\s+(\d{1,2})(?:\s*[/-]\s*|\s+nam\s+|\s+)(\d{4})\b")
 _MONTH_NO_YEAR = re.compile(r"\bthang\s+(\d{1,2})\b(?!\s*[/-]\s*\d)")
 _YEAR = re.compile(r"\bnam\s+(\d{4})\b")
 _QUARTER = re.compile(r"\bquy\s+(i{1,3}|iv|[1-4])\s*(?:[/-]\s*|\s+nam\s+)(\d{4})\b")
@@ -253,7 +253,10 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
 
 _QUANTITY = re.compile(
     r"\b(?:bao nhieu|may)\s+(phan tram|%|nam|thang|ngay|tuan|lan|nguoi|dong|trieu|ty)\b|\bbao nhieu(?:\s+(\w+))?"
+    r"|\b(bao lau)\b"
 )
+_NEAR_FUTURE = re.compile(r"^may (ngay|tuan|thang|hom) (toi|nay|qua|sau|truoc|gan day)\b")  # "mấy ngày tới"
+_MONEY = re.compile(r"\b(luong|tien|phi|gia|kinh phi|thu nhap|phu cap|tro cap|muc huong)\b")
 _NOT_A_NOUN = frozenset(
     [
         "viec",
@@ -280,7 +283,11 @@ def quantity(folded: str) -> str | None:
     """What a "bao nhiêu …" question counts: "phan tram", "tram" (of "trạm y tế"), "" when it names nothing;
     None when the question asks for no quantity."""
     m = _QUANTITY.search(folded)
-    if not m:
+    if not m or _NEAR_FUTURE.search(folded[m.start() :]):
         return None
+    if m.group(3):
+        return "thoi gian"  # "bao lâu": a duration ("2 tháng", "1 tháng/lần")
     noun = m.group(1) or m.group(2) or ""
-    return "" if noun in _NOT_A_NOUN else noun
+    if noun in _NOT_A_NOUN or not noun:
+        return "dong" if _MONEY.search(folded) else ""
+    return noun
