@@ -197,10 +197,9 @@ def test_answer_report_asks_the_history_first_in_one_conversation(tmp_path: Path
 def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path) -> None:
     import shutil
 
-    from index.store import build_index
-
     from bot.settings import BotSettings
     from bot.store import SQLiteStore
+    from index.build import build_index
     from index.embedding import HashingEmbedder
     from index.search import open_index
     from index.settings import IndexSettings

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from index.store import build_index
 
 from bot.models import Citation
 from bot.service import ChatService
 from bot.settings import BotSettings
 from bot.store import SQLiteStore
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import open_index
 from index.settings import IndexSettings
