@@ -32,6 +32,7 @@ from index.textnorm import fold, normalize, words
 from prompts import load, render
 
 SEARCH_K = 8
+HEDGE_MARGIN = 0.15  # answers this close to the refusal threshold open with a one-sentence hedge
 MAX_LIST_ITEMS = 5
 STOPWORDS = stopwords()
 
@@ -318,6 +319,9 @@ class ExtractiveAnswerer:
         draft = self._compose(sentences, question, kind)
         draft.confidence = self.model.probability(evidence)
         draft.gated = True
+        if draft.confidence < self.model.threshold + HEDGE_MARGIN:
+            # answerable, but not by much: say so in one sentence before the quotes
+            draft.answer = render("hedge") + "\n" + draft.answer
         return draft
 
     def evidence(
