@@ -126,9 +126,9 @@ def _good(build: Path) -> bool:
 
 
 def current_build(index_dir: Path) -> Path:
-    """The build `current` points at, verified against its manifest's sizes; when its files are damaged, the
-    newest earlier build that is whole (logged); IndexNotReady when there is none, or when `current` has no
-    readable manifest (it is not a finished build: the caller keeps what it serves)."""
+    """The build `current` points at, verified against its manifest's sizes; when it is damaged (files that no
+    longer match the manifest, or no readable manifest), the newest earlier build that is whole (logged);
+    IndexNotReady when there is none."""
     link = index_dir / CURRENT
     if not link.exists():
         raise IndexNotReady(f"no index in {index_dir}: run `ketluan index` to build it")
@@ -136,7 +136,7 @@ def current_build(index_dir: Path) -> Path:
     try:
         verify(build, read_manifest(build))
         return build
-    except DamagedBuild as exc:  # files changed since the build was whole; no manifest at all is not a build
+    except IndexNotReady as exc:  # damaged files or an unreadable manifest
         damage = exc
     builds = index_dir / BUILDS
     earlier = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".") and p != build),
