@@ -425,6 +425,8 @@ def extract_passage(passage: Passage, carry: Head) -> tuple[list[Task], Head]:
             if named and not any(_collective(a) for a in named):
                 names, verb, action = named, "chỉ đạo", end
                 partners = _partners(text, folded, mentions, end)
+            elif named:  # "X chỉ đạo các bộ, ngành phối hợp với Z …": Z co-ordinates on X's task
+                partners = partners or _partners(text, folded, mentions, end)
         if names and verb == "chỉ đạo" and all(_collective(a) for a in names) and current.agencies:
             names, implicit = list(current.agencies), True  # "Chỉ đạo các cơ quan …": the head directs them
         if implicit:
