@@ -70,6 +70,7 @@ class Limits:
     per_conversation: int
     per_address: int
     auth_failures: int
+    feedback: int = 20
 
 
 def parse_networks(value: str) -> list[Network]:
@@ -193,6 +194,12 @@ class GuardMiddleware:
                                                   "minute in this conversation"), receive  # fmt: skip
                 return None, receive
         allowed, wait = await _run(store.rate_limit, "api:" + bucket, self.limits.per_client, 60)
+        if allowed and scope["path"] == "/v1/feedback":  # ratings are cheap to send: a budget of their own
+            allowed, wait = await _run(store.rate_limit, "feedback:" + bucket, self.limits.feedback, 60)
+            if not allowed:
+                return self._limited_by(
+                    wait, f"more than {self.limits.feedback} feedback posts a minute"
+                ), receive
         if allowed:
             return None, receive
         return self._limited_by(

@@ -76,6 +76,11 @@ class GuardedH11Protocol(H11Protocol):
             self._disarm()
 
     def on_response_complete(self) -> None:
+        if self.conn.their_state not in (h11.DONE, h11.IDLE, h11.MUST_CLOSE, h11.CLOSED):
+            # answered before the body arrived (413, or 408 for a body too slow): never wait for the rest
+            self.server_state.total_requests += 1
+            self.transport.close()
+            return
         self._in_head, self._head_bytes, self._head_lines = True, 0, 0
         super().on_response_complete()
 

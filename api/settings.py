@@ -33,6 +33,7 @@ class ApiSettings(BaseSettings):
         description="ceiling on the requests per minute of all conversations from one address; "
         "unset = 10 × rate_limit_per_minute",
     )  # fmt: skip
+    feedback_per_minute: int = Field(default=20, ge=1, description="feedback posts per client per minute")
     auth_failures_per_minute: int = Field(
         default=10, ge=1, description="wrong API keys per address per minute before every request gets 429"
     )
@@ -69,6 +70,7 @@ class ApiSettings(BaseSettings):
             per_conversation=self.rate_limit_per_conversation or self.rate_limit_per_minute,
             per_address=self.rate_limit_per_address or 10 * self.rate_limit_per_minute,
             auth_failures=self.auth_failures_per_minute,
+            feedback=self.feedback_per_minute,
         )
 
     def proxies(self) -> list[Network]:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from api.deps import HolderDep
+from bot.settings import BotSettings
 from index.errors import IndexNotReady, NotFound
 from index.models import Document, Passage
 
@@ -106,7 +107,11 @@ def demo_page(index: IndexDep, request: Request) -> HTMLResponse:
     documents = _newest_first(index.documents) if index is not None else []
     # the configured public address, never the request's Host header (a cache in front would keep a
     # snippet that points wherever the first client said)
-    base_url = request.app.state.settings.bot.public_url.rstrip("/") + "/"
+    settings = getattr(request.app.state, "settings", None)
+    public = (
+        settings.bot.public_url if settings is not None else BotSettings.model_fields["public_url"].default
+    )
+    base_url = str(public).rstrip("/") + "/"
     return _page("demo.html", documents=documents, base_url=base_url)
 
 
