@@ -294,6 +294,9 @@ def test_corrupted_index_keeps_the_server_up_with_readiness_503_until_rebuilt(tm
             assert ready.status_code == 503
             reason = ready.json()["error"]
             assert "corrupt" in (reason.get("detail", "") + reason["message"]).lower()
+            assert (
+                str(tmp_path) not in ready.text and "/tmp/" not in ready.text
+            )  # server paths stay in the log
             chat = httpx.post(base + "/v1/chat", json={"message": QUESTION}, timeout=10)
             assert chat.status_code == 503 and chat.json()["error"]["code"]
             time.sleep(0.2)
@@ -668,3 +671,139 @@ def test_static_lookups_keep_no_per_name_cache(server: str) -> None:
 def test_embed_snippet_uses_the_public_url_not_the_host_header(served: Served) -> None:
     page = httpx.get(served.base + "/", headers={"Host": "evil.example"}, timeout=10).text
     assert "evil.example" not in page and 'src="https://hoidap.example.vn/widget.js"' in page
+
+
+# --- rate limits: whose bucket is whose --------------------------------------------------------------
+def _limited_app(hashed: tuple[IndexSettings, SearchIndex], state: Path, **api: Any) -> Any:
+    """The app over the module's index, with a state store (and so rate-limit counters) of its own."""
+    index = IndexSettings(data_dir=_data_dir(state, hashed), embedding_model="hashing-64")
+    return create_app(make_settings(index, **api), index=hashed[1])
+
+
+def _statuses(c: httpx.Client, n: int, **kwargs: Any) -> list[int]:
+    return [c.post("/v1/search", json={"query": "trường học"}, **kwargs).status_code for _ in range(n)]
+
+
+def test_made_up_bearer_tokens_share_the_address_bucket(
+    hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, tmp_path: Path
+) -> None:
+    import secrets
+
+    with (
+        serve_app(_limited_app(hashed, tmp_path / "data", rate_limit_per_minute=5)) as base,
+        httpx.Client(base_url=base) as c,
+    ):
+        codes = [
+            c.post("/v1/search", json={"query": "trường học"},
+                   headers={"Authorization": f"Bearer {secrets.token_hex(8)}"}).status_code
+            for _ in range(8)
+        ]  # fmt: skip
+        assert codes == [200] * 5 + [429] * 3
+
+
+def test_wrong_api_keys_are_throttled_per_address(
+    hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, tmp_path: Path
+) -> None:
+    app = _limited_app(hashed, tmp_path / "data", api_keys="right-key", auth_failures_per_minute=5)
+    with serve_app(app) as base, httpx.Client(base_url=base) as c:
+        good = {"Authorization": "Bearer right-key"}
+        assert _statuses(c, 1, headers=good) == [200]
+        wrong = [_statuses(c, 1, headers={"Authorization": f"Bearer guess-{n}"})[0] for n in range(8)]
+        assert wrong == [401] * 5 + [429] * 3
+        assert _statuses(c, 1, headers=good) == [429]  # a right guess now is no use either
+
+
+@pytest.mark.parametrize("trusted", ["127.0.0.1", "10.0.0.0/8, 127.0.0.0/8", ""])
+def test_forwarded_for_counts_only_from_a_trusted_proxy(
+    hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, trusted: str, tmp_path: Path
+) -> None:
+    app = _limited_app(hashed, tmp_path / "data", rate_limit_per_minute=3, trusted_proxies=trusted)
+    with serve_app(app) as base, httpx.Client(base_url=base) as c:
+        first = _statuses(c, 4, headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"})
+        other = _statuses(c, 3, headers={"X-Forwarded-For": "203.0.113.8"})
+        spoofed = _statuses(c, 1, headers={"X-Forwarded-For": "203.0.113.9, 203.0.113.7"})
+    assert first == [200, 200, 200, 429]
+    if trusted:  # each client has its own bucket; what the client wrote further left is not believed
+        assert other == [200] * 3 and spoofed == [429]
+    else:  # the header is ignored: everything came from 127.0.0.1
+        assert other == [429] * 3 and spoofed == [429]
+
+
+def test_one_office_behind_one_address_is_limited_per_conversation(
+    hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, tmp_path: Path
+) -> None:
+    app = _limited_app(
+        hashed,
+        tmp_path / "data",
+        rate_limit_per_minute=4,
+        rate_limit_per_conversation=3,
+        rate_limit_per_address=12,
+    )
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        people = [c.post("/v1/chat", json={"message": QUESTION}).json()["conversation_id"] for _ in range(4)]
+        follow_ups = [
+            c.post("/v1/chat", json={"message": "Còn hạn báo cáo?", "conversation_id": cid}).status_code
+            for _ in range(3)
+            for cid in people
+        ]
+        assert follow_ups[:12] == [200] * 12  # 4 people × 3 follow-ups, where one client would get 4 in all
+        over = c.post("/v1/chat", json={"message": "Còn hạn báo cáo?", "conversation_id": people[0]})
+        assert over.status_code == 429  # the conversation's own limit (and the address ceiling)
+        made_up = c.post("/v1/chat", json={"message": QUESTION, "conversation_id": "made-up-id"})
+        assert made_up.status_code == 429  # an unknown conversation falls back to the address's bucket
+
+
+def test_feedback_is_limited_per_client(
+    hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, tmp_path: Path
+) -> None:
+    app = _limited_app(hashed, tmp_path / "data", feedback_per_minute=3)
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        answer = c.post("/v1/chat", json={"message": QUESTION}).json()
+        body = {"conversation_id": answer["conversation_id"], "message_id": answer["message_id"]}
+        codes = [
+            c.post("/v1/feedback", json={**body, "rating": r}).status_code
+            for r in ("up", "down", "up", "down")
+        ]
+        assert codes == [204, 204, 204, 429]
+        stored = app.state.store.feedback(10)
+        assert [(i["message_id"], i["rating"]) for i in stored] == [(answer["message_id"], "up")]
+
+
+# --- Redis outage through the HTTP API: nothing acknowledged is lost -----------------------------------
+def test_what_was_acknowledged_during_a_redis_outage_reaches_redis(
+    hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, tmp_path: Path
+) -> None:
+    redis_server = RedisServer(tmp_path, persist=True)
+    redis_server.start()
+    data = _data_dir(tmp_path / "data", hashed)
+    index = IndexSettings(data_dir=data, embedding_model="hashing-64")
+    bot = BotSettings(llm_base_url=None, redis_url=redis_server.url)
+    settings = Settings(index, bot, ApiSettings(api_keys=None, rate_limit_per_minute=100_000),
+                        TelegramSettings(), ZaloSettings())  # fmt: skip
+    app = create_app(settings, index=hashed[1])
+    try:
+        with serve_app(app) as base, httpx.Client(base_url=base, timeout=60) as c:
+            app.state.store.retry_seconds = 0.2
+            before = c.post("/v1/chat", json={"message": QUESTION}).json()
+            redis_server.stop()
+            follow = c.post(
+                "/v1/chat", json={"message": "Còn hạn báo cáo?", "conversation_id": before["conversation_id"]}
+            )
+            fresh = c.post("/v1/chat", json={"message": QUESTION}).json()
+            rated = c.post("/v1/feedback", json={"conversation_id": before["conversation_id"],
+                                                 "message_id": before["message_id"], "rating": "down"})  # fmt: skip
+            assert follow.status_code == 200 and follow.json()["conversation_id"] == before["conversation_id"]
+            assert rated.status_code == 204
+            assert c.get("/readyz").json()["degraded"] == ["redis_unavailable"]
+            redis_server.start()
+            _poll(lambda: c.get("/readyz").json()["status"] == "ready")
+        reader = RedisStore(redis_server.url)
+        assert [t.message_id for t in reader.history(before["conversation_id"])] == [
+            before["message_id"], follow.json()["message_id"]]  # fmt: skip
+        assert [t.message_id for t in reader.history(fresh["conversation_id"])] == [fresh["message_id"]]
+        assert [(i["message_id"], i["rating"]) for i in reader.feedback(10)] == [
+            (before["message_id"], "down")
+        ]
+        reader.close()
+    finally:
+        redis_server.stop()
