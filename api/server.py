@@ -14,6 +14,8 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("ketluan.serve")
+_LINGER_SECONDS = 2.0
+_DRAIN_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,34 +37,37 @@ def _raw_error(status: int, reason: str, code: str, message: str) -> bytes:
 class GuardedH11Protocol(H11Protocol):
     """h11 (which bounds what it buffers) plus what uvicorn leaves open: a request's line and headers must
     fit `max_header_bytes` and `max_headers` lines (else 431 and close) and arrive within `header_timeout`
-    seconds of their first byte (else 408 and close: slowloris)."""
+    seconds of their first byte (else 408 and close: slowloris). After an answer given before the body was
+    read (401, 413, 429, 408 …) the rest of the body is read and dropped, as uvicorn does, but for at most
+    `header_timeout` seconds and `_DRAIN_BYTES`: a Content-Length lie no longer holds the connection."""
 
     def __init__(self, *args: Any, limits: HttpLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
-        self._in_head = True  # waiting for a request line and headers
         self._head_bytes = 0
         self._head_lines = 0
+        self._tail = b""  # the last bytes of the head so far, to find its end across packets
         self._head_timer: asyncio.TimerHandle | None = None
+        self._rest_timer: asyncio.TimerHandle | None = None  # the unread rest of a body answered early
+        self._dropped = 0
+        self._lingering = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
-
-    def _arm(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.header_timeout, self._too_slow)
-
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._too_slow)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            self._arm()
-            self._head_bytes += len(data)
-            self._head_lines += data.count(b"\n")
+        if self._lingering:
+            return  # closing: what still comes is dropped
+        if self.conn.their_state is h11.IDLE:  # a request line and headers are coming
+            if self._head_timer is None:
+                self._head_timer = self.loop.call_later(self.limits.header_timeout, self._too_slow)
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            head = data if end < 0 else data[: max(end + 4 - len(self._tail), 0)]
+            self._tail = b"" if end >= 0 else window[-3:]
+            self._head_bytes += len(head)
+            self._head_lines += head.count(b"\n")
             if (
                 self._head_bytes > self.limits.max_header_bytes
                 or self._head_lines > self.limits.max_headers + 2
@@ -70,34 +75,57 @@ class GuardedH11Protocol(H11Protocol):
                 self._refuse(431, "Request Header Fields Too Large", "headers_too_large",
                              "Yêu cầu có phần đầu (header) quá lớn.")  # fmt: skip
                 return
+        elif self._rest_timer is not None:
+            self._dropped += len(data)
+            if self._dropped > _DRAIN_BYTES:
+                self._linger()
+                return
         super().data_received(data)
-        if self._in_head and self.conn.their_state in (h11.SEND_BODY, h11.DONE):
-            self._in_head = False
-            self._disarm()
+        if self.conn.their_state is not h11.IDLE:  # the head is in: its clock stops
+            self._cancel_head()
+            self._head_bytes = self._head_lines = 0
+        if self._rest_timer is not None and self.conn.their_state is not h11.SEND_BODY:
+            self._rest_timer.cancel()
+            self._rest_timer = None
 
     def on_response_complete(self) -> None:
-        if self.conn.their_state not in (h11.DONE, h11.IDLE, h11.MUST_CLOSE, h11.CLOSED):
-            # answered before the body arrived (413, or 408 for a body too slow): never wait for the rest
-            self.server_state.total_requests += 1
-            self.transport.close()
-            return
-        self._in_head, self._head_bytes, self._head_lines = True, 0, 0
+        if self.conn.their_state is h11.SEND_BODY and self._rest_timer is None:
+            self._dropped = 0
+            self._rest_timer = self.loop.call_later(self.limits.header_timeout, self._linger)
         super().on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._cancel_head()
+        if self._rest_timer is not None:
+            self._rest_timer.cancel()
         super().connection_lost(exc)
+
+    def _cancel_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def _too_slow(self) -> None:
         self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self._refuse(408, "Request Timeout", "request_timeout", "Yêu cầu gửi đến quá chậm.")
 
     def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
-        self._disarm()
+        self._cancel_head()
         if not self.transport.is_closing():
             self.transport.write(_raw_error(status, reason, code, message))
-            self.transport.close()
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close without losing the answer: closing a socket with unread bytes sends a reset, which can
+        destroy the answer before the client reads it. So stop writing, drop what comes, close later."""
+        self._rest_timer = None
+        if self._lingering or self.transport.is_closing():
+            return
+        self._lingering = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(_LINGER_SECONDS, self.transport.close)
 
 
 def serve(
