@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup sysdeps serve test lint typecheck unit bench soak index clean
+.PHONY: setup sysdeps serve test lint typecheck unit bench soak mutation index clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,5 +59,13 @@ bench: setup sysdeps
 soak: setup sysdeps
 	$(BIN)/pytest -q -s -m slow --timeout 3600
 
+# Mutation testing of the answer-safety code (bot/citations.py with the citation gate, the eval scorers, the
+# date parser): every mutant must be killed by a unit test or be listed as equivalent in docs/testing.md.
+# Slow (tens of minutes on 2 cores), so not part of `make test`. MUTANTS="bot.citations*" runs one module.
+MUTANTS ?=
+mutation: setup
+	nice -n 10 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) data/index data/state
+	rm -rf $(VENV) data/index data/state mutants

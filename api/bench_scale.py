@@ -32,7 +32,8 @@ def measure_size(
     """Everything for one size; meant to run in its own process so peak RSS is this size's alone."""
     import faiss
 
-    from index.store import FAISS_READ_FLAGS, _vector_index, configure_search
+    from index.build import _vector_index
+    from index.layout import FAISS_READ_FLAGS, configure_search
 
     faiss.omp_set_num_threads(2)
     out: dict[str, Any] = {"passages": n, "dim": 0}

@@ -23,8 +23,8 @@ def index_settings(args: argparse.Namespace) -> IndexSettings:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
+    from index.build import build_index
     from index.embedding import load_embedder, prefer_throughput
-    from index.store import build_index
 
     prefer_throughput()
     settings = index_settings(args)
@@ -50,7 +50,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     if not args.query and not args.batch:
         raise SystemExit("ketluan search: give a QUERY or --batch FILE")
+    from bot.extractive import ExtractiveAnswerer
+
     index = open_index(index_settings(args))
+    reader = ExtractiveAnswerer(index).reader  # queries are read as the chat reads questions
     filters = SearchFilters(ket_luan=args.ket_luan) if args.ket_luan else None
     if args.batch:
         path = Path(args.batch)
@@ -60,14 +63,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             try:
-                results = index.search(line, args.k, filters)
+                results = index.search(reader.search_query(line, filters), args.k)
                 print(json.dumps({"query": line, "results": [p.model_dump(mode="json") for p in results]},
                                  ensure_ascii=False), flush=True)  # fmt: skip
             except KetLuanError as exc:
                 print(json.dumps({"query": line, "results": [], "error": {"code": exc.code, "message": exc.message}},
                                  ensure_ascii=False), flush=True)  # fmt: skip
         return 0
-    results = index.search(args.query, args.k, filters)
+    results = index.search(reader.search_query(args.query, filters), args.k)
     if args.json:
         print(json.dumps({"results": [p.model_dump(mode="json") for p in results]}, ensure_ascii=False))
     else:

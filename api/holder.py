@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from index.errors import IndexNotReady, KetLuanError
+from index.layout import CURRENT
 from index.search import SearchIndex, open_index
 from index.settings import IndexSettings
-from index.store import CURRENT
 
 log = logging.getLogger(__name__)
 

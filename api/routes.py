@@ -122,9 +122,11 @@ def _json(data: Any) -> str:
     response_model=SearchResponse,
     responses=error_responses(400, 413, 422),
 )
-def search(body: SearchRequest, index: IndexDep) -> SearchResponse:
-    """Hybrid (dense + BM25) retrieval over every passage, best first; no answer is written."""
-    return SearchResponse(results=index.search(body.query, body.k, body.filters))
+def search(body: SearchRequest, service: ServiceDep) -> SearchResponse:
+    """Hybrid (dense + BM25) retrieval over every passage, best first; no answer is written. The query is
+    read like a question ("Kết luận 183 …" filters on 183-KL/TW), as the chat reads it."""
+    query = service.extractive.reader.search_query(body.query, body.filters)
+    return SearchResponse(results=service.index.search(query, body.k))
 
 
 @v1.get("/documents", tags=["documents"], summary="Every indexed document", response_model=DocumentList)

@@ -11,8 +11,10 @@ import re
 from collections.abc import Callable, Sequence
 
 from bot.models import Citation
+from index.language.agencies import find as find_agencies
+from index.language.dates import DateMention, find_dates
 from index.models import Passage
-from index.textnorm import fold, normalize, words
+from index.textnorm import fold, nfc, normalize, words
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,29 @@ def check_markers(answer: str, citations: Sequence[Citation]) -> bool:
     return used == {c.n for c in citations} and len(citations) == len({c.n for c in citations})
 
 
+def gate(
+    answer: str, citations: Sequence[Citation], source_text: Callable[[str], str], answered: bool = True
+) -> list[str]:
+    """Why an answer may not be shown as it is (empty = it passes): every [n] has a citation, every citation
+    is used, citations are numbered 1..N, each citation's text stands verbatim at its offsets, and an answer
+    cites something."""
+    problems: list[str] = []
+    numbers = [c.n for c in citations]
+    used = set(markers(answer))
+    for n in sorted(used - set(numbers)):
+        problems.append(f"[{n}] has no citation")
+    for n in sorted(set(numbers) - used):
+        problems.append(f"citation {n} is not used")
+    if sorted(numbers) != list(range(1, len(numbers) + 1)):
+        problems.append(f"citations are not numbered 1..{len(numbers)}: {numbers}")
+    for c in citations:
+        if not verbatim(c, source_text):
+            problems.append(f"citation {c.n} ({c.passage_id}) is not verbatim at its offsets")
+    if answered and not citations:
+        problems.append("an answer with no citation")
+    return problems
+
+
 def verbatim(citation: Passage, source_text: Callable[[str], str]) -> bool:
     """The citation's text stands exactly at its offsets in its source file."""
     try:
@@ -151,26 +176,163 @@ def claim_terms(sentence: str) -> list[str]:
     ]
 
 
-def supported(sentence: str, passages: Sequence[Passage], min_overlap: float = 0.6) -> bool:
-    """As far as words can tell: the sentence's numbers and most of its content words are in the passages."""
-    evidence_text = " ".join(
-        f"{p.text} {p.label} {p.ket_luan or ''} {p.issued.day}/{p.issued.month}/{p.issued.year}"
-        if p.issued
-        else f"{p.text} {p.label} {p.ket_luan or ''}"
-        for p in passages
-    )
-    evidence = fold(normalize(evidence_text))
-    evidence_words = set(words(evidence))
-    evidence_numbers = set(_NUMBER.findall(evidence))
-    body = MARKER.sub(" ", sentence)
-    numbers = set(_NUMBER.findall(body))
-    if numbers - evidence_numbers:
+# Negations: each one in a sentence must stand in the passage with the word it negates ("không cần").
+_NEGATIONS = frozenset({"không", "chưa", "chẳng", "chả", "đừng", "chớ"})
+# The issuers of every Kết luận: a sentence may name them whatever passage it cites.
+_ISSUERS = re.compile(r"bo chinh tri|ban bi thu|ban chap hanh")
+# An agency the word lists do not know, by its head word: "Bộ Quốc phòng", "Ủy ban Dân tộc" …
+_UNKNOWN_AGENCY = re.compile(
+    r"\b(?:Bộ|Ban|Ủy ban|Đảng ủy|Văn phòng|Tòa án|Viện|Kiểm toán|Thanh tra|Ngân hàng)\s+(\w+)(?:\s+\w+)?"
+)
+_KET_LUAN_REF = re.compile(r"(?:\bket luan\s+(?:so\s+)?|\bkl\s*)(\d{1,4})\b|\b(\d{1,4})\s*-\s*kl\b")
+_PARTNER_CUE = "phoi hop"
+_DATE_LIKE = re.compile(r"(?<![\d/.-])\d{1,2}\s*[/.-]\s*\d{1,2}\s*[/.-]\s*\d{4}(?!\d)")
+_CLAUSE_END = re.compile(r"[.;:\n]")
+
+
+def _ket_luan_refs(folded: str) -> set[str]:
+    return {a or b for a, b in _KET_LUAN_REF.findall(folded)}
+
+
+def _roles(text: str, claim: bool = False) -> dict[str, set[str]]:
+    """Agency → the roles the text gives it: "partner" after "phối hợp" in its clause, else "lead". A
+    sentence (`claim`) that says "X phối hợp …" claims no lead for X either."""
+    folded = fold(nfc(text))
+    roles: dict[str, set[str]] = {}
+    for m in find_agencies(text):
+        clause_start = max((c.end() for c in _CLAUSE_END.finditer(folded, 0, m.start)), default=0)
+        partner = _PARTNER_CUE in folded[clause_start : m.start] or (
+            claim and folded[m.end :].lstrip().startswith(_PARTNER_CUE)
+        )
+        role = "partner" if partner else "lead"
+        roles.setdefault(m.agency.name, set()).add(role)
+    return roles
+
+
+def _covers(claim: DateMention, evidence: DateMention) -> bool:
+    """`evidence` falls on the day, in the month or in the year `claim` writes."""
+    if claim.date is None or evidence.date is None:
         return False
+    if claim.precision == "year":
+        return evidence.date.year == claim.date.year
+    if claim.precision == "month":
+        return evidence.precision != "year" and evidence.date.timetuple()[:2] == claim.date.timetuple()[:2]
+    return evidence.precision in ("day", "week") and evidence.date == claim.date
+
+
+def _masked(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    out = list(text)
+    for start, end in spans:
+        out[start:end] = " " * (end - start)
+    return "".join(out)
+
+
+def support_problems(sentence: str, passages: Sequence[Passage], question: str = "") -> list[str]:
+    """Why the passages do not support the sentence (empty = supported, as far as words can tell).
+
+    A sentence is supported when its dates, numbers, Kết luận numbers and agencies (with their role: chủ trì
+    or phối hợp) stand in the passages, every negation stands there with the word it negates, it states a
+    fact that is not just the question's own words, and most of its content words are in the passages.
+    """
+    body = normalize(MARKER.sub(" ", sentence))
+    folded = fold(body)
+    texts = [normalize(p.text) for p in passages]
+    evidence = fold(" ".join(texts))
+    evidence_words = set(words(evidence)) | set(words(fold(" ".join(p.label for p in passages))))
+    problems: list[str] = []
+
+    # dates, as dates: 31/12/2025 = 31-12-2025 = 31 tháng 12 năm 2025
+    year = next((p.issued.year for p in passages if p.issued), None)
+    passage_dates = [d for p, t in zip(passages, texts, strict=True)
+                     for d in find_dates(t, p.issued.year if p.issued else None)]  # fmt: skip
+    passage_dates += [DateMention(0, 0, "", p.issued, "day") for p in passages if p.issued]
+    sentence_dates = [d for d in find_dates(body, year) if d.date is not None]
+    for d in sentence_dates:
+        if not any(_covers(d, e) for e in passage_dates):
+            problems.append(f"date {body[d.start : d.end]!r} is not in the passage")
+    dated = [(d.start, d.end) for d in sentence_dates]
+    for m in _DATE_LIKE.finditer(body):
+        if not any(s <= m.start() < e for s, e in dated):
+            problems.append(f"{m.group(0)!r} is not a calendar date")
+    # Kết luận numbers: the cited passage's own or one it mentions
+    own = {(p.ket_luan or "").split("-")[0] for p in passages}
+    for ref in sorted(_ket_luan_refs(folded) - own - _ket_luan_refs(evidence)):
+        problems.append(f"Kết luận {ref} is not the passage's")
+    # other numbers (dates masked)
+    rest = _masked(folded, dated)
+    numbers = set(_NUMBER.findall(rest))
+    label_numbers = set(_NUMBER.findall(" ".join(f"{p.label} {p.ket_luan or ''}" for p in passages)))
+    for n in sorted(numbers - set(_NUMBER.findall(evidence)) - label_numbers):
+        problems.append(f"number {n} is not in the passage")
+    # agencies and their roles
+    sentence_roles = _roles(body, claim=True)
+    passage_roles: dict[str, set[str]] = {}
+    for t in texts:
+        for name, roles in _roles(t).items():
+            passage_roles.setdefault(name, set()).update(roles)
+    for name, roles in sentence_roles.items():
+        if name not in passage_roles:
+            problems.append(f"agency {name!r} is not in the passage")
+        elif "lead" in roles and "lead" not in passage_roles[name]:
+            problems.append(f"agency {name!r} only works with others (phối hợp) in the passage")
+    known_spans = [(m.start, m.end) for m in find_agencies(body)]
+    for m in _UNKNOWN_AGENCY.finditer(_masked(body, known_spans)):
+        name = fold(m.group(0))
+        if m.group(1)[0].isupper() and not _ISSUERS.match(name) and not _contains_words(evidence, name):
+            problems.append(f"agency {m.group(0)!r} is not in the passage")
+    # negations, each with the word it negates
+    tokens = words(body.lower())
+    evidence_lower = " ".join(words(" ".join(texts).lower()))
+    for i, token in enumerate(tokens):
+        if token in _NEGATIONS:
+            phrase = " ".join(tokens[i : i + 2])
+            if not _contains_words(evidence_lower, phrase):
+                problems.append(f"negation {phrase!r} is not in the passage")
+    # a fact, not the question's words again
     terms = claim_terms(sentence)
-    if not terms:
-        return True
-    found = sum(1 for t in terms if t in evidence_words)
-    return found / len(terms) >= min_overlap
+    facts = bool(sentence_dates or numbers or sentence_roles)
+    if not terms and not facts:
+        problems.append("states no fact")
+    elif body.rstrip().endswith("?"):
+        problems.append("asks a question")
+    elif question and _restates(question, set(terms), sentence_dates, numbers, set(sentence_roles), year):
+        problems.append("restates the question")
+    if terms:
+        found = sum(1 for t in terms if t in evidence_words)
+        if found / len(terms) < MIN_OVERLAP:
+            problems.append(f"only {found} of {len(terms)} content words are in the passage")
+    return problems
+
+
+MIN_OVERLAP = 0.6
+
+
+def _contains_words(haystack: str, phrase: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", haystack) is not None
+
+
+def _restates(
+    question: str,
+    terms: set[str],
+    dates: list[DateMention],
+    numbers: set[str],
+    agencies: set[str],
+    year: int | None,
+) -> bool:
+    """The sentence's content words are all the question's and it adds no date, number or agency."""
+    q = normalize(question)
+    q_dates = find_dates(q, year)
+    q_numbers = set(_NUMBER.findall(_masked(fold(q), [(d.start, d.end) for d in q_dates])))
+    q_agencies = {m.agency.name for m in find_agencies(q)}
+    new_date = any(not any(_covers(d, e) for e in q_dates) for d in dates)
+    return (
+        terms <= set(claim_terms(q)) and not new_date and numbers <= q_numbers and agencies <= q_agencies
+    )  # fmt: skip
+
+
+def supported(sentence: str, passages: Sequence[Passage], question: str = "") -> bool:
+    """The passages support the sentence (see `support_problems`)."""
+    return not support_problems(sentence, passages, question)
 
 
 _NO_ANSWER = re.compile(r"KHÔNG_ĐỦ_THÔNG_TIN|KHONG_DU_THONG_TIN")
@@ -183,8 +345,9 @@ class CitedAnswerBuilder:
     `feed` returns the pieces ready to show, so a stream shows exactly what the final answer says.
     """
 
-    def __init__(self, sources: Sequence[Passage]) -> None:
+    def __init__(self, sources: Sequence[Passage], question: str = "") -> None:
         self.sources = list(sources)
+        self.question = question
         self._buffer = ""
         self._mapping: dict[str, int] = {}  # passage_id → new number
         self._used: list[Passage] = []
@@ -228,7 +391,7 @@ class CitedAnswerBuilder:
             return match.group(0)
 
         sentence = MARKER.sub(known, sentence)
-        if not cited or not supported(sentence, cited):
+        if not cited or not supported(sentence, cited, self.question):
             self.dropped_sentences.append(sentence)
             log.warning(
                 "dropped an LLM sentence %s: %.120s",

@@ -1,8 +1,10 @@
 """A question + the index → an extractive answer: direct answer first, trimmed source sentences, [n] markers.
 
-Offline and deterministic. Metadata questions (date, signer, report, newest) are answered from Document
-metadata; the rest from the sentences of the best passages that name what was asked. The answer's markers
-refer to positions in `Draft.sources` (1-based); bot/citations.py turns them into Citations.
+Offline and deterministic. The question's intent picks the answer: metadata from Document fields; tasks of an
+agency, deadlines in a window, one task's deadline and referenced documents from the extracted directives
+(bot/tasks_answers.py); summaries and comparisons (bot/overview.py); the rest from the sentences of the best
+passages, when the answerability model (bot/answerability.py) is confident enough. Markers refer to
+positions in `Draft.sources` (1-based); bot/citations.py turns them into Citations.
 """
 
 from __future__ import annotations
@@ -11,39 +13,29 @@ import datetime as dt
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from bot.question import AttestedPhrases, Question, analyze
+from bot.answerability import Answerability, Evidence
+from bot.catalog import KetLuanInfo, catalogue, vn_date
+from bot.draft import Draft
+from bot.overview import Overview
+from bot.question import METADATA_KINDS, AttestedPhrases, Lexicon, Question, Reader
+from bot.quoting import LEAD_MARKER, MAX_QUOTE_WORDS, split_sentences, trim
+from bot.suggestions import Suggester
+from bot.tasks_answers import TaskAnswers
+from index.language.questions import stopwords
 from index.lexical import query_segments
-from index.models import Document, Passage
+from index.models import Passage
 from index.search import Hit, SearchFilters, SearchIndex
+from index.tasks import today as vn_today
 from index.textnorm import fold, normalize, words
 from prompts import load, render
 
 SEARCH_K = 8
-# Answerability, tuned on the probe questions in tests/bot/test_extractive.py: the best passage must be
-# close in meaning (dense cosine) and cover enough of the question's content words.
-DENSE_SURE = 0.875
-DENSE_MIN = 0.835
-COVERAGE_MIN = 0.5
-COVERAGE_WEAK = 0.7
-MAX_QUOTE_WORDS = 70
+HEDGE_MARGIN = 0.15  # answers this close to the refusal threshold open with a one-sentence hedge
 MAX_LIST_ITEMS = 5
+STOPWORDS = stopwords()
 
-_STOPWORDS_TEXT = """
-quy_dinh van_de de_cap la gi nao khi bao gio bao_gio ai the the_nao co khong duoc cua cho ve va voi cac nhung nhu trong tai
-den thi sao con vay hay hoac phai lam viec o do nay no hien hien_nay hom hom_nay se da dang de ra
-vao len can muon biet hoi xin toi ban minh chung ta ket luan ket_luan kl tw so ngay nam thang nhat
-moi a nhi oi nua gi_do dieu dieu_gi mot cai ve_viec noi noi_dung gom bao_gom liet ke liet_ke han
-han_chot chot thoi_han thoi han_cuoi cuoi khi_nao luc nao bao_nhieu nhieu bo_chinh_tri chinh tri
-chinh_tri bi thu bi_thu ban_bi_thu yeu cau yeu_cau giao duoc_giao nhiem vu nhiem_vu trach nhiem
-trach_nhiem ra_sao sao the_con vay_con thi_sao nhu_the_nao nhu_the truoc sau hoan thanh hoan_thanh
-ky ban_hanh hanh
-"""
-STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
-
-_LEAD_MARKER = re.compile(r"^\s*(?:\d{1,2}\.|\((?:\d{1,2}|[ivx]{1,6})\)|[a-zđ]\)|[-–•+])\s+")
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])\s+(?=[\"“(]?[A-ZĐÀ-Ỹ0-9])")
 _PRAISE = re.compile(r"\b(biểu dương|ghi nhận|khen)", re.IGNORECASE)
 _ASSIGN = re.compile(r"\b(giao|yêu cầu|chủ trì|phối hợp|khẩn trương|chỉ đạo|trách nhiệm)\b", re.IGNORECASE)
 _DEADLINE = re.compile(
@@ -57,25 +49,20 @@ _DEADLINE = re.compile(
 )
 
 
-@dataclass
-class Draft:
-    """An answer before numbering: markers [n] point into `sources` (1-based)."""
-
-    answer: str
-    answered: bool
-    sources: list[Passage] = field(default_factory=list)
-    ket_luan: list[str] = field(default_factory=list)
-    kind: str = "generic"
-
-
-@dataclass(frozen=True)
-class KetLuanInfo:
-    number: str  # "183-KL/TW"
-    issued: dt.date | None
-    signer: str | None
-    report: str | None
-    subject: str
-    documents: tuple[Document, ...]
+_ASKS_DOCUMENTS = re.compile(
+    r"\b(quy dinh|nghi quyet|ke hoach|van ban|chi thi|quyet dinh|ket luan|bao cao)( \w+){0,3} (nao|gi|so may|so bao nhieu)\b"
+)
+# "Kết luận 183 nhắc đến những quy định nào?", "… hoàn thành nhiệm vụ tại kế hoạch nào": the documents it cites
+# (not "ban hành những văn bản nào", which asks what to write)
+_LISTS_DOCUMENTS = re.compile(
+    r"\b(nhac|nhac den|dan chieu|dan|neu|trich|can cu|tai|theo|thuc hien|cua|xong|hoan thanh)( \w+){0,3} "
+    r"(nhung |cac |may |mot so )?(cai )?(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)( \w+){0,4} "
+    r"(nao|gi|so may|so bao nhieu)\b"
+    r"|\b(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)( \w+){0,2} (duoc )?(nhac|dan|dan chieu|neu|trich)\b"
+)
+_DOCUMENT_KINDS = {"nghi quyet": "Nghị quyết", "quy dinh": "Quy định", "quyet dinh": "Quyết định",
+                   "ke hoach": "Kế hoạch", "chi thi": "Chỉ thị", "bao cao": "Báo cáo", "ket luan": "Kết luận"}  # fmt: skip
+_DOCUMENT_NUMBER = re.compile(r"\d{1,4}-[A-ZĐ]+/[A-ZĐ]+")
 
 
 @dataclass
@@ -86,10 +73,8 @@ class _Sentence:
     folded: str
     score: float = 0.0
     role: float = 0.0
-
-
-def vn_date(day: dt.date | None) -> str:
-    return f"{day.day}/{day.month}/{day.year}" if day else "(không rõ ngày)"
+    pos: int = 0  # the sentence's place in its passage
+    extra: str = ""  # the next sentence of the passage, when it answers too
 
 
 def _date_forms(day: dt.date) -> list[str]:
@@ -105,117 +90,37 @@ def _date_forms(day: dt.date) -> list[str]:
     ]
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage as verbatim pieces of it (list markers at the start removed)."""
-    body = _LEAD_MARKER.sub("", text.strip(), count=1)
-    out = []
-    for piece in _SENTENCE_SPLIT.split(body):
-        piece = piece.strip()
-        if len(words(piece)) >= 3:
-            out.append(piece)
-    return out
-
-
-def _weight(text: str, focus: Sequence[tuple[str, float]]) -> float:
-    flat = " " + " ".join(words(fold(text))) + " "
-    return sum(w for t, w in focus if f" {t} " in flat)
-
-
-def trim(sentence: str, focus: Sequence[tuple[str, float]], max_words: int = MAX_QUOTE_WORDS) -> str:
-    """A long sentence → the clauses (split at ";") that hold most of the focus words, in order, with "…"
-    where something was left out. A list announced with ":" keeps its items."""
-    if len(sentence.split()) <= max_words:
-        return sentence
-    clauses = [c.strip() for c in re.split(r";\s+", sentence) if c.strip()]
-    sizes = [len(c.split()) for c in clauses]
-    scores = [_weight(c, focus) for c in clauses]
-    best = max(range(len(clauses)), key=lambda i: (scores[i], -i))
-    if sizes[best] > max_words:
-        return (
-            _window(clauses[best], focus, max_words)
-            if len(clauses) == 1
-            else (("… " if best else "") + _window(clauses[best], focus, max_words))
-        )
-    keep = {best}
-    budget = max_words * 7 // 5 - sizes[best]  # room for a second clause that also answers
-    if clauses[best].rstrip().endswith(":") or re.search(r"(như|sau|gồm|vực|là):\s", clauses[best]):
-        order = list(range(best + 1, len(clauses)))  # the list the clause announces
-    else:
-        order = sorted(
-            (i for i in range(len(clauses)) if i != best and scores[i] > 0),
-            key=lambda i: (-scores[i], abs(i - best)),
-        )
-    for i in order:
-        if sizes[i] <= budget:
-            keep.add(i)
-            budget -= sizes[i]
-    picked = sorted(keep)
-    text = ""
-    for pos, i in enumerate(picked):
-        if pos == 0:
-            text = ("… " if i > 0 else "") + clauses[i]
-        else:
-            text += ("; " if i == picked[pos - 1] + 1 else " … ") + clauses[i]
-    if picked[-1] < len(clauses) - 1:
-        text = text.rstrip(".") + " …"
-    return text
-
-
-def _window(text: str, focus: Sequence[tuple[str, float]], max_words: int) -> str:
-    """The max_words words of one long clause around its first focus word."""
-    parts = text.split()
-    if len(parts) <= max_words:
-        return text
-    folded = [fold(w).strip(',.;:()“”"') for w in parts]
-    first = next((i for i, w in enumerate(folded) if any(w == t.split()[0] for t, _ in focus)), 0)
-    start = max(0, min(first - max_words // 3, len(parts) - max_words))
-    out = " ".join(parts[start : start + max_words]).rstrip(",;:")
-    return ("… " if start else "") + out + (" …" if start + max_words < len(parts) else "")
-
-
 class ExtractiveAnswerer:
-    """Built once per index: agency gazetteer, Kết luận metadata (newest first), coverage text."""
+    """Built once per index: the reader, the Kết luận catalogue (newest first), task and overview answers."""
 
     def __init__(self, index: SearchIndex) -> None:
         self.index = index
         self.attested = AttestedPhrases([p.text for p in index.passages])
-        self.ket_luan = self._ket_luan_info(index)
+        self.ket_luan: dict[str, KetLuanInfo] = catalogue(index)
+        referenced = frozenset(fold(r.number) for r in index.tasks.references)
+        newest = next(iter(self.ket_luan), None)  # the catalogue is newest first
+        self.reader = Reader(
+            Lexicon(self.attested, frozenset(self.ket_luan), referenced, index.restore, vn_today, newest)
+        )
+        self.tasks = TaskAnswers(index, self.ket_luan)
+        self.overview = Overview(index, self.ket_luan)
+        self.model = Answerability.load()
+        self.suggester = Suggester(index, self.ket_luan)
         self._df: dict[str, int] = {}
         self._folded_passages = [
             " " + " ".join(words(fold(normalize(f"{p.text} {p.context}")))) + " " for p in index.passages
         ]
 
     # --- metadata ------------------------------------------------------------------------------------
-    @staticmethod
-    def _ket_luan_info(index: SearchIndex) -> dict[str, KetLuanInfo]:
-        groups: dict[str, list[Document]] = {}
-        for doc in index.documents.values():
-            if doc.ket_luan:
-                groups.setdefault(doc.ket_luan, []).append(doc)
-        info: dict[str, KetLuanInfo] = {}
-        for number, docs in groups.items():
-            docs.sort(
-                key=lambda d: (not d.official, -sum(x is not None for x in (d.issued, d.signer, d.report)))
-            )
-            subject = next((d.title.split(" về ", 1)[1] for d in docs if " về " in d.title), "")
-            info[number] = KetLuanInfo(
-                number=number,
-                issued=next((d.issued for d in docs if d.issued), None),
-                signer=next((d.signer for d in docs if d.signer), None),
-                report=next((d.report for d in docs if d.report), None),
-                subject=subject,
-                documents=tuple(docs),
-            )
-        return dict(sorted(info.items(), key=lambda kv: kv[1].issued or dt.date.min, reverse=True))
-
     def coverage(self) -> str:
-        lines = [
-            render("coverage_item", ket_luan=k.number, issued=vn_date(k.issued), subject=k.subject or "")
-            for k in self.ket_luan.values()
-        ]
-        others = [d for d in self.index.documents.values() if not d.ket_luan]
-        lines += [f"- {d.title}" for d in others[:10]]
-        return "\n".join(lines)
+        """The Kết luận the service answers from, in one short line."""
+        numbers = ", ".join(self.ket_luan)
+        others = len([d for d in self.index.documents.values() if not d.ket_luan])
+        return render(
+            "coverage",
+            numbers=numbers or "—",
+            others=render("coverage_others", count=others) if others else "",
+        )
 
     def refusal(self, question: Question | None = None) -> Draft:
         missing = [n for n in (question.ket_luan if question else ()) if n not in self.ket_luan]
@@ -223,10 +128,12 @@ class ExtractiveAnswerer:
             text = render("refusal_unknown_ket_luan", number=", ".join(missing), coverage=self.coverage())
         else:
             text = render("refusal", coverage=self.coverage())
-        return Draft(text, False, kind=question.kind if question else "generic")
+        suggestions = self.suggester.closest(question) if question else self.suggester.starters()
+        return Draft(text, False, kind=question.kind if question else "generic", suggestions=suggestions)
 
     def greeting(self) -> Draft:
-        return Draft(render("greeting", coverage=self.coverage()), False, kind="greeting")
+        return Draft(render("greeting", coverage=self.coverage()), False, kind="greeting",
+                     suggestions=self.suggester.starters())  # fmt: skip
 
     def _find_passage(self, info: KetLuanInfo, needles: Sequence[str]) -> Passage | None:
         """The passage of this Kết luận whose text states one of the needles, metadata passages first."""
@@ -249,7 +156,7 @@ class ExtractiveAnswerer:
                 return ""
             if p not in sources:
                 sources.append(p)
-            return f" [{sources.index(p) + 1}]"
+            return f" [{sources.index(p) + 1}]"  # a marker, not wording
 
         lines: list[str] = []
         kind = question.kind
@@ -257,55 +164,44 @@ class ExtractiveAnswerer:
             if kind == "signer":
                 p = self._find_passage(info, [fold(info.signer)] if info.signer else [])
                 if info.signer and p:
-                    lines.append(
-                        f"Kết luận {info.number} (ngày {vn_date(info.issued)}) do đồng chí {info.signer} "
-                        f"ký, thay mặt Bộ Chính trị, Ban Bí thư{cite(p)}."
-                    )
+                    lines.append(render("meta_signer", number=info.number, date=vn_date(info.issued),
+                                        signer=info.signer, cite=cite(p)))  # fmt: skip
             elif kind == "report":
                 p = self._find_passage(
                     info, [fold(info.report).replace("-", " ")[:3], fold(info.report)] if info.report else []
                 )
                 if info.report and p:
-                    lines.append(
-                        f"Kết luận {info.number} (ngày {vn_date(info.issued)}) được ban hành trên cơ sở "
-                        f"Báo cáo số {info.report}{cite(p)}."
-                    )
+                    lines.append(render("meta_report", number=info.number, date=vn_date(info.issued),
+                                        report=info.report, cite=cite(p)))  # fmt: skip
             else:  # date, newest, documents, summary header
                 p = self._find_passage(info, _date_forms(info.issued)) if info.issued else None
                 if info.issued and p:
-                    about = f" về {info.subject}" if info.subject else ""
-                    lines.append(
-                        f"Kết luận {info.number} được ban hành ngày {vn_date(info.issued)}{about}{cite(p)}."
-                    )
+                    about = render("about", subject=info.subject) if info.subject else ""
+                    lines.append(render("meta_date", number=info.number, date=vn_date(info.issued), about=about,
+                                        cite=cite(p)))  # fmt: skip
         if not lines:
             return self.refusal(question)
         numbers_cited = [i.number for i in infos]
         if kind == "newest":
             newest = infos[0]
-            head = lines[0].replace(
-                f"Kết luận {newest.number} được ban hành",
-                f"Kết luận mới nhất là Kết luận {newest.number}, ban hành",
-            )
-            rest = [f"- {line}" for line in lines[1:]]
+            about = render("about", subject=newest.subject) if newest.subject else ""
+            head = render("meta_newest", number=newest.number, date=vn_date(newest.issued), about=about,
+                          cite=cite(sources[0]))  # fmt: skip
+            rest = [render("list_line", line=line) for line in lines[1:]]
             text = head + (
-                "\n" + f"Các Kết luận trước đó, từ mới đến cũ{cite(sources[0])}:\n" + "\n".join(rest)
-                if rest
-                else ""
+                "\n" + render("meta_earlier", cite=cite(sources[0])) + "\n" + "\n".join(rest) if rest else ""
             )
         elif kind == "documents":
-            text = (
-                f"Dịch vụ đang tra cứu {len(lines)} Kết luận, từ mới đến cũ{cite(sources[0])}:\n"
-                + "\n".join(f"- {line}" for line in lines)
-            )
+            text = render("meta_documents", count=len(lines), cite=cite(sources[0])) + "\n"
+            text += "\n".join(render("list_line", line=line) for line in lines)
         elif len(lines) == 1:
             text = lines[0]
         else:
-            intro = {
-                "signer": "Các Kết luận đều có người ký như sau",
-                "report": "Các Kết luận căn cứ các báo cáo sau",
-                "date": "Ngày ban hành của các Kết luận, từ mới đến cũ",
-            }.get(kind, "Các Kết luận")
-            text = f"{intro}{cite(sources[0])}:\n" + "\n".join(f"- {line}" for line in lines)
+            intro = render(
+                f"meta_many_{kind}" if kind in ("signer", "report", "date") else "meta_many",
+                cite=cite(sources[0]),
+            )
+            text = intro + "\n" + "\n".join(render("list_line", line=line) for line in lines)
         return Draft(text, True, sources, numbers_cited, kind)
 
     # --- evidence ------------------------------------------------------------------------------------
@@ -336,7 +232,8 @@ class ExtractiveAnswerer:
         return sum(w for t, w in terms if f" {t} " in folded_text) / total
 
     def search(self, question: Question, filters: SearchFilters | None) -> list[Hit]:
-        return self.index.search_hits(question.topic or question.text, SEARCH_K, filters)
+        known = replace(question, ket_luan=tuple(n for n in question.ket_luan if n in self.ket_luan))
+        return self.index.search_hits(known.search_query(filters), SEARCH_K)
 
     def effective_filters(self, question: Question, filters: SearchFilters | None) -> SearchFilters | None:
         if question.ket_luan:
@@ -345,64 +242,125 @@ class ExtractiveAnswerer:
             return base.model_copy(update={"ket_luan": numbers})
         return filters
 
-    def answerable(self, hits: Sequence[Hit], terms: Sequence[tuple[str, float]], question: Question) -> bool:
-        if not hits:
-            return False
-        top = hits[0]
-        cov = max(self.covered(terms, self._folded_passages[h.index]) for h in hits[:3]) if terms else 0.0
-        if question.agencies and question.kind == "task":
-            return True  # the agency is named in the corpus; the sentence filter below finds it or refuses
-        if question.ket_luan and top.dense >= DENSE_MIN:
-            return cov >= COVERAGE_MIN or not terms
-        if top.dense >= DENSE_SURE:
-            return cov >= COVERAGE_MIN * 0.6 or not terms
-        if top.dense >= DENSE_MIN:
-            # one common syllable ("tổng" of "tổng hợp") is no evidence: want a word of 2+ syllables or 2 words
-            best = max(hits[:3], key=lambda h: self.covered(terms, self._folded_passages[h.index]))
-            found = [t for t, _ in terms if f" {t} " in self._folded_passages[best.index]]
-            return cov >= COVERAGE_WEAK and (len(found) >= 2 or any(" " in t for t in found))
-        return False
-
-    def features(self, question: Question, filters: SearchFilters | None = None) -> dict[str, float]:
-        """The answerability evidence of a question (for tuning and tests)."""
-        hits = self.search(question, self.effective_filters(question, filters))
-        terms = self.terms(question.topic)
-        cov = max((self.covered(terms, self._folded_passages[h.index]) for h in hits[:3]), default=0.0)
-        return {"dense": hits[0].dense if hits else 0.0, "coverage": cov, "terms": float(len(terms))}
-
     # --- answering -----------------------------------------------------------------------------------
     def analyze(self, message: str) -> Question:
-        return analyze(message, self.attested)
+        return self.reader.read(message)
 
-    def answer(self, question: Question, filters: SearchFilters | None = None) -> Draft:
-        if question.kind == "greeting":
+    def answer(
+        self, question: Question, filters: SearchFilters | None = None, today: dt.date | None = None
+    ) -> Draft:
+        draft = self._answer(question, filters, today or vn_today())
+        if draft.answered and not draft.suggestions:
+            draft.suggestions = self.suggester.follow_ups(question, draft)
+        elif not draft.answered and not draft.suggestions and question.kind != "greeting":
+            draft.suggestions = self.suggester.closest(question)
+        return draft
+
+    def _answer(self, question: Question, filters: SearchFilters | None, today: dt.date) -> Draft:
+        kind = question.kind
+        if kind == "greeting":
             return self.greeting()
-        if any(n not in self.ket_luan for n in question.ket_luan):
-            return self.refusal(question)
+        if question.quantity is not None and kind in ("task", "deadline", "window"):
+            kind = "generic"  # "bao lâu", "bao nhiêu": a fact to find in the text, not a task list
+            question = replace(question, kind=kind)
+        if kind == "reference":
+            return self.tasks.reference(question) or self.refusal(question)
+        missing = [n for n in question.ket_luan if n not in self.ket_luan]
+        if missing:
+            # a Kết luận the corpus only mentions ("Kết luận số 192-KL/TW (ngày 19-9-2025)") is a reference
+            mentioned = replace(question, references=tuple(missing), kind="reference")
+            return self.tasks.reference(mentioned) or self.refusal(question)
         if question.unknown_agencies and not question.agencies:
             return self.refusal(question)
         numbers = list(question.ket_luan)
         if not numbers and filters and filters.ket_luan:
             numbers = [n for n in (_norm(x) for x in filters.ket_luan) if n and n in self.ket_luan]
-        kind = question.kind
-        if kind == "summary" and question.agencies:
-            kind = "task"
-        elif kind == "summary" and self.terms(question.topic):
-            kind = "generic"  # "Kết luận 179 nói gì về tôn giáo?" asks about a topic, not for a summary
-        if kind in ("signer", "date", "report", "newest", "documents"):
-            if kind in ("newest", "documents"):
-                numbers = []
-            return self._metadata(replace(question, kind=kind), numbers)
-        if kind == "summary" and numbers:
-            return self._summary(numbers[0])
+        if kind in METADATA_KINDS:
+            return self._metadata(question, [] if kind in ("newest", "documents") else numbers)
+        if (asked := _LISTS_DOCUMENTS.search(question.folded)) and not (
+            kind == "task" and question.canonical
+        ):
+            # "Kết luận 183 nhắc đến những quy định nào?": the documents it mentions, from the references
+            kinds = [v for k, v in _DOCUMENT_KINDS.items() if k in asked.group(0)]
+            found = self.tasks.mentioned(replace(question, ket_luan=tuple(numbers)), kinds)
+            if found is not None:
+                return found
+        if kind == "series" or (kind == "summary" and not numbers):
+            return self.overview.series()
+        if kind == "summary":
+            return self.overview.summary(numbers[0])
+        if kind == "compare" and len(numbers) >= 2:
+            return self.overview.compare(numbers, self.tasks.agency_of(question))
+        if kind == "window":
+            found = self.tasks.window(replace(question, ket_luan=tuple(numbers)), today)
+            if found is not None:
+                return found
+        if kind == "task":
+            found = self.tasks.agency(replace(question, ket_luan=tuple(numbers)))
+            if found is not None:
+                return found
         hits = self.search(question, self.effective_filters(question, filters))
         terms = self.terms(question.topic)
-        if not self.answerable(hits, terms, question):
-            return self.refusal(question)
+        evidence = self.evidence(hits, terms, question)
+        if kind == "deadline":
+            found = self.tasks.deadline(question, hits, terms)
+            if found is not None and self.model.accepts(replace(evidence, answer_type=1.0)):
+                found.confidence = self.model.probability(replace(evidence, answer_type=1.0))
+                return found
+        if question.quantity is not None and evidence.answer_type < 0:
+            return self.refusal(question)  # "bao nhiêu …" with no such number in the passages: never guess
+        if not self.model.accepts(evidence):
+            refused = self._agency_not_named(question, numbers) or self.refusal(question)
+            refused.gated = True
+            return refused
         sentences = self._sentences(hits, terms, question, kind)
         if not sentences:
             return self._agency_not_named(question, numbers) or self.refusal(question)
-        return self._compose(sentences, question, kind)
+        draft = self._compose(sentences, question, kind)
+        draft.confidence = self.model.probability(evidence)
+        draft.gated = True
+        if draft.confidence < self.model.threshold + HEDGE_MARGIN:
+            # answerable, but not by much: say so in one sentence before the quotes
+            draft.answer = render("hedge") + "\n" + draft.answer
+        return draft
+
+    def evidence(
+        self, hits: Sequence[Hit], terms: Sequence[tuple[str, float]], question: Question
+    ) -> Evidence:
+        """What the answerability model weighs: how close the best passages are, in meaning and in words."""
+        if not hits:
+            return Evidence()
+        covs = [self.covered(terms, self._folded_passages[h.index]) for h in hits[:3]] if terms else [0.0]
+        best = max(range(len(covs)), key=lambda i: covs[i])
+        top_text = self._folded_passages[hits[best].index]
+        agency = 0.0
+        if question.agencies:
+            agency = 1.0 if any(f" {a} " in top_text for a in question.agencies) else -1.0
+        answer_type = 0.0
+        if question.kind == "deadline":
+            answer_type = 1.0 if any(_DEADLINE.search(h.passage.text) for h in hits[:3]) else -1.0
+        if question.quantity is not None:
+            answer_type = (
+                1.0 if any(_has_quantity(h.passage.text, question.quantity) for h in hits[:3]) else -1.0
+            )
+        found = [t for t, _ in terms if f" {t} " in top_text]
+        return Evidence(
+            dense=hits[0].dense,
+            dense_gap=hits[0].dense - hits[min(2, len(hits) - 1)].dense,
+            coverage=covs[best],
+            coverage_top=covs[0],
+            terms=float(len(terms)),
+            matched_compound=1.0 if any(" " in t for t in found) or len(found) >= 2 else 0.0,
+            agency=agency,
+            ket_luan=1.0 if any(n in self.ket_luan for n in question.ket_luan) else 0.0,
+            answer_type=answer_type,
+            lexical=hits[0].lexical / (hits[0].lexical + 5.0),
+        )
+
+    def features(self, question: Question, filters: SearchFilters | None = None) -> dict[str, float]:
+        """The answerability evidence of a question (for fitting the model and for tests)."""
+        hits = self.search(question, self.effective_filters(question, filters))
+        return self.evidence(hits, self.terms(question.topic), question).as_dict()
 
     def _agency_not_named(self, question: Question, numbers: Sequence[str]) -> Draft | None:
         """The refusal for an agency that the Kết luận asked about never names (checked over every passage
@@ -421,10 +379,10 @@ class ExtractiveAnswerer:
         others = sorted(naming, key=lambda n: int(n.split("-")[0]))
         elsewhere = ""
         if others:
-            example = f"Kết luận {others[-1].split('-')[0]} giao {name} làm gì?"
+            example = render("suggest_agency_in", number=others[-1].split("-")[0], agency=name)
             elsewhere = "\n" + render("refusal_agency_elsewhere", agency=name,
-                                      others=", ".join(f"Kết luận {n}" for n in others), example=example)  # fmt: skip
-        text = render("refusal_agency_not_named", ket_luan=", ".join(f"Kết luận {n}" for n in numbers),
+                                      others=", ".join(render("ket_luan_name", number=n) for n in others), example=example)  # fmt: skip
+        text = render("refusal_agency_not_named", ket_luan=", ".join(render("ket_luan_name", number=n) for n in numbers),
                       agency=name, elsewhere=elsewhere, coverage=self.coverage())  # fmt: skip
         return Draft(text, False, kind=question.kind)
 
@@ -439,7 +397,7 @@ class ExtractiveAnswerer:
             if p.kind in ("metadata", "signature"):
                 continue
             context_folded = fold(p.context)
-            for piece in split_sentences(p.text):
+            for pos, piece in enumerate(split_sentences(p.text)):
                 folded = " " + " ".join(words(fold(piece))) + " "
                 score = self.covered(terms, folded) + 0.4 * (hit.score / top_score) - 0.04 * rank
                 if focus_agency:
@@ -457,7 +415,7 @@ class ExtractiveAnswerer:
                     if not _DEADLINE.search(piece):
                         continue
                     score += 0.5
-                out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0))
+                out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0, pos))
         if not out:  # e.g. no sentence of the hits names the agency asked about
             return []
         out.sort(key=lambda s: -s.score)
@@ -474,7 +432,16 @@ class ExtractiveAnswerer:
             picked.append(s)
             if len(picked) == limit:
                 break
-        return self._with_list_items(picked)
+        return self._with_list_items([self._with_next(s, out, best) for s in picked])
+
+    @staticmethod
+    def _with_next(s: _Sentence, candidates: list[_Sentence], best: float) -> _Sentence:
+        """A sentence and the next one of its passage when that one also answers ("… Trong đó, ưu tiên …")."""
+        following = next((c for c in candidates if c.passage.passage_id == s.passage.passage_id
+                          and c.pos == s.pos + 1), None)  # fmt: skip
+        if following is None or following.score < best * 0.6:
+            return s
+        return replace(s, extra=following.quote, folded=f"{s.folded} {following.folded}")
 
     def _with_list_items(self, picked: list[_Sentence]) -> list[_Sentence]:
         """A picked passage that announces a list ("… như sau:") brings its items along."""
@@ -490,7 +457,7 @@ class ExtractiveAnswerer:
             for i, p in enumerate(items[:MAX_LIST_ITEMS]):
                 if any(x.passage.passage_id == p.passage_id for x in picked):
                     continue
-                text = _LEAD_MARKER.sub("", p.text.strip(), count=1)
+                text = LEAD_MARKER.sub("", p.text.strip(), count=1)
                 out.append(_Sentence(p, s.rank, text, fold(text), s.score - 0.001 * (i + 1)))
         return out
 
@@ -517,12 +484,24 @@ class ExtractiveAnswerer:
 
         def where(p: Passage) -> str:
             if p.ket_luan:
-                return f"Kết luận {p.ket_luan} (ngày {vn_date(self._issued(p))})"
+                return render("where_ket_luan", number=p.ket_luan, date=vn_date(self._issued(p)))
             return p.document_title
+
+        asks_documents = bool(_ASKS_DOCUMENTS.search(question.folded))
 
         def quote(s: _Sentence) -> str:
             budget = MAX_QUOTE_WORDS * 3 // 2 if kind in ("list", "who") else MAX_QUOTE_WORDS
-            return f"“{trim(s.quote, focus, budget).rstrip('.')}”"
+            # never cut away what was asked: the deadline, the documents asked for
+            text = f"{s.quote} {s.extra}" if s.extra else s.quote
+            keep = [m.group(0) for m in _DEADLINE.finditer(text)] if kind == "deadline" else []
+            if asks_documents:
+                keep += _DOCUMENT_NUMBER.findall(text)
+            if s.extra:  # two sentences: each trimmed on its own, the one that answers more gets more room
+                first, second = (
+                    trim(t, focus, budget * 2 // 3, [k for k in keep if k in t]) for t in (s.quote, s.extra)
+                )
+                return f"“{first} {second.rstrip('.')}”"
+            return f"“{trim(s.quote, focus, budget, keep).rstrip('.')}”"
 
         lines: list[str] = []
         first = picked[0]
@@ -533,63 +512,58 @@ class ExtractiveAnswerer:
                 if m:
                     deadlines.append((s, m.group(0)))
             s0, d0 = deadlines[0]
-            lines.append(f"Thời hạn là {_deadline_phrase(d0)}, theo {where(s0.passage)} {cite(s0.passage)}.")
-            lines.append(f"Văn bản nêu: {quote(s0)} {cite(s0.passage)}.")
+            lines.append(render("deadline_answer", deadline=_deadline_phrase(d0), where=where(s0.passage),
+                                cite=cite(s0.passage)))  # fmt: skip
+            lines.append(render("quote_line", quote=quote(s0)[1:-1], cite=cite(s0.passage)))
             for s, _ in deadlines[1:]:
-                lines.append(f"- {where(s.passage)}: {quote(s)} {cite(s.passage)}.")
+                lines.append(
+                    render("quote_item", where=where(s.passage), quote=quote(s), cite=cite(s.passage))
+                )
         elif kind in ("task", "list") or len(picked) > 1:
             if kind == "task" and subject:
                 head = (
-                    f"{subject} được giao"
+                    render("assigned_head", agency=subject)
                     if len(numbers) <= 1
-                    else f"{subject} được giao nhiệm vụ ở {len(numbers)} Kết luận"
+                    else render("assigned_head_many", agency=subject, count=len(numbers))
                 )
             else:
-                head = "Các nội dung liên quan"
+                head = render("related_head")
             if len(numbers) > 1:
-                head += f"; mới nhất là Kết luận {numbers[0]} (ngày {vn_date(self._issued(first.passage))})"
+                head += render("newest_note", number=numbers[0], date=vn_date(self._issued(first.passage)))
             if len(picked) == 1:
-                lead = f"{subject} được giao: " if subject and kind == "task" else ""
-                lines.append(f"Theo {where(first.passage)}, {lead}{quote(first)} {cite(first.passage)}.")
+                lead = render("assigned_lead", agency=subject) if subject and kind == "task" else ""
+                lines.append(render("according_lead", where=where(first.passage), lead=lead, quote=quote(first),
+                                    cite=cite(first.passage)))  # fmt: skip
             else:
-                lines.append(f"{head} {cite(first.passage)}:")
+                lines.append(render("list_head", head=head, cite=cite(first.passage)))
                 for s in picked:
-                    newest = " — mới nhất" if len(numbers) > 1 and s is first else ""
-                    lines.append(f"- {where(s.passage)}{newest}: {quote(s)} {cite(s.passage)}.")
+                    newest = render("newest_mark") if len(numbers) > 1 and s is first else ""
+                    lines.append(render("quote_item", where=where(s.passage) + newest, quote=quote(s),
+                                        cite=cite(s.passage)))  # fmt: skip
         else:
-            lines.append(f"Theo {where(first.passage)}: {quote(first)} {cite(first.passage)}.")
+            lines.append(
+                render("according", where=where(first.passage), quote=quote(first), cite=cite(first.passage))
+            )
         text = "\n".join(_tidy(line) for line in lines)
         return Draft(text, True, sources, numbers, kind)
 
-    def _summary(self, number: str) -> Draft:
-        info = self.ket_luan[number]
-        sources: list[Passage] = []
 
-        def cite(p: Passage) -> str:
-            if p not in sources:
-                sources.append(p)
-            return f"[{sources.index(p) + 1}]"
+_NUMBER_WORDS = r"(?:\d[\d.,]*|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
 
-        doc = info.documents[0]
-        passages = [p for p in self.index.passages_of(doc.document_id) if p.kind in ("paragraph", "item")]
-        meta = self._find_passage(info, _date_forms(info.issued)) if info.issued else None
-        about = f" về {info.subject}" if info.subject else ""
-        lines = []
-        if meta:
-            lines.append(
-                f"Kết luận {number} của Bộ Chính trị, Ban Bí thư được ban hành ngày {vn_date(info.issued)}"
-                f"{about} {cite(meta)}."
-            )
-        points = [p for p in passages if re.search(r"\.m\d+\.d1$", p.passage_id)]
-        points = points or [p for p in passages if p.kind == "paragraph"] or passages
-        if points:
-            lines.append(f"Các nội dung chính {cite(points[0])}:")
-            for p in points[:6]:
-                first = split_sentences(p.text)
-                if first:
-                    lines.append(f"- “{trim(first[0], [], 40).rstrip('.')}” {cite(p)}.")
-        text = "\n".join(_tidy(line) for line in lines)
-        return Draft(text, bool(sources), sources, [number], "summary")
+
+def _has_quantity(text: str, noun: str) -> bool:
+    """Does `text` state a number of `noun` ("15 năm", "30%", "2 tháng")? Any number when noun is ""."""
+    folded = fold(normalize(text))
+    number = fold(_NUMBER_WORDS)
+    if noun in ("phan tram", "%"):
+        return bool(re.search(r"\d\s*%|phan tram", folded))
+    if noun == "dong":
+        return bool(re.search(rf"{number}\s+(?:dong|trieu|ty|nghin)\b|\d\s*%", folded))
+    if noun == "thoi gian":
+        return bool(re.search(rf"{number}\s+(?:nam|thang|tuan|ngay|gio)\b", folded))
+    if not noun:
+        return bool(re.search(r"(?<![\d/-])\d+(?![\d/-])", folded))
+    return bool(re.search(rf"\b{number}\s+(?:\w+\s+)?{re.escape(noun)}\b", folded))
 
 
 def _norm(raw: str) -> str | None:

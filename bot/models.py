@@ -23,6 +23,11 @@ class ChatResponse(BaseModel):
     citations: list[Citation]
     mode: Literal["extractive", "llm"]
     latency_ms: float
+    suggestions: list[str] = Field(
+        default_factory=list,
+        description="questions the corpus can answer: the closest ones when unsure or refused, else follow-ups",
+    )
+    intent: str = Field(default="fact", description="what the question asked, as the service read it")
 
 
 class Turn(BaseModel):

@@ -1,13 +1,20 @@
-"""A user's question → what it asks: its kind (date, signer, deadline, task of an agency …), the Kết luận
-numbers and agencies it names, and whether it is a follow-up. Folded ("han chot" = "hạn chót")."""
+"""A user's message → one structured question, read once: the written form (abbreviations, spoken words and
+fillers resolved by index/language/questions.py), its intent, the Kết luận, agencies, date window and other
+documents it names, and whether it leans on the previous turn. Retrieval gets a SearchQuery from it.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from index.textnorm import fold, normalize
+from index.language import agencies as agency_names
+from index.language.questions import cues, normalize_question, quantity, stopwords, window
+from index.search import SearchFilters, SearchQuery
+from index.textnorm import fold, has_diacritics, normalize, words
 
 QuestionKind = Literal[
     "greeting",
@@ -17,17 +24,46 @@ QuestionKind = Literal[
     "date",
     "report",
     "summary",
+    "series",
+    "compare",
+    "window",
+    "reference",
     "deadline",
     "task",
     "who",
     "list",
     "generic",
 ]
+# The intent names of the evaluation and the analytics, per kind.
+INTENTS: dict[str, str] = {
+    "greeting": "greeting",
+    "newest": "metadata",
+    "documents": "metadata",
+    "signer": "metadata",
+    "date": "metadata",
+    "report": "metadata",
+    "summary": "summary",
+    "series": "summary_series",
+    "compare": "comparison",
+    "window": "deadline_window",
+    "reference": "reference",
+    "deadline": "deadline",
+    "task": "agency_tasks",
+    "who": "list",
+    "list": "list",
+    "generic": "fact",
+}
+METADATA_KINDS = frozenset({"newest", "documents", "signer", "date", "report"})
 
 _KL_PATTERNS = (
     re.compile(r"\b(\d{1,4})\s*-?\s*kl(?:\s*/\s*tw)?\b"),
     re.compile(r"\bket\s+luan\s+(?:so\s+)?(\d{1,4})\b"),
     re.compile(r"\bkl\s*(?:so\s+)?(\d{1,4})\b"),
+)
+# another document by its number: "Kế hoạch số 56-KH/BCĐ", "Quy định 89-QĐ/TW", "Nghị quyết 18"
+_DOC_NUMBER = re.compile(r"\b(\d{1,4})\s*-\s*([a-z]{1,4})\s*/\s*([a-z]{1,8})\b")
+_DOC_KIND = re.compile(
+    r"\b(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi|bao cao|cong van|thong bao|huong dan)\s+(?:so\s+)?(\d{1,4})\b"
 )
 _AGENCY_HEADS = (
     "dang uy",
@@ -45,12 +81,64 @@ _AGENCY_HEADS = (
 )
 _AGENCY = re.compile(r"\b(" + "|".join(_AGENCY_HEADS) + r")((?:\s+\w+){1,6})")
 # words that end an agency name in a question ("Bộ Tư pháp được giao …", "Bộ Tư pháp thì sao")
-_AGENCY_STOP_TEXT = """
-duoc phai co lam thi can se chiu la trong theo ve nhu da dang cho khi nao gi sao o de phoi hop
-chu giao ket luan yeu cau thuc hien nhiem trach ra hay hoac voi cung con nay do cham nhat truoc
-ngay hang thang nam den sau bao gui hop
-"""
-_AGENCY_STOP = frozenset(_AGENCY_STOP_TEXT.split())
+_AGENCY_STOP = frozenset(
+    [
+        "duoc",
+        "phai",
+        "co",
+        "lam",
+        "thi",
+        "can",
+        "se",
+        "chiu",
+        "la",
+        "trong",
+        "theo",
+        "ve",
+        "nhu",
+        "da",
+        "dang",
+        "cho",
+        "khi",
+        "nao",
+        "gi",
+        "sao",
+        "o",
+        "de",
+        "phoi",
+        "hop",
+        "chu",
+        "giao",
+        "ket",
+        "luan",
+        "yeu",
+        "cau",
+        "thuc",
+        "hien",
+        "nhiem",
+        "trach",
+        "ra",
+        "hay",
+        "hoac",
+        "voi",
+        "cung",
+        "con",
+        "nay",
+        "do",
+        "cham",
+        "nhat",
+        "truoc",
+        "ngay",
+        "hang",
+        "thang",
+        "nam",
+        "den",
+        "sau",
+        "bao",
+        "gui",
+        "hop",
+    ]
+)
 _NOT_AGENCIES = (
     "bo chinh tri",
     "ban bi thu",
@@ -66,101 +154,238 @@ _NOT_AGENCIES = (
     "bo sung",
     "ban ve",
 )
-
 _NOT_AFTER = {
     "bo": frozenset(["dang", "can", "toan", "mot", "tung", "moi", "nhieu", "cac"]),
     "ban": frozenset(["van", "co", "phien", "can"]),
 }
-_GREETING = re.compile(r"^(xin chao|chao( ban| bot| em| anh| chi)?|hello|hi|alo|hey|chao buoi \w+)[\s!.,]*$")
-_CUES: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
-    ("newest", re.compile(r"\b(moi nhat|gan day nhat|gan nhat|moi ban hanh|sau cung|cuoi cung)\b")),
-    (
-        "documents",
-        re.compile(
-            r"\b(nhung|cac) (ket luan|van ban) (nao|gi)\b|\bbao nhieu (ket luan|van ban)\b|\bdanh sach\b"
-            r"|\b(co|gom) (nhung|cac) (ket luan|van ban)\b|\btra cuu (duoc )?(nhung )?(gi|van ban nao)\b"
-        ),
-    ),
-    (
-        "signer",
-        re.compile(
-            r"\b(ai ky|nguoi ky|ky boi|do ai|ai la nguoi ky|ai da ky|ky ten|ai ban hanh|ai thay mat)\b"
-        ),
-    ),
-    ("report", re.compile(r"\bbao cao (so|nao)\b|\bcan cu (vao )?bao cao\b|\bso bao cao\b")),
-    (
-        "date",
-        re.compile(
-            r"\b(ngay ban hanh|ngay ky|thoi gian ban hanh"
-            r"|ban hanh (vao )?(ngay|luc|khi|thoi gian|nam|thang) ?(nao|gi)?"
-            r"|(ky|ban hanh|ra doi|hop|phien hop)( vao)? "
-            r"(ngay nao|khi nao|bao gio|luc nao|hom nao|ngay bao nhieu)"
-            r"|(ngay nao|khi nao|bao gio) (duoc )?(ky|ban hanh))\b"
-        ),
-    ),
-    (
-        "summary",
-        re.compile(
-            r"\b(noi gi|noi ve (gi|viec gi|van de gi)|ve (van de )?gi|noi dung( chinh)?( la gi| gom)?|tom tat"
-            r"|de cap (den )?(gi|nhung gi)"
-            r"|gom nhung (gi|noi dung)|co gi moi|quy dinh gi)\b"
-        ),
-    ),
-    (
-        "deadline",
-        re.compile(
-            r"\b(han chot|thoi han|han hoan thanh|den han|deadline|cham nhat|truoc ngay nao|khi nao|bao gio"
-            r"|han (cuoi|nop|bao cao|la)"
-            r"|luc nao"
-            r"|thoi diem nao|ngay nao|den ngay nao|han cuoi|may gio|trong thoi gian nao|tien do"
-            r"|thang nao|nam nao|tuan nao|quy nao|vao thang)\b"
-        ),
-    ),
-    (
-        "list",
-        re.compile(
-            r"\b(nhung (gi|viec gi|nhiem vu gi|noi dung gi|yeu cau gi|linh vuc nao)|liet ke|gom nhung"
-            r"|bao gom|cac (nhiem vu|viec|yeu cau|linh vuc)|nhung (nhiem vu|viec|yeu cau|linh vuc)"
-            r"|nhung \w+( \w+)? nao|nhung ai)\b"
-        ),
-    ),
-    ("who", re.compile(r"\b(ai|co quan nao|don vi nao|ban nao|bo nao|cap nao|chu the nao)\b")),
-)
-_TASK = re.compile(
-    r"\b(giao|nhiem vu|phai lam|lam gi|trach nhiem|yeu cau|viec gi|chi dao|can lam|thi sao|the nao)\b"
-)
-# "Còn Bộ Tư pháp thì sao?", "Thế còn …", "Vậy …", "Kết luận đó …": the question leans on the previous turn
-_FOLLOWUP = re.compile(
-    r"^(con|the con|vay con|vay thi|vay|the|con ve|con doi voi|doi voi|thi|va|nhung|ngoai ra)\b"
-    r"|\b(thi sao|the nao|ra sao|nua khong|nua|thi the nao)\s*\??$"
-    r"|\b(ket luan (do|nay|tren|ay)|van ban (do|nay|tren|ay)|no|cai do|viec do|han do|co quan do|ho)\b"
+# words of a question that name what it asks rather than what it is about
+_ASKING = frozenset(
+    [
+        "viec",
+        "gi",
+        "nhiem",
+        "vu",
+        "cong",
+        "viec",
+        "dau",
+        "viec",
+        "noi",
+        "dung",
+        "nhung",
+        "cac",
+        "nao",
+        "lam",
+        "phai",
+        "can",
+        "giao",
+        "duoc",
+        "chu",
+        "tri",
+        "phoi",
+        "hop",
+        "han",
+        "chot",
+        "thoi",
+        "han",
+        "hoan",
+        "thanh",
+        "xong",
+        "khi",
+        "bao",
+        "gio",
+        "truoc",
+        "ngay",
+        "thang",
+        "nam",
+        "tuan",
+        "quy",
+        "sap",
+        "den",
+        "toi",
+        "qua",
+        "tre",
+        "het",
+        "trach",
+        "nhiem",
+        "yeu",
+        "cau",
+        "chi",
+        "dao",
+        "de",
+        "nghi",
+        "thuc",
+        "hien",
+        "ke",
+        "theo",
+        "trong",
+        "ve",
+        "voi",
+        "va",
+        "la",
+        "co",
+        "khong",
+        "gi",
+        "ai",
+        "tom",
+        "tat",
+        "noi",
+        "dung",
+        "chinh",
+        "y",
+        "so",
+        "sanh",
+        "khac",
+        "nhau",
+        "giong",
+        "moi",
+        "nhat",
+        "the",
+        "sao",
+        "ra",
+    ]
 )
 
 
 @dataclass(frozen=True)
 class Question:
-    text: str  # normalized, as typed
+    text: str  # the written form of the message
     folded: str
     kind: QuestionKind
     ket_luan: tuple[str, ...] = ()  # "183-KL/TW", in order of mention
     agencies: tuple[str, ...] = ()  # folded names attested in the corpus, e.g. "bo tu phap"
-    mentions: tuple[str, ...] = ()  # the same names as typed, e.g. "Bộ Tư pháp"
+    mentions: tuple[str, ...] = ()  # the same names as the corpus writes them, e.g. "Bộ Tư pháp"
     unknown_agencies: tuple[str, ...] = ()  # agency-like names the corpus never mentions
-    topic: str = ""  # what retrieval should look for (accented when typed so)
+    topic: str = ""  # what retrieval should look for
     followup: bool = False
     inherited: tuple[str, ...] = field(default=())  # slots taken from the previous turn
+    original: str = ""  # as typed
+    added: tuple[str, ...] = ()  # the documents' words for everyday words of the message
+    window: tuple[dt.date | None, dt.date | None] | None = None  # a date window the question names
+    status: Literal["overdue", "upcoming"] | None = None
+    references: tuple[str, ...] = ()  # other documents named by number, e.g. "56-KH/BCĐ", "192-KL/TW"
+    content: tuple[str, ...] = ()  # folded content words: what the question is about, not what it asks
+    quantity: str | None = None  # what a "bao nhiêu …" question counts ("" unnamed); None: no quantity asked
+    canonical: tuple[str, ...] = ()  # the agencies named, by their canonical names ("Bộ Tư pháp")
+
+    @property
+    def intent(self) -> str:
+        if self.kind == "window" and self.status:
+            return self.status
+        return INTENTS.get(self.kind, "fact")
+
+    def search_query(self, filters: SearchFilters | None = None) -> SearchQuery:
+        """What retrieval needs from the question: text to match, filters, and which passages it wants."""
+        focus: Literal["content", "document", "signer", "newest", "oldest"] = "content"
+        if self.kind == "signer":
+            focus = "signer"
+        elif self.kind == "newest":
+            focus = "newest"
+        elif self.kind in METADATA_KINDS:
+            focus = "document"
+        text = self.topic or self.text
+        if self.ket_luan:
+            base = filters.model_copy() if filters else SearchFilters()
+            filters = base.model_copy(update={"ket_luan": list(self.ket_luan)})
+            text = strip_ket_luan(text)  # the name says nothing about which paragraph answers
+        return SearchQuery(text=text, filters=filters, focus=focus)
+
+
+class AttestedPhrases:
+    """Is a folded phrase a run of words somewhere in the corpus? (for agency names)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self._words = [w for t in texts for w in re.findall(r"\w+", normalize(t))]
+        self._folded = [fold(w) for w in self._words]
+        self._text = " " + " ".join(self._folded) + " "
+
+    def __call__(self, phrase: str) -> bool:
+        return f" {phrase} " in self._text
+
+    def spelling(self, phrase: str) -> str | None:
+        """How the corpus writes a folded phrase: "bo tu phap" → "Bộ Tư pháp" (its first occurrence)."""
+        at = self._text.find(f" {phrase} ")
+        if at < 0:
+            return None
+        start = self._text.count(" ", 0, at + 1) - 1
+        return " ".join(self._words[start : start + len(phrase.split())])
+
+
+@dataclass
+class Lexicon:
+    """What the reader knows of the corpus: attested phrases, the Kết luận it holds, the documents they
+    mention, how to put accents back on a question typed without them, and today's date."""
+
+    attested: AttestedPhrases
+    ket_luan: frozenset[str] = frozenset()
+    referenced: frozenset[str] = frozenset()  # folded numbers of documents the corpus mentions
+    restore: Callable[[str], str] = lambda text: text
+    today: Callable[[], dt.date] = dt.date.today
+    newest: str | None = None  # the newest Kết luận held
+
+
+_MORE_NUMBERS = re.compile(
+    r"^(?:\s*(?:,|va|voi|hoac|so voi|den)\s*(?:ket luan\s+|kl\s*)?(?:so\s+)?(\d{2,4})\b(?!\s*[/-]\s*\d))"
+)
+
+
+_BARE_NUMBER = re.compile(r"(?<![\d/.-])\b(\d{2,4})\b(?!\s*[/.-]\s*\d)")
+_DOC_WORD_BEFORE = re.compile(
+    r"(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi|bao cao|cong van|so|ngay|thang|nam|quy|muc|diem|dieu|khoan|"
+    r"hoi nghi trung uong|tw)\s*$"
+)
+
+
+def bare_ket_luan(folded: str, known: frozenset[str]) -> list[str]:
+    """Kết luận the service holds, named by their bare number ("theo 183", "179 với 183"): a number that
+    is one of them and is no date, no other document's number, no count of something."""
+    out: list[str] = []
+    for m in _BARE_NUMBER.finditer(folded):
+        number = f"{int(m.group(1))}-KL/TW"
+        if number not in known or _DOC_WORD_BEFORE.search(folded[: m.start()]):
+            continue
+        after = folded[m.end() :].split()[:1]
+        if after and after[0] in (
+            "nam",
+            "ngay",
+            "thang",
+            "nguoi",
+            "xa",
+            "tinh",
+            "don",
+            "van",
+            "ho",
+            "trieu",
+            "ty",
+        ):
+            continue  # "183 xã", "221 người"
+        if number not in out:
+            out.append(number)
+    return out
 
 
 def ket_luan_numbers(folded: str) -> list[str]:
+    """Kết luận numbers a folded question names, in order: "kết luận 183 và 179" names both."""
     found: list[tuple[int, str]] = []
     for pattern in _KL_PATTERNS:
         for m in pattern.finditer(folded):
             found.append((m.start(), f"{int(m.group(1))}-KL/TW"))
+            end = m.end()
+            while more := _MORE_NUMBERS.match(folded[end:]):
+                found.append((end, f"{int(more.group(1))}-KL/TW"))
+                end += more.end()
     out: list[str] = []
     for _, number in sorted(found):
         if number not in out:
             out.append(number)
     return out
+
+
+def document_numbers(text: str) -> list[str]:
+    """Numbers of documents other than by "Kết luận N" ("56-KH/BCĐ", "nghị quyết 18"), as folded keys."""
+    folded = fold(text)
+    out = [f"{int(m.group(1))}-{m.group(2)}/{m.group(3)}" for m in _DOC_NUMBER.finditer(folded)]
+    out += [f"{m.group(1)} {int(m.group(2))}" for m in _DOC_KIND.finditer(folded)]
+    return list(dict.fromkeys(out))
 
 
 def _strip_spans(text: str, spans: list[tuple[int, int]]) -> str:
@@ -208,58 +433,180 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
-class AttestedPhrases:
-    """Is a folded phrase a run of words somewhere in the corpus? (for agency names)."""
-
-    def __init__(self, texts: list[str]) -> None:
-        self._words = [w for t in texts for w in re.findall(r"\w+", normalize(t))]
-        self._folded = [fold(w) for w in self._words]
-        self._text = " " + " ".join(self._folded) + " "
-
-    def __call__(self, phrase: str) -> bool:
-        return f" {phrase} " in self._text
-
-    def spelling(self, phrase: str) -> str | None:
-        """How the corpus writes a folded phrase: "bo tu phap" → "Bộ Tư pháp" (its first occurrence)."""
-        at = self._text.find(f" {phrase} ")
-        if at < 0:
-            return None
-        start = self._text.count(" ", 0, at + 1) - 1
-        return " ".join(self._words[start : start + len(phrase.split())])
+_PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
+_NEWEST_QUALIFIER = re.compile(
+    r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
+)
+_SPOKEN_AGENCY_LEAD = re.compile(
+    r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(\w+(?: \w+){0,3})"
+)
 
 
-def kind_of(folded: str, has_agency: bool, has_kl: bool) -> QuestionKind:
-    if _GREETING.match(folded):
+_GENERIC_HEADS = frozenset(
+    [
+        "uy",
+        "ban",
+        "bo",
+        "dang",
+        "co",
+        "quan",
+        "hoi",
+        "dong",
+        "van",
+        "phong",
+        "cac",
+        "nhan",
+        "dan",
+        "cap",
+        "tinh",
+        "xa",
+    ]
+)
+
+
+def spoken_agencies(folded: str) -> list[str]:
+    """Agencies called by a short name, as people say them: "bên tư pháp" (Bộ Tư pháp), "Ban Tổ chức"
+    (Ban Tổ chức Trung ương), "Mặt trận" — a known agency whose name is "Bộ/Ban …" plus the words, or
+    starts with them (two words at least)."""
+    names = {a.name: agency_names._key(a.name) for a in agency_names.known() if not a.issuer}
+    out: list[str] = []
+    for m in _SPOKEN_AGENCY_LEAD.finditer(folded):
+        tail = m.group(1).split()
+        for size in range(len(tail), 0, -1):
+            words_ = " ".join(tail[:size])
+            hits = [n for n, key in names.items() if key in (f"bo {words_}", f"ban {words_}")]
+            if not hits and size >= 2 and not set(tail[:size]) <= _GENERIC_HEADS:
+                hits = [n for n, key in names.items() if key.startswith(words_ + " ") or key == words_]
+            if hits:
+                best = min(hits, key=len)
+                if best not in out:
+                    out.append(best)
+                break
+    return out
+
+
+def content_words(folded: str, drop: Iterable[str] = ()) -> tuple[str, ...]:
+    """The words of a folded question that say what it is about (not how it asks, not whom it names)."""
+    dropped = set(drop)
+    stop = stopwords()
+    return tuple(
+        w
+        for w in words(folded)
+        if w not in _ASKING and w not in stop and w not in dropped and not w.isdigit()
+    )
+
+
+def kind_of(
+    found: frozenset[str],
+    *,
+    agencies_named: bool,
+    numbers: list[str],
+    specific: bool,
+    has_window: bool,
+    bare_words: int = 0,
+) -> QuestionKind:
+    """The intent, from the cues present and the slots filled (rules on the language, not on examples).
+    `bare_words`: how many words the question has besides its Kết luận mention."""
+    if "greeting" in found or "thanks" in found:
         return "greeting"
-    for kind, pattern in _CUES:
-        if not pattern.search(folded):
-            continue
-        if kind == "newest" and not re.search(r"\b(ket luan|van ban|kl)\b", folded):
-            continue
-        if kind == "summary" and not has_kl:
-            continue
-        if kind in ("who", "list", "deadline") and has_agency and kind != "deadline":
-            return "task"
-        return kind
-    if has_agency and (_TASK.search(folded) or len(folded.split()) <= 8):
+    if "compare" in found and len(numbers) >= 2:
+        return "compare"
+    if "summary" in found and not specific and not agencies_named:
+        return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
+    if ("overdue" in found or "upcoming" in found) and not specific:
+        return "window"
+    if has_window and "window_ask" in found and not specific:
+        return "window"
+    for kind in ("newest", "documents", "signer", "report", "date"):
+        if kind in found:
+            return kind  # type: ignore[return-value]
+    if (
+        agencies_named
+        and not specific
+        and ("tasks" in found or "list" in found or "who" in found or "deadline" in found)
+    ):
         return "task"
-    if has_kl and len(folded.split()) <= 6:
-        return "summary"
+    if "deadline" in found:
+        return "deadline"
+    if agencies_named and ("tasks" in found or "list" in found or "who" in found):
+        return "task"
+    if "list" in found:
+        return "list"
+    if "who" in found:
+        return "who"
+    if "tasks" in found and not specific and not numbers:
+        return "task" if agencies_named else "list"
+    if agencies_named and not specific:
+        return "task"
+    if numbers and not specific and not (found - {"followup"}) and bare_words <= 3:
+        return "summary"  # "Kết luận 183?", "KL 183 thế nào"
     return "generic"
 
 
-def analyze(message: str, attested: AttestedPhrases) -> Question:
-    text = normalize(message)
-    folded = fold(text)
+def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
+    if isinstance(lexicon, AttestedPhrases):
+        lexicon = Lexicon(lexicon)
+    norm = normalize_question(message)
+    text, folded = norm.text, norm.folded
     numbers = ket_luan_numbers(folded)
-    known, unknown, spans = agencies(folded, attested)
-    kind = kind_of(folded, bool(known), bool(numbers))
-    n_words = len(re.findall(r"\w+", folded))
-    followup = (bool(_FOLLOWUP.search(folded)) and n_words <= 12) or (
+    if not numbers or ("compare" in cues(folded) and len(numbers) < 2):
+        numbers += [n for n in bare_ket_luan(folded, lexicon.ket_luan) if n not in numbers]
+    known, unknown, spans = agencies(folded, lexicon.attested)
+    canonical = [m.agency.name for m in agency_names.find(text) if not m.agency.issuer]
+    for name in [*canonical, *spoken_agencies(folded)]:
+        if name not in canonical:
+            canonical.append(name)
+        key = fold(name)
+        if lexicon.attested(key) and key not in known:
+            known.append(key)
+            spans.append((0, 0))
+    unknown = [
+        u for u in unknown if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
+    ]
+    # cue words inside agency names ("Ban Chỉ đạo", "Ủy ban Kiểm tra") say nothing of what is asked
+    bare = folded
+    for name in sorted({*known, *(agency_names._key(c) for c in canonical)}, key=len, reverse=True):
+        bare = bare.replace(name, " ")
+    found = cues(" ".join(bare.split()))
+    others = [
+        n for n in document_numbers(text) if not n.endswith("/tw") or not n.split("-")[1].startswith("kl")
+    ]
+    mentioned = [n for n in numbers if n not in lexicon.ket_luan and fold(n) in lexicon.referenced]
+    references = tuple([*mentioned, *others])
+    drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in name.split()}
+    drop |= {w for n in numbers for w in fold(n).split("-")}
+    content = content_words(folded, drop | {"ket", "luan", "kl", "tw"})
+    specific = len(content) >= 2
+    span = window(folded, lexicon.today())
+    status: Literal["overdue", "upcoming"] | None = None
+    if "overdue" in found:
+        status = "overdue"
+    elif "upcoming" in found:
+        status = "upcoming"
+    if "newest" in found and _NEWEST_QUALIFIER.search(folded) and lexicon.newest and not numbers:
+        numbers = [lexicon.newest]  # "… theo kết luận mới nhất": a filter, not the question
+        found = found - {"newest"}
+    asks_tasks = bool(known or canonical) and "tasks" in found
+    if references and (others or not [n for n in numbers if n in lexicon.ket_luan]) and not asks_tasks:
+        kind: QuestionKind = "reference"
+    else:
+        kl_words = sum(len(m.group(0).split()) for p in _KL_PATTERNS for m in p.finditer(folded))
+        kind = kind_of(found, agencies_named=bool(known or canonical), numbers=numbers, specific=specific,
+                       has_window=span is not None, bare_words=len(words(folded)) - kl_words)  # fmt: skip
+        if kind == "deadline" and _PERIOD.search(folded):
+            kind = "generic"  # "tình hình từ 18/7 tới bữa nào": the end of a period, not a task's deadline
+    n_words = len(words(folded))
+    followup = ("followup" in found and n_words <= 12) or (
         n_words <= 6 and not numbers and not known and kind in ("deadline", "signer", "date", "report", "who")
     )
-    # the corpus's spelling, not the typed one: "bo tu phap" is answered as "Bộ Tư pháp"
-    mentions = tuple(attested.spelling(name) or text[s:e] for name, (s, e) in zip(known, spans, strict=False))
+    mentions = tuple(
+        lexicon.attested.spelling(name) or text[s:e] for name, (s, e) in zip(known, spans, strict=False)
+    )
+    topic = text
+    if not has_diacritics(norm.original):
+        topic = lexicon.restore(text)  # accents back from the corpus's own spelling, for the embedder
+    if norm.added:
+        topic = " ".join((topic, *norm.added))
     return Question(
         text=text,
         folded=folded,
@@ -268,8 +615,16 @@ def analyze(message: str, attested: AttestedPhrases) -> Question:
         agencies=tuple(known),
         mentions=mentions,
         unknown_agencies=tuple(unknown),
-        topic=text,
+        topic=topic,
         followup=followup,
+        original=norm.original,
+        added=norm.added,
+        window=span,
+        status=status,
+        references=references,
+        content=content,
+        quantity=quantity(folded),
+        canonical=tuple(canonical),
     )
 
 
@@ -299,33 +654,39 @@ def merge(current: Question, previous: Question) -> Question:
         ket_luan = previous.ket_luan
         inherited.append("ket_luan")
     names, mentions, unknown = current.agencies, current.mentions, current.unknown_agencies
-    if not names and not unknown and previous.agencies:
-        names, mentions = previous.agencies, previous.mentions
+    canonical = current.canonical
+    if not names and not unknown and not canonical and (previous.agencies or previous.canonical):
+        names, mentions, canonical = previous.agencies, previous.mentions, previous.canonical
         inherited.append("agencies")
     own = core(current)
     own_words = [w for w in fold(own).split() if w not in _FILLER]
     kind = current.kind
-    if not own_words:
-        # "Còn Bộ Tư pháp thì sao?", "Còn Kết luận 221?": same question, new subject
-        if previous.kind not in ("greeting",):
+    window_, status = current.window, current.status
+    if not own_words or not current.content:
+        # "Còn Bộ Tư pháp thì sao?", "Hạn chót của việc đó là ngày nào?": the same subject as before, and
+        # the same question when this one asks nothing of its own
+        if previous.kind not in ("greeting",) and (not own_words or kind in ("generic", "summary", "who")):
             kind = previous.kind
             inherited.append("kind")
+            window_, status = window_ or previous.window, status or previous.status
         if kind in ("generic", "who", "list") and names:
             kind = "task"
-        topic = " ".join(x for x in (core(previous), *mentions) if x)
+        topic = " ".join(x for x in (current.topic if own_words else "", core(previous), *mentions) if x)
         inherited.append("topic")
     else:
         if (
-            kind == "generic"
+            kind in ("generic", "summary")
             and len(own_words) <= 3
             and previous.kind not in ("greeting", "generic", "documents", "newest")
         ):
             kind = previous.kind
             inherited.append("kind")
         extra = [m for m in mentions if fold(m) not in current.folded]
-        if len(own_words) <= 3:
+        if len(current.content) <= 2:
             extra.append(core(previous))
-        topic = " ".join([current.text, *extra])
+        topic = " ".join([current.topic or current.text, *extra])
+    if kind == "compare" and len(ket_luan) < 2 and previous.ket_luan:
+        ket_luan = tuple(dict.fromkeys([*ket_luan, *previous.ket_luan]))
     return replace(
         current,
         kind=kind,
@@ -333,12 +694,66 @@ def merge(current: Question, previous: Question) -> Question:
         agencies=names,
         mentions=mentions,
         unknown_agencies=unknown,
+        canonical=canonical,
         topic=topic or previous.topic,
         inherited=tuple(inherited),
+        window=window_,
+        status=status,
+        content=current.content or previous.content,
     )
 
 
-_FILLER_TEXT = """
-cac nhung thi sao the nao ra con vay do nay no a nhi a oi nua khong co gi ve ket luan kl
-"""
-_FILLER = frozenset(_FILLER_TEXT.split())
+_FILLER = frozenset(
+    [
+        "cac",
+        "nhung",
+        "thi",
+        "sao",
+        "the",
+        "nao",
+        "ra",
+        "con",
+        "vay",
+        "do",
+        "nay",
+        "no",
+        "a",
+        "nhi",
+        "a",
+        "oi",
+        "nua",
+        "khong",
+        "co",
+        "gi",
+        "ve",
+        "ket",
+        "luan",
+        "kl",
+    ]
+)
+
+
+def strip_ket_luan(text: str) -> str:
+    """The question without its "Kết luận 183" mention, once that mention has become a filter."""
+    folded = fold(text)  # fold keeps one character per character, so spans carry over
+    spans = [m.span() for pattern in _KL_PATTERNS for m in pattern.finditer(folded)]
+    stripped = _strip_spans(text, spans)
+    return stripped if any(ch.isalnum() for ch in stripped) else text
+
+
+class Reader:
+    """Reads messages against one index: its agencies, Kết luận, referenced documents and spelling."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+
+    def read(self, message: str) -> Question:
+        return analyze(message, self.lexicon)
+
+    def search_query(self, text: str, filters: SearchFilters | None = None) -> SearchQuery:
+        """A search box query read like a question: "Kết luận 183 …" filters on 183-KL/TW."""
+        question = self.read(text)
+        known = [n for n in question.ket_luan if n in self.lexicon.ket_luan]
+        if not known or (filters and filters.ket_luan):
+            return replace(question, ket_luan=()).search_query(filters)
+        return replace(question, ket_luan=tuple(known)).search_query(filters)

@@ -7,6 +7,7 @@ and fall back to the extractive answer on timeout, error, or an answer with no v
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import secrets
 import threading
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.citations import CitedAnswerBuilder, check_markers, renumber, verbatim
+from bot.citations import CitedAnswerBuilder, gate, renumber
 from bot.extractive import Draft, ExtractiveAnswerer
 from bot.followup import resolve
 from bot.models import ChatResponse, Citation, Turn
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
-# Metadata answers come straight from Document fields; an LLM adds nothing but risk there.
-_EXTRACTIVE_ONLY = frozenset({"greeting", "signer", "date", "report", "newest", "documents"})
+# Metadata answers come straight from Document fields, and task lists from the extracted directives: an LLM
+# adds nothing but risk there. Every other in-scope question may go to the LLM, even one the extractive
+# path refused (spoken phrasing, summaries), as long as retrieval found passages for it.
+_EXTRACTIVE_ONLY = frozenset({"greeting", "signer", "date", "report", "newest", "documents", "window"})
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,11 @@ class ChatService:
 
     # --- answering -----------------------------------------------------------------------------------
     def prepare(
-        self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
+        self,
+        message: str,
+        conversation_id: str | None = None,
+        filters: SearchFilters | None = None,
+        today: dt.date | None = None,
     ) -> _Prepared:
         started = time.perf_counter()
         text = validate_message(message)
@@ -122,7 +129,7 @@ class ChatService:
             history[-self.settings.history_turns :] if self.settings.history_turns else [],
             self.extractive.analyze,
         )
-        draft = self.extractive.answer(question, filters)
+        draft = self.extractive.answer(question, filters, today)
         return _Prepared(cid, text, question, history, draft, started)
 
     def answer(
@@ -139,7 +146,7 @@ class ChatService:
             return await asyncio.to_thread(self._finish_draft, prepared)
         assert self.llm is not None
         sources = self._llm_sources(prepared)
-        builder = CitedAnswerBuilder(sources)
+        builder = CitedAnswerBuilder(sources, prepared.question.text)
         try:
             async with asyncio.timeout(self.settings.llm_timeout):
                 text = await self.llm.complete(prepared.question.text, sources, prepared.history)
@@ -166,7 +173,7 @@ class ChatService:
         if self._use_llm(prepared):
             assert self.llm is not None
             sources = self._llm_sources(prepared)
-            builder = CitedAnswerBuilder(sources)
+            builder = CitedAnswerBuilder(sources, prepared.question.text)
             emitted = False
             try:
                 async with asyncio.timeout(self.settings.llm_timeout):
@@ -192,11 +199,14 @@ class ChatService:
         yield StreamEvent("done", response.model_dump(mode="json"))
 
     def _use_llm(self, prepared: _Prepared) -> bool:
-        return (
-            self.llm is not None
-            and prepared.draft.answered
-            and prepared.question.kind not in _EXTRACTIVE_ONLY
-        )
+        if self.llm is None or prepared.question.kind in _EXTRACTIVE_ONLY:
+            return False
+        if prepared.draft.answered:
+            return True
+        # refused by the extractive gate: the LLM may still answer from the passages, but not a question
+        # about a Kết luận or an agency the corpus does not hold
+        missing = [n for n in prepared.question.ket_luan if n not in self.extractive.ket_luan]
+        return not missing and not (prepared.question.unknown_agencies and not prepared.question.agencies)
 
     def _llm_sources(self, prepared: _Prepared, limit: int = 8) -> list[Any]:
         """The extractive answer's passages first, then the next best hits, newest Kết luận first."""
@@ -227,14 +237,13 @@ class ChatService:
         mode: Literal["extractive", "llm"],
     ) -> ChatResponse:
         citations = list(citations)
-        bad = [c for c in citations if not verbatim(c, self._source_text)]
-        if bad or not check_markers(answer, citations) or (answered and not citations):
-            log.error(
-                "answer failed its citation checks (not verbatim: %s); refusing instead",
-                [c.passage_id for c in bad],
-            )
+        suggestions = prepared.draft.suggestions
+        problems = gate(answer, citations, self._source_text, answered)
+        if problems:
+            log.error("answer failed its citation checks (%s); refusing instead", "; ".join(problems))
             refusal = self.extractive.refusal(prepared.question)
             answer, citations, answered = refusal.answer, [], False
+            suggestions = refusal.suggestions
         if not answered:
             citations = []
         message_id = secrets.token_urlsafe(12)
@@ -260,6 +269,8 @@ class ChatService:
             citations=citations,
             mode=mode,
             latency_ms=round((time.perf_counter() - prepared.started) * 1000, 2),
+            suggestions=suggestions,
+            intent=prepared.question.intent,
         )
 
     def _source_text(self, file: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import statistics
@@ -11,22 +12,109 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from index.language.dates import DateMention, find_dates
 from index.search import SearchFilters, SearchIndex
+from index.textnorm import fold, normalize, words
 
 _ARTICLE_LINE = re.compile(r"^Điều\s+(\d+[a-z]?)\.", re.MULTILINE)
 
 
 class EvalQuestion(BaseModel):
+    """One question of data/eval/*.jsonl: the old set (`category`) and the dev/test splits (`group`,
+    `intent`, `style`, `as_of`) both read into this."""
+
+    model_config = ConfigDict(extra="ignore")
+
     id: str
-    category: str
+    category: str = Field(default="", description="old sets; the new splits' `intent` stands in")
+    group: str = Field(default="", description="questions asking the same fact in other words")
+    intent: str = ""
+    style: str = Field(default="", description="formal, spoken, keywords, no diacritics …")
     question: str
     gold: list[str] = Field(default_factory=list, description="passage ids; any of them is a hit")
     answerable: bool = True
-    expect: list[str | list[str]] = Field(default_factory=list, description="facts the answer must contain")
+    expect: list[str | list[str]] = Field(
+        default_factory=list, description="facts the answer must contain; a list is alternatives"
+    )
     history: list[str] = Field(default_factory=list, description="earlier questions of the same conversation")
+    as_of: dt.date | None = Field(default=None, description="the day the question is asked on")
     twin: str | None = Field(default=None, description="id of the accented twin of a no-diacritic question")
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _history_questions(cls, value: object) -> object:
+        """History turns may be written as {"question": …, "answer": …}; only the questions are asked."""
+        if isinstance(value, list):
+            return [v.get("question", v.get("text", "")) if isinstance(v, dict) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _category_and_intent(self) -> EvalQuestion:
+        self.category = self.category or self.intent or "other"
+        self.intent = self.intent or self.category
+        self.style = self.style or "unspecified"
+        return self
+
+
+EVAL_DIR = Path(__file__).resolve().parent.parent / "data" / "eval"
+# the question sets `ketluan eval --split` reads: tuned on dev, reported on test; "old" is the first set
+SPLITS = {"dev": "questions.dev.jsonl", "test": "questions.test.jsonl", "old": "questions.jsonl"}
+
+
+def split_files(split: str, folder: Path = EVAL_DIR) -> dict[str, Path]:
+    """`dev`, `test` or `all` (dev, test and the old set) → name → file, for the files that exist."""
+    names = {"dev": ["dev"], "test": ["test"], "all": ["dev", "test", "old"]}.get(split)
+    if names is None:
+        raise ValueError(f"unknown split {split!r}: dev, test or all")
+    return {name: folder / SPLITS[name] for name in names if (folder / SPLITS[name]).is_file()}
+
+
+_ISO_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+
+
+def _written_date(text: str) -> DateMention | None:
+    """`text` as one date if it is nothing but a date with its year ("2025-12-31", "31/12/2025", "tháng
+    11-2025"), else None."""
+    text = text.strip()
+    if iso := _ISO_DAY.fullmatch(text):
+        try:
+            return DateMention(0, len(text), text, dt.date(int(iso[1]), int(iso[2]), int(iso[3])), "day")
+        except ValueError:
+            return None
+    found = find_dates(text, None)
+    if len(found) == 1 and found[0].start == 0 and found[0].end == len(text) and found[0].date is not None:
+        return found[0]
+    return None
+
+
+def same_date(expected: DateMention, written: DateMention) -> bool:
+    """`written` names the same day (or month, or year) as `expected`, at the same precision."""
+    return expected.date is not None and (expected.date, expected.precision) == (
+        written.date,
+        written.precision,
+    )
+
+
+def _tokens(text: str) -> list[str]:
+    return words(fold(normalize(text)))
+
+
+def fact_present(answer: str, fact: str | list[str]) -> bool:
+    """The answer states the fact (or one of a list of alternatives): a date as a date in any written form,
+    anything else as whole tokens in order, accents and case ignored ("25" is not in "2025")."""
+    options = fact if isinstance(fact, list) else [fact]
+    tokens = _tokens(answer)
+    for option in options:
+        if (date := _written_date(option)) is not None:
+            if any(same_date(date, d) for d in find_dates(answer, None)):
+                return True
+            continue
+        want = _tokens(option)
+        if want and any(tokens[i : i + len(want)] == want for i in range(len(tokens) - len(want) + 1)):
+            return True
+    return False
 
 
 def latency_ms(samples: list[float]) -> dict[str, float | None]:

@@ -97,6 +97,9 @@ class Directive(BaseModel):
     implicit_agency: bool = Field(
         default=False, description="the agency is taken from the enclosing mục or item head, not the sentence"
     )
+    also_sources: list[Source] = Field(
+        default_factory=list, description="offsets of the same task's action in the texts of `also_in`"
+    )
 
 
 class Reference(BaseModel):

@@ -50,7 +50,7 @@ class SyllableModel:
 
 def syllable_model(corpora: Sequence[Path]) -> SyllableModel:
     """Syllable counts and passage lengths of what the index really embeds (headings + paragraph)."""
-    from index.store import embedding_text
+    from index.build import embedding_text
     from index.structure import parse_document
 
     counts: Counter[str] = Counter()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -15,10 +14,8 @@ from pydantic import BaseModel, Field
 from index.embedding import Embedder, load_embedder
 from index.errors import BadQuery, IndexNotReady, NotFound
 from index.fusion import candidates, fuse, top_rows
-from index.lexical import query_tokens, restore_accents, with_question_words
-from index.models import Document, Passage
-from index.settings import IndexSettings
-from index.store import (
+from index.language.references import normalize_ket_luan
+from index.layout import (
     FAISS_READ_FLAGS,
     Manifest,
     configure_search,
@@ -28,52 +25,17 @@ from index.store import (
     read_manifest,
     staleness,
 )
-from index.structure import normalize_ket_luan
+from index.lexical import query_tokens, restore_accents, with_question_words
+from index.models import Document, Passage
+from index.settings import IndexSettings
 from index.tasks import TaskBook
 from index.textnorm import fold, has_diacritics, normalize, words
 
 MAX_QUERY_CHARS = 2000
 CANDIDATES = 200  # per retriever, when only candidates are fused (approximate vector index)
 EXACT_SUBSET_MAX = 5000  # a filter that leaves at most this many passages: exact vector scores (≈ 2 ms)
-# "Kết luận 183", "kết luận số 183", "183-KL/TW", "KL 183", on folded text
-_KL_IN_QUERY = re.compile(
-    r"\bket\s*luan\s*(?:so\s*)?(\d{2,4})\b|\b(\d{2,4})\s*-?\s*kl\b|\bkl\s*-?\s*(\d{2,4})\b"
-)
-
-
-# Questions about a document itself (date, signer, report, subject, newest) — only they want its header.
-_DOCUMENT_QUESTION = re.compile(
-    r"ban hanh|ai ky|nguoi ky|ky ngay|ky khi nao|ky vao|ky ket luan|chu ky|bao cao (nao|so)|can cu"
-    r"|dua tren|so hieu|moi nhat|gan day nhat|cu nhat|dau tien|som nhat|ve van de gi|noi dung chinh|ve viec gi"
-    r"|trich yeu|tieu de|ten (ket luan|van ban)|co bao nhieu ket luan|nhung ket luan nao"
-)
-_SIGNER_QUESTION = re.compile(r"ai ky|nguoi ky|ky boi|chu ky|ai ban hanh|thay mat")
-_NEWEST = re.compile(r"moi nhat|gan day nhat|sau cung|cuoi cung")
-_OLDEST = re.compile(r"cu nhat|dau tien|som nhat")
 META_KINDS = ("metadata", "signature")
-
-
-def strip_ket_luan(query: str) -> str:
-    """The question without its "Kết luận 183" mention, once that mention has become a filter."""
-    folded = fold(query)
-    spans = [m.span() for m in _KL_IN_QUERY.finditer(folded)]
-    out, last = [], 0
-    for start, end in spans:  # fold keeps one character per character, so spans carry over
-        out.append(query[last:start])
-        last = end
-    out.append(query[last:])
-    stripped = re.sub(r"\s+", " ", "".join(out)).strip(" ,.;:")
-    return stripped if any(ch.isalnum() for ch in stripped) else query
-
-
-def ket_luan_in_query(query: str) -> list[str]:
-    """Kết luận numbers a question names, normalised ("183-KL/TW"), in order of mention."""
-    found: list[str] = []
-    for m in _KL_IN_QUERY.finditer(fold(query)):
-        number = f"{int(next(g for g in m.groups() if g))}-KL/TW"
-        if number not in found:
-            found.append(number)
-    return found
+Focus = Literal["content", "document", "signer", "newest", "oldest"]
 
 
 DUPLICATE_JACCARD = 0.8
@@ -88,6 +50,19 @@ class SearchFilters(BaseModel):
     issued_from: dt.date | None = Field(default=None, description="issued on or after this day")
     issued_to: dt.date | None = Field(default=None, description="issued on or before this day")
     document_id: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A question as retrieval takes it, already read by the caller: no Vietnamese is parsed here.
+
+    `focus` says which passages the question wants: its content (headers and signatures count half), the
+    document itself (headers and preambles first), who signed it, or the newest / oldest Kết luận.
+    """
+
+    text: str
+    filters: SearchFilters | None = None
+    focus: Focus = "content"
 
 
 @dataclass(frozen=True)
@@ -191,11 +166,6 @@ class SearchIndex:
         tokens = [t for t in query_tokens(query, self.compounds) if t in self._vocab]
         return PreparedQuery(text=text, tokens=tokens)
 
-    def known_ket_luan(self, query: str) -> list[str]:
-        """The Kết luận numbers named in `query` that the corpus holds."""
-        present = {d.ket_luan for d in self.documents.values() if d.ket_luan}
-        return [n for n in ket_luan_in_query(query) if n in present]
-
     def _mask(self, filters: SearchFilters | None) -> np.ndarray | None:
         if filters is None:
             return None
@@ -203,7 +173,7 @@ class SearchIndex:
         if filters.ket_luan:
             wanted = set()
             for raw in filters.ket_luan:
-                number = normalize_ket_luan(raw) or normalize_ket_luan(f"{raw.strip()}-KL/TW")
+                number = normalize_ket_luan(raw)
                 if not number:
                     raise BadQuery(f"not a Kết luận number: {raw!r} (expected e.g. 183-KL/TW or 183)")
                 wanted.add(number)
@@ -262,18 +232,19 @@ class SearchIndex:
         _, ids = index.search(query.reshape(1, -1).astype(np.float32), wanted, params=params)
         return np.asarray(ids[0][ids[0] >= 0])
 
-    def search_hits(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
+    def search_hits(
+        self, query: str | SearchQuery, k: int = 5, filters: SearchFilters | None = None
+    ) -> list[Hit]:
+        """Ranked passages for `query`: plain text is searched as it is; a SearchQuery brings its filters
+        (a `filters` argument wins) and its focus."""
         if k < 1 or k > 100:
             raise BadQuery("k must be between 1 and 100")
-        folded = fold(normalize(query))
-        if (filters is None or not filters.ket_luan) and (named := self.known_ket_luan(query)):
-            # a question that names a Kết luận in the corpus is about that one; the name itself then
-            # says nothing about which paragraph answers
-            filters = (filters or SearchFilters()).model_copy(update={"ket_luan": named})
-            query = strip_ket_luan(query)
-        prepared = self.prepare(query)
+        if isinstance(query, str):
+            query = SearchQuery(text=query)
+        filters = filters or query.filters
+        prepared = self.prepare(query.text)
         rows, dense, lexical, mask = self._scores(prepared, self._mask(filters), k)
-        fused = self._document_level(fuse(dense, lexical, mask), rows, folded)
+        fused = self._focus(fuse(dense, lexical, mask), rows, query.focus)
         hits: list[Hit] = []
         for j in np.argsort(-fused, kind="stable"):
             if not np.isfinite(fused[j]):
@@ -287,24 +258,25 @@ class SearchIndex:
                 break
         return hits
 
-    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Passage]:
+    def search(
+        self, query: str | SearchQuery, k: int = 5, filters: SearchFilters | None = None
+    ) -> list[Passage]:
         return [h.passage for h in self.search_hits(query, k, filters)]
 
-    def _document_level(self, fused: np.ndarray, rows: np.ndarray, folded_query: str) -> np.ndarray:
+    def restore(self, text: str) -> str:
+        """`text` typed without diacritics, spelled as the corpus spells its words."""
+        return restore_accents(text, self._restore_table)
+
+    def _focus(self, fused: np.ndarray, rows: np.ndarray, focus: Focus) -> np.ndarray:
         """Headers and signatures answer questions about a document, not about its content."""
         kinds = self._kinds[rows]
-        if not _DOCUMENT_QUESTION.search(folded_query):
+        if focus == "content":
             return np.where(np.isin(kinds, META_KINDS), fused * 0.5, fused)
-        newest, oldest = _NEWEST.search(folded_query), _OLDEST.search(folded_query)
-        if (newest or oldest) and (self._issued >= 0).any():
+        if focus in ("newest", "oldest") and (self._issued >= 0).any():
             dated = self._issued[self._issued >= 0]
-            target = dated.max() if newest else dated.min()
+            target = dated.max() if focus == "newest" else dated.min()
             return np.where(self._issued[rows] == target, fused * 1.5, fused)
-        boost = {
-            "metadata": 1.2,
-            "preamble": 1.2,
-            "signature": 1.2 if _SIGNER_QUESTION.search(folded_query) else 0.7,
-        }
+        boost = {"metadata": 1.2, "preamble": 1.2, "signature": 1.2 if focus == "signer" else 0.7}
         factor = np.array([boost.get(k, 1.0) for k in kinds])
         return fused * factor
 
@@ -330,7 +302,7 @@ def ensure_index(
     settings: IndexSettings, embedder: Embedder | None = None, *, progress: bool = False
 ) -> SearchIndex:
     """Open the index, building it first from the shipped corpus when it is missing or stale."""
-    from index.store import build_index
+    from index.build import build_index
 
     try:
         return open_index(settings, embedder)

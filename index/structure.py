@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from index.cleaning import Line, clean_lines
+from index.language.dates import find_dates
+from index.language.references import ket_luan_numbers
 from index.models import Document, Passage, PassageKind, Source
 from index.textnorm import fold
 
-KL_NUMBER = re.compile(r"(\d{1,4})\s*-\s*KL\s*/\s*TW", re.IGNORECASE)
 REPORT_NUMBER = re.compile(r"Báo cáo số\s+(\d{1,4}\s*-\s*BC\s*/\s*[A-ZĐ]+)", re.IGNORECASE)
-_DATE_LONG = re.compile(r"ngày\s+(\d{1,2})\s+tháng\s+(\d{1,2})\s+năm\s+(\d{4})", re.IGNORECASE)
-_DATE_SHORT = re.compile(r"[Nn]gày\s+(\d{1,2})\s*[/-]\s*(\d{1,2})(?:\s*[/-]\s*(\d{4}))?(?![\d/-])")
 _PAGE_DATE = re.compile(r"^\s*date\s+(\d{4})-(\d{2})", re.MULTILINE)
 _YEAR = re.compile(r"\b(20\d\d)\b")
 _SIGNER_ANCHOR = re.compile(r"(?:Thường trực Ban Bí thư|Tổng Bí thư|T/M [^\n]+\n)\s*")
@@ -54,28 +53,18 @@ def _short(text: str, words: int = _CONTEXT_WORDS) -> str:
 
 
 def normalize_ket_luan(raw: str) -> str | None:
-    match = KL_NUMBER.search(raw)
-    return f"{int(match.group(1))}-KL/TW" if match else None
-
-
-def _safe_date(year: int, month: int, day: int) -> dt.date | None:
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        return None
+    """The Kết luận number written out with its suffix ("183- KL/TW" → "183-KL/TW"), else None: what makes a
+    document a Kết luận."""
+    found = ket_luan_numbers(raw, full_only=True)
+    return found[0] if found else None
 
 
 def find_date(text: str, default_year: int | None) -> dt.date | None:
-    """The first date written "ngày 28 tháng 11 năm 2025", "ngày 1/8/2025" or "ngày 26-9" (year guessed)."""
-    candidates: list[tuple[int, dt.date | None]] = []
-    if m := _DATE_LONG.search(text):
-        candidates.append((m.start(), _safe_date(int(m.group(3)), int(m.group(2)), int(m.group(1)))))
-    if m := _DATE_SHORT.search(text):
-        year = int(m.group(3)) if m.group(3) else default_year
-        if year:
-            candidates.append((m.start(), _safe_date(year, int(m.group(2)), int(m.group(1)))))
-    found = [d for _, d in sorted(candidates, key=lambda c: c[0]) if d]
-    return found[0] if found else None
+    """The first day written "ngày 28 tháng 11 năm 2025", "ngày 1/8/2025" or "ngày 26-9" (year guessed)."""
+    for mention in find_dates(text, default_year):
+        if mention.date and mention.precision == "day" and fold(mention.text).startswith("ngay"):
+            return mention.first or mention.date
+    return None
 
 
 def find_signer(text: str) -> str | None:
@@ -254,7 +243,7 @@ class _Reader:
         meta_line: Line | None = None
         if not official:
             for ln in body[:3]:
-                if re.search(r"ký ban hành|ban hành kết luận", ln.text, re.IGNORECASE) or KL_NUMBER.search(
+                if re.search(r"ký ban hành|ban hành kết luận", ln.text, re.IGNORECASE) or normalize_ket_luan(
                     ln.text
                 ):
                     meta_line = ln

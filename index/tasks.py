@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from index.errors import BadQuery, NotFound
 from index.language import agencies as agency_names
+from index.language.references import normalize_ket_luan
 from index.models import Directive, Reference
 from index.textnorm import fold, normalize
 
@@ -59,10 +60,10 @@ class AgencyCount:
 
 
 def _ket_luan_key(raw: str) -> str:
-    digits = "".join(ch for ch in raw.split("-")[0] if ch.isdigit())
-    if not digits:
+    number = normalize_ket_luan(raw)
+    if number is None:
         raise BadQuery(f"not a Kết luận number: {raw!r} (expected e.g. 183-KL/TW or 183)")
-    return f"{int(digits)}-KL/TW"
+    return number
 
 
 class TaskBook:

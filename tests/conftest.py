@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from index.build import build_index
 from index.embedding import Embedder, HashingEmbedder, load_embedder
 from index.search import SearchIndex, open_index
 from index.settings import IndexSettings
-from index.store import build_index
 from tests.redis_server import REDIS_SERVER, RedisServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

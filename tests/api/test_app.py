@@ -15,12 +15,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.deps import get_service
 from api.settings import Settings
+from bot.models import ChatResponse
 from bot.store import SQLiteStore
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import SearchIndex
 from index.settings import IndexSettings
-from index.store import build_index
 from tests.api.conftest import FakeChatService, make_settings
+from tests.contract import assert_contract
 
 QUESTION = "Kết luận 221 yêu cầu hoàn thành sắp xếp trường học cấp xã khi nào?"
 Factory = Callable[[SearchIndex, Any, Any], FakeChatService]
@@ -33,6 +35,13 @@ def client(
     app = create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"),
                      service_factory=fake_service_factory)  # fmt: skip
     with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture()
+def real_client(api_settings: Settings, kl_index: SearchIndex) -> Iterator[TestClient]:
+    """The app with the real ChatService over the shipped corpus: answers the routes return are the product's."""
+    with TestClient(create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"))) as c:
         yield c
 
 
@@ -61,16 +70,24 @@ def _error(response: Any, status: int, code: str) -> dict[str, str]:
 
 
 # --- happy paths ---------------------------------------------------------------------------------
-def test_chat_returns_a_chat_response(client: TestClient) -> None:
-    r = client.post("/v1/chat", json={"message": QUESTION})
+def test_chat_returns_a_chat_response(real_client: TestClient, kl_index: SearchIndex) -> None:
+    r = real_client.post("/v1/chat", json={"message": QUESTION})
     assert r.status_code == 200, r.text
     body = r.json()
     assert {"conversation_id", "message_id", "answer", "answered", "citations", "mode", "latency_ms"} <= set(
         body
     )
-    assert body["answered"] is True
-    assert body["citations"][0]["n"] == 1
-    assert body["citations"][0]["url"].startswith("/documents/")
+    response = ChatResponse.model_validate(body)
+    assert response.answered is True and response.mode == "extractive"
+    assert "31/12/2025" in response.answer  # the deadline asked for, which the question does not name
+    assert_contract(response, kl_index.source_text)
+    for c in response.citations:
+        assert c.url == f"/documents/{c.document_id}#{c.passage_id}"
+        assert c.ket_luan == "221-KL/TW"
+    refused = ChatResponse.model_validate(
+        real_client.post("/v1/chat", json={"message": "Giá xăng tuần sau?"}).json()
+    )
+    assert not refused.answered and refused.citations == []
 
 
 def test_search_documents_and_document(client: TestClient, kl_index: SearchIndex) -> None:
@@ -90,26 +107,30 @@ def test_search_documents_and_document(client: TestClient, kl_index: SearchIndex
     ]
 
 
-def test_feedback_is_stored_and_unknown_message_is_404(client: TestClient) -> None:
-    answer = client.post("/v1/chat", json={"message": QUESTION}).json()
+def test_feedback_is_stored_and_unknown_message_is_404(real_client: TestClient) -> None:
+    answer = real_client.post("/v1/chat", json={"message": QUESTION}).json()
     ok = {"conversation_id": answer["conversation_id"], "message_id": answer["message_id"], "rating": "up"}
-    r = client.post("/v1/feedback", json=ok)
+    r = real_client.post("/v1/feedback", json=ok)
     assert r.status_code == 204 and r.content == b""
-    _error(client.post("/v1/feedback", json={**ok, "message_id": "nope"}), 404, "not_found")
-    _error(client.post("/v1/feedback", json={**ok, "rating": "meh"}), 422, "validation_error")
+    service = real_client.app.state.service  # type: ignore[attr-defined]
+    assert service.store.feedback(5)[0]["message_id"] == answer["message_id"]
+    _error(real_client.post("/v1/feedback", json={**ok, "message_id": "nope"}), 404, "not_found")
+    _error(real_client.post("/v1/feedback", json={**ok, "conversation_id": "nope"}), 404, "not_found")
+    _error(real_client.post("/v1/feedback", json={**ok, "rating": "meh"}), 422, "validation_error")
 
 
-def test_stream_sends_tokens_then_citations_then_done(client: TestClient) -> None:
-    with client.stream("POST", "/v1/chat/stream", json={"message": QUESTION}) as r:
+def test_stream_sends_tokens_then_citations_then_done(real_client: TestClient, kl_index: SearchIndex) -> None:
+    with real_client.stream("POST", "/v1/chat/stream", json={"message": QUESTION}) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         events = _sse(r.iter_lines())
     names = [e for e, _ in events]
-    assert names[-2:] == ["citations", "done"] and set(names[:-2]) == {"token"}
+    assert names[-2:] == ["citations", "done"] and set(names[:-2]) == {"token"} and len(names) > 3
     text = "".join(d["text"] for e, d in events if e == "token")
-    done = events[-1][1]
-    assert text.strip() == done["answer"].strip()
-    assert events[-2][1] == done["citations"]
+    done = ChatResponse.model_validate(events[-1][1])
+    assert text == done.answer and done.answered and "31/12/2025" in done.answer
+    assert events[-2][1] == [c.model_dump(mode="json") for c in done.citations]
+    assert_contract(done, kl_index.source_text)
 
 
 def test_stream_failure_after_start_is_an_error_event(api_settings: Settings, kl_index: SearchIndex) -> None:
@@ -295,14 +316,14 @@ def _poll_error(c: TestClient, path: str) -> dict[str, str]:
         time.sleep(0.02)
 
 
-def test_metrics_count_routes_and_answers(client: TestClient) -> None:
+def test_metrics_count_routes_and_answers(client: TestClient, kl_index: SearchIndex) -> None:
     client.post("/v1/chat", json={"message": QUESTION})
     client.post("/v1/chat", json={"message": ""})
     text = client.get("/metrics").text
     assert 'ketluan_http_requests_total{method="POST",route="/v1/chat",status="200"} 1.0' in text
     assert 'ketluan_http_requests_total{method="POST",route="/v1/chat",status="422"} 1.0' in text
     assert 'ketluan_answers_total{answered="true",channel="api",mode="extractive"} 1.0' in text
-    assert "ketluan_index_passages 72.0" in text or "ketluan_index_passages " in text
+    assert f"ketluan_index_passages {float(len(kl_index.passages))}" in text.splitlines()
     assert "ketluan_ready 1.0" in text
 
 

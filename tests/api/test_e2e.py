@@ -15,9 +15,9 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
-from index.store import build_index
 from tests.api.conftest import ServeApp, make_settings, wait_ready
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"

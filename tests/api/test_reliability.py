@@ -26,10 +26,11 @@ from api.app import create_app
 from api.settings import ApiSettings, Settings
 from bot.settings import BotSettings, TelegramSettings, ZaloSettings
 from bot.store import RedisStore
+from index.build import build_index
 from index.embedding import HashingEmbedder
+from index.layout import current_build
 from index.search import SearchIndex, open_index
 from index.settings import IndexSettings
-from index.store import build_index, current_build
 from tests.api.conftest import ServeApp, free_port, make_settings, run_server, wait_ready
 from tests.redis_server import RedisServer
 

@@ -18,8 +18,8 @@ import pytest
 
 from api.bench_http import chat_bodies, load, search_bodies, serve
 from bot.store import RedisStore
+from index.build import build_index
 from index.embedding import load_embedder
-from index.store import build_index
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow

@@ -24,10 +24,10 @@ from api.webhooks import BotOptions
 from bot.settings import BotSettings, TelegramSettings, ZaloSettings
 from bot.store import SQLiteStore
 from bot.zalo import signature
+from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import SearchIndex, open_index
 from index.settings import IndexSettings
-from index.store import build_index
 from tests.api.conftest import make_settings, run_server
 from tests.bot.channel_fakes import PUBLIC_URL, FakeService, long_answer
 from tests.conftest import CORPUS

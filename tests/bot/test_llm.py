@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from bot.citations import check_markers
 from bot.llm import LLMAnswerer
 from bot.models import ChatResponse
 from bot.service import ChatService, StreamEvent
 from bot.settings import BotSettings
 from bot.store import SQLiteStore
 from index.search import SearchIndex
+from tests.contract import assert_contract
 
-QUESTION = "Hạn chót sắp xếp trạm y tế cấp xã là khi nào?"
+QUESTION = "Trạm y tế cấp xã phải sắp xếp xong trước ngày nào?"
 
 
 class FakeOpenAI:
@@ -69,6 +69,15 @@ class FakeOpenAI:
             return "Hạn chót là trước ngày 31/12/2025 [12]."
         if self.mode == "unsupported":
             return f"Hạn chót là ngày 30/6/2031 theo Nghị định 99 [{n_deadline}]."
+        # failure modes seen with small real models
+        if self.mode == "echo":
+            return f"{QUESTION} [{n_deadline}]"
+        if self.mode == "wrong_agency":
+            return f"Bộ Quốc phòng chủ trì sắp xếp các trạm y tế cấp xã trước ngày 31/12/2025 [{n_deadline}]."
+        if self.mode == "negated":
+            return f"Không cần sắp xếp các trạm y tế cấp xã trước ngày 31/12/2025 [{n_deadline}]."
+        if self.mode == "wrong_date":
+            return f"Các trạm y tế cấp xã phải sắp xếp xong trước ngày 31/12/2026 [{n_deadline}]."
         if self.mode == "no_answer":
             return "KHÔNG_ĐỦ_THÔNG_TIN"
         assert with_deadline or first
@@ -135,9 +144,7 @@ def make_service(index: SearchIndex, fake: FakeOpenAI, timeout: float = 10.0) ->
 
 
 def assert_valid(response: ChatResponse, index: SearchIndex) -> None:
-    assert check_markers(response.answer, response.citations)
-    for c in response.citations:
-        assert index.source_text(c.source.file)[c.source.start : c.source.end] == c.text
+    assert_contract(response, index.source_text)
 
 
 def test_llm_answer_is_used_and_checked(kl_index: SearchIndex, fake: FakeOpenAI) -> None:
@@ -177,7 +184,20 @@ def test_invented_citation_numbers_are_dropped(kl_index: SearchIndex, fake: Fake
     assert_valid(response, kl_index)
 
 
-@pytest.mark.parametrize("mode", ["only_invented", "unsupported", "no_answer", "garbage", "error"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "only_invented",
+        "unsupported",
+        "echo",
+        "wrong_agency",
+        "negated",
+        "wrong_date",
+        "no_answer",
+        "garbage",
+        "error",
+    ],
+)
 def test_bad_llm_answers_fall_back_to_extractive(kl_index: SearchIndex, fake: FakeOpenAI, mode: str) -> None:
     fake.mode = mode
     service = make_service(kl_index, fake)

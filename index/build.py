@@ -1,4 +1,4 @@
-"""Corpus folders → a built index on disk (manifest, passages, vectors, BM25), swapped in atomically."""
+"""Corpus folders → a new index build (read → parse → extract → embed → write), then `current` points at it."""
 
 from __future__ import annotations
 
@@ -17,42 +17,29 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from index.embedding import BATCH, Embedder
 from index.errors import BadCorpus, IndexNotReady
+from index.extract import CACHE_FILE, Extraction, extract, load_cache
+from index.layout import (
+    BUILDS,
+    HNSW_EF_SEARCH,
+    MANIFEST,
+    Manifest,
+    current_build,
+    file_entries,
+    fingerprint,
+    load_passages,
+    point_current,
+    prune,
+    read_manifest,
+)
 from index.lexical import accent_table, document_tokens
 from index.loaders import corpus_files, read_text
-from index.models import Document, Passage
+from index.models import Passage
 from index.structure import ParsedDocument, parse_document
+from index.tasks import DIRECTIVES_FILE, REFERENCES_FILE
 from index.textnorm import normalize
-
-FORMAT = 7  # bump when passages, ids or the on-disk layout change: old indexes then count as stale
-CURRENT = "current"
-
-
-class Manifest(BaseModel):
-    format: int = FORMAT
-    model: str
-    dim: int
-    fingerprint: str
-    corpora: list[str]
-    documents: int
-    passages: int
-    vector_index: str = Field(description='"flat" (exact) or "hnsw" (approximate)')
-    built_at: str
-    build_seconds: float = 0.0
-
-
-def fingerprint(corpora: Sequence[Path], model: str) -> str:
-    """Changes when any corpus file, the parser format or the embedding model changes."""
-    digest = hashlib.sha256(f"format={FORMAT};model={model}".encode())
-    for folder in corpora:
-        for path in corpus_files(folder):
-            digest.update(str(path.relative_to(folder)).encode("utf-8"))
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
 
 # A Kết luận item leans on its lead-in ("(i) Khẩn trương …" is Bộ Nội vụ's task), so the embedder reads it with
 # its whole context. A law's clause is embedded alone and its vector is then pulled toward its article's
@@ -186,12 +173,34 @@ def _reconcile(parsed: list[ParsedDocument]) -> list[ParsedDocument]:
     return out
 
 
+def _extract_stage(index_dir: Path, passages: list[Passage], texts: dict[str, str], work: Path,
+                   log: Callable[[str], None]) -> tuple[Extraction, float]:  # fmt: skip
+    """Tasks and references of the Kết luận into `work`; passages the current build already read are reused."""
+    started = time.perf_counter()
+    try:
+        previous: Path | None = current_build(index_dir)
+    except IndexNotReady:
+        previous = None
+    extraction = extract(passages, texts, load_cache(previous))
+    with (work / DIRECTIVES_FILE).open("w", encoding="utf-8") as fh:
+        for d in extraction.directives:
+            fh.write(d.model_dump_json() + "\n")
+    with (work / REFERENCES_FILE).open("w", encoding="utf-8") as fh:
+        for r in extraction.references:
+            fh.write(r.model_dump_json() + "\n")
+    with (work / CACHE_FILE).open("w", encoding="utf-8") as fh:
+        for row in extraction.cache_rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    seconds = time.perf_counter() - started
+    log(f"extracted {len(extraction.directives)} tasks and {len(extraction.references)} references in "
+        f"{seconds:.2f} s ({extraction.reused} passages reused)")  # fmt: skip
+    return extraction, seconds
+
+
 # Approximate-index parameters, chosen by the scale curve (`make bench`, docs/benchmarks.md): at 1M synthetic
 # 384-d passages they keep recall@10 >= 0.95 against exact search with query p95 well under 20 ms on 2 cores.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 128  # SearchIndex asks for 200 candidates, so in service the effective efSearch is >= 200
-FAISS_READ_FLAGS = 0x200 | 0x2  # faiss.IO_FLAG_MMAP_IFC | IO_FLAG_READ_ONLY; faiss is imported lazily
 
 
 def _vector_index(vectors: np.ndarray, exact_max: int) -> tuple[Any, str]:
@@ -207,14 +216,6 @@ def _vector_index(vectors: np.ndarray, exact_max: int) -> tuple[Any, str]:
     hnsw.hnsw.efSearch = HNSW_EF_SEARCH
     hnsw.add(vectors)
     return hnsw, "hnsw"
-
-
-def configure_search(index: Any) -> Any:
-    """Search-time parameters of a loaded FAISS index (efSearch is not always kept in the file)."""
-    hnsw = getattr(index, "hnsw", None)
-    if hnsw is not None:
-        hnsw.efSearch = max(int(hnsw.efSearch), HNSW_EF_SEARCH)
-    return index
 
 
 def build_index(
@@ -241,12 +242,13 @@ def build_index(
     log(f"read {len(parsed)} documents, {len(passages)} passages from {', '.join(str(c) for c in corpora)}")
 
     index_dir.mkdir(parents=True, exist_ok=True)
-    builds = index_dir / "builds"
+    builds = index_dir / BUILDS
     builds.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     work = builds / f".{stamp}.{os.getpid()}.partial"
     work.mkdir()
     try:
+        extraction, extract_seconds = _extract_stage(index_dir, passages, texts, work, log)
         inputs = [embedding_text(p) for p in passages]
         tokens: list[list[str]] = []
         accented: list[str] = []
@@ -295,101 +297,19 @@ def build_index(
             model=embedder.name, dim=embedder.dim, fingerprint=print_fp, corpora=[str(c) for c in corpora],
             documents=len(documents), passages=len(passages), vector_index=kind,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            build_seconds=round(time.perf_counter() - started, 2),
+            build_seconds=round(time.perf_counter() - started, 2), files=file_entries(work),
+            directives=len(extraction.directives), references=len(extraction.references),
+            extract_seconds=round(extract_seconds, 2),
         )  # fmt: skip
-        (work / "manifest.json").write_text(manifest.model_dump_json(indent=1), "utf-8")
+        (work / MANIFEST).write_text(manifest.model_dump_json(indent=1), "utf-8")
         final = builds / stamp
         work.rename(final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    _point_current(index_dir, final)
-    _prune(builds, keep=final)
-    log(f"index built in {manifest.build_seconds:.1f} s: {manifest.passages} passages, {kind} vectors, "
-        f"model {manifest.model}")  # fmt: skip
+    point_current(index_dir, final)
+    prune(builds, keep=final)
+    log(f"index built in {manifest.build_seconds:.1f} s (extraction {manifest.extract_seconds:.2f} s): "
+        f"{manifest.passages} passages, {manifest.directives} tasks, {manifest.references} references, "
+        f"{kind} vectors, model {manifest.model}")  # fmt: skip
     return manifest
-
-
-def _point_current(index_dir: Path, build: Path) -> None:
-    """Swap the `current` link in one rename, so a reader sees the old build or the new one, never half."""
-    link = index_dir / CURRENT
-    tmp = index_dir / f".{CURRENT}.{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(build.relative_to(index_dir))
-    os.replace(tmp, link)
-
-
-def _prune(builds: Path, keep: Path, spare: int = 1) -> None:
-    """Keep the new build and the one before it (a serving process may still be reading it); remove what
-    builds killed half-way left behind."""
-    old = sorted((p for p in builds.iterdir() if p.is_dir() and p != keep and not p.name.startswith(".")),
-                 reverse=True)  # fmt: skip
-    for path in old[spare:]:
-        shutil.rmtree(path, ignore_errors=True)
-    for path in builds.iterdir():
-        if path.is_dir() and _abandoned(path):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-_PARTIAL = re.compile(r"\.\d{8}T\d+\.(?:(\d+)\.)?partial")
-
-
-def _abandoned(path: Path) -> bool:
-    """A build folder whose builder is gone: its process has exited (or, named before builders recorded
-    their process, it is over a day old)."""
-    match = _PARTIAL.fullmatch(path.name)
-    if not match:
-        return False
-    if match.group(1) is None:
-        return time.time() - path.stat().st_mtime > 86_400
-    try:
-        os.kill(int(match.group(1)), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError):
-        return False
-    return False
-
-
-def current_build(index_dir: Path) -> Path:
-    link = index_dir / CURRENT
-    if not link.exists():
-        raise IndexNotReady(f"no index in {index_dir}: run `ketluan index` to build it")
-    return link.resolve()
-
-
-def read_manifest(build: Path) -> Manifest:
-    try:
-        return Manifest.model_validate_json((build / "manifest.json").read_text("utf-8"))
-    except FileNotFoundError as exc:
-        raise IndexNotReady(
-            f"index at {build} has no manifest.json: rebuild it with `ketluan index`"
-        ) from exc
-    except ValueError as exc:
-        raise IndexNotReady(f"index manifest at {build} is corrupt ({exc.__class__.__name__}): "
-                            "rebuild it with `ketluan index`") from exc  # fmt: skip
-
-
-def staleness(manifest: Manifest, model: str) -> str | None:
-    """Why a built index no longer matches the corpus or the configured model, or None when it does."""
-    if manifest.format != FORMAT:
-        return f"index format {manifest.format} is older than this version's {FORMAT}"
-    if manifest.model != model:
-        return f"index was built with embedding model {manifest.model!r}, settings now ask for {model!r}"
-    try:
-        now = fingerprint([Path(c) for c in manifest.corpora], model)
-    except BadCorpus as exc:
-        return f"corpus changed: {exc}"
-    if now != manifest.fingerprint:
-        return "corpus files changed since the index was built"
-    return None
-
-
-def load_documents(build: Path) -> list[Document]:
-    return [Document.model_validate(d) for d in json.loads((build / "documents.json").read_text("utf-8"))]
-
-
-def load_passages(build: Path) -> list[Passage]:
-    with (build / "passages.jsonl").open(encoding="utf-8") as fh:
-        return [Passage.model_validate_json(line) for line in fh if line.strip()]

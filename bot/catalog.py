@@ -1,0 +1,59 @@
+"""An index → its Kết luận as a catalogue: number, date, signer, report, subject, texts (official first),
+newest first; and how dates and deadlines are written in answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from index.models import Directive, Document
+from index.search import SearchIndex
+
+
+@dataclass(frozen=True)
+class KetLuanInfo:
+    number: str  # "183-KL/TW"
+    issued: dt.date | None
+    signer: str | None
+    report: str | None
+    subject: str
+    documents: tuple[Document, ...]  # the official text first, then press reports
+
+
+def vn_date(day: dt.date | None) -> str:
+    return f"{day.day}/{day.month}/{day.year}" if day else "(không rõ ngày)"
+
+
+def deadline_phrase(d: Directive) -> str:
+    """How an answer states a task's deadline: the date at its precision, or the words of the text."""
+    if d.recurring and d.deadline_text:
+        return d.deadline_text
+    if d.deadline is None:
+        return d.deadline_text or "không nêu thời hạn"
+    if d.deadline_precision == "year":
+        return f"trong năm {d.deadline.year}"
+    if d.deadline_precision == "month":
+        return f"trong tháng {d.deadline.month}/{d.deadline.year}"
+    if d.deadline_precision == "week" and d.deadline_text:
+        return d.deadline_text
+    return f"trước ngày {vn_date(d.deadline)}" if not d.deadline_text else d.deadline_text
+
+
+def catalogue(index: SearchIndex) -> dict[str, KetLuanInfo]:
+    groups: dict[str, list[Document]] = {}
+    for doc in index.documents.values():
+        if doc.ket_luan:
+            groups.setdefault(doc.ket_luan, []).append(doc)
+    info: dict[str, KetLuanInfo] = {}
+    for number, docs in groups.items():
+        docs.sort(key=lambda d: (not d.official, -sum(x is not None for x in (d.issued, d.signer, d.report))))
+        subject = next((d.title.split(" về ", 1)[1] for d in docs if " về " in d.title), "")
+        info[number] = KetLuanInfo(
+            number=number,
+            issued=next((d.issued for d in docs if d.issued), None),
+            signer=next((d.signer for d in docs if d.signer), None),
+            report=next((d.report for d in docs if d.report), None),
+            subject=subject,
+            documents=tuple(docs),
+        )
+    return dict(sorted(info.items(), key=lambda kv: kv[1].issued or dt.date.min, reverse=True))

@@ -1,0 +1,332 @@
+"""A question about tasks + the extracted directives → a cited answer: all tasks of an agency, the deadlines in
+a window (overdue, upcoming), the deadline of one task, a document the Kết luận mention. Newest Kết luận
+first; every item quotes its clause and cites its passage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+
+from bot.catalog import KetLuanInfo, deadline_phrase, vn_date
+from bot.draft import Cites, Draft
+from bot.question import Question
+from bot.quoting import shorten, split_sentences
+from index.errors import NotFound
+from index.models import Directive, Passage, Reference
+from index.search import Hit, SearchIndex
+from index.tasks import TaskQuery, UnknownAgency
+from index.textnorm import fold, normalize, words
+from prompts import render
+
+MAX_ITEMS = 8
+ACTION_WORDS = 40
+WHOLE_WORDS = 90
+DEADLINE_MATCH_MIN = 0.25  # the same for the one task whose deadline is asked
+MATCH_MIN = 0.34  # share of the question's content words a task's action must hold to be the one meant
+UPCOMING_DAYS = 30
+
+
+def _issued_key(d: Directive) -> int:
+    return -(d.issued or dt.date.min).toordinal()
+
+
+class TaskAnswers:
+    """Answers built on the task tracker's data (index.tasks.TaskBook of the index)."""
+
+    def __init__(self, index: SearchIndex, info: dict[str, KetLuanInfo]) -> None:
+        self.index = index
+        self.info = info
+        self.book = index.tasks
+
+    # --- helpers ---------------------------------------------------------------------------------------
+    def _passage(self, d: Directive) -> Passage | None:
+        try:
+            return self.index.passage(d.passage_id)
+        except NotFound:
+            return None
+
+    def _where(self, d: Directive) -> str:
+        info = self.info.get(d.ket_luan)
+        return f"Kết luận {d.ket_luan} ({vn_date(info.issued if info else d.issued)})"
+
+    def agency_of(self, question: Question) -> str | None:
+        """The agency the question asks about, as the tasks name it: "Chính phủ" is asked, "Đảng ủy Chính
+        phủ" is assigned (a state body's Party committee carries its tasks in these Party documents)."""
+        names = [*question.canonical, *question.mentions, *question.agencies]
+        present = {a for d in self.book.directives for a in (*d.agencies, *d.partners)}
+        for name in names:
+            try:
+                agency = self.book.canonical_agency(name)
+            except UnknownAgency:
+                continue
+            key = fold(agency)
+            holders = [a for a in present if a == agency or key in fold(a)]
+            if holders:
+                return max(
+                    holders, key=lambda a: (sum(a in d.agencies for d in self.book.directives), a == agency)
+                )
+        return None
+
+    def _item(self, d: Directive, cites: Cites, agency: str | None = None, whole: bool = False) -> str:
+        role = ""
+        if agency:
+            role = render("task_role_lead") if agency in d.agencies else render("task_role_partner")
+            others = [p for p in (*d.agencies, *d.partners) if p != agency]
+            if others:
+                role += render("task_with", agencies=", ".join(others))
+        elif d.agencies:
+            role = ", ".join(d.agencies)
+        return render(
+            "task_item",
+            deadline=deadline_phrase(d),
+            action=shorten(d.action, WHOLE_WORDS if whole else ACTION_WORDS).rstrip("."),
+            role=role,
+            where=self._where(d),
+            cite=cites.cite(self._passage(d)),
+        )
+
+    def _list(self, directives: Sequence[Directive], cites: Cites, agency: str | None = None,
+              whole: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]  # fmt: skip
+        lines = [self._item(d, cites, agency, d.directive_id in whole) for d in directives[:MAX_ITEMS]]
+        if len(directives) > MAX_ITEMS:
+            lines.append(render("task_more", count=len(directives) - MAX_ITEMS))
+        return lines
+
+    # --- all tasks of an agency ------------------------------------------------------------------------
+    def agency(self, question: Question) -> Draft | None:
+        """Every task of the agency the question names (within its Kết luận if it names one)."""
+        if not self.book.directives:
+            return None
+        agency = self.agency_of(question)
+        if agency is None:
+            return None
+        found: list[Directive] = []
+        numbers: list[str | None] = [n for n in question.ket_luan if n in self.info] or [None]
+        for number in numbers:
+            found += self.book.query(TaskQuery(agency=agency, ket_luan=number))
+        if not found:
+            return None
+        found.sort(key=lambda d: (_issued_key(d), d.deadline is None, d.deadline or dt.date.max))
+        lead = [d for d in found if agency in d.agencies]
+        partner = [d for d in found if agency not in d.agencies]
+        ordered = lead + partner
+        full: set[str] = set()
+        if len(question.content) >= 2:
+            # the question says which of the agency's tasks it means: those come first, quoted whole
+            fit = {d.directive_id: _coverage(question.content, d.action) for d in ordered}
+            best = max(fit.values())
+            if best < MATCH_MIN:
+                return None  # none of its tasks is about that: the passages may say more
+            ordered.sort(key=lambda d: -fit[d.directive_id])
+            full = {d.directive_id for d in ordered if fit[d.directive_id] >= max(MATCH_MIN, best * 0.8)}
+        cites = Cites()
+        kls = list(dict.fromkeys(d.ket_luan for d in ordered))
+        dated = sorted((d for d in ordered if d.deadline), key=lambda d: d.deadline or dt.date.max)
+        head = render(
+            "tasks_of_agency",
+            agency=agency,
+            count=len(ordered),
+            lead=len(lead),
+            partner=len(partner),
+            ket_luan=", ".join(f"Kết luận {n}" for n in kls),
+            cite=cites.cite(self._passage(ordered[0])),
+        )
+        lines = [head]
+        if dated:
+            soonest = dated[0]
+            lines.append(render("tasks_soonest", deadline=deadline_phrase(soonest),
+                                cite=cites.cite(self._passage(soonest))))  # fmt: skip
+        lines += self._list(ordered, cites, agency, full)
+        return Draft("\n".join(lines), True, cites.sources, kls, "task")
+
+    # --- deadlines in a window ---------------------------------------------------------------------------
+    def window(self, question: Question, today: dt.date) -> Draft | None:
+        if not self.book.directives:
+            return None
+        numbers: list[str | None] = [n for n in question.ket_luan if n in self.info]
+        agency = self.agency_of(question)
+        head, values = "window_head", dict[str, object]()
+        if question.status == "overdue":
+            query = TaskQuery(status="overdue", as_of=today)
+            head, values = "window_head_overdue", {"as_of": vn_date(today)}
+        elif question.status == "upcoming":
+            query = TaskQuery(due_after=today, due_before=today + dt.timedelta(days=UPCOMING_DAYS))
+            head, values = "window_head_upcoming", {"as_of": vn_date(today), "days": UPCOMING_DAYS}
+        elif question.window:
+            query = TaskQuery(due_after=question.window[0], due_before=question.window[1])
+            values = {"span": _span(*question.window)}
+        else:
+            return None
+        found: list[Directive] = []
+        for number in numbers or [None]:
+            found += self.book.query(query.model_copy(update={"ket_luan": number, "agency": agency}))
+        if question.status == "upcoming":
+            for number in numbers or [None]:
+                found += [d for d in self.book.query(TaskQuery(ket_luan=number, agency=agency))
+                          if d.recurring and d not in found]  # fmt: skip
+        if not found:
+            if "span" in values:
+                return Draft(render("window_none", span=values["span"]), False, kind="window")
+            return Draft(render("window_none_today", as_of=vn_date(today)), False, kind="window")
+        cites = Cites()
+        lines = [render(head, count=len(found), cite=cites.cite(self._passage(found[0])), **values)]
+        if len(found) > MAX_ITEMS:
+            # every deadline of the window in one line, so a long list still says all its dates
+            per_day: dict[str, int] = {}
+            for d in found:
+                per_day[deadline_phrase(d)] = per_day.get(deadline_phrase(d), 0) + 1
+            lines.append(render("window_by_deadline", deadlines="; ".join(f"{k} ({n})" for k, n in per_day.items()),
+                                cite=cites.cite(self._passage(found[0]))))  # fmt: skip
+        lines += self._list(found, cites)
+        return Draft("\n".join(lines), True, cites.sources, list(dict.fromkeys(d.ket_luan for d in found)),
+                     "window")  # fmt: skip
+
+    # --- the deadline of one task ------------------------------------------------------------------------
+    def deadline(
+        self, question: Question, hits: Sequence[Hit], terms: Sequence[tuple[str, float]]
+    ) -> Draft | None:
+        """The dated task that the best passages assign and the question describes (agency, words)."""
+        if not self.book.directives or not hits:
+            return None
+        rank = {h.passage.passage_id: (i, h.score) for i, h in enumerate(hits)}
+        top = hits[0].score or 1.0
+        agency = self.agency_of(question)
+        best: tuple[float, Directive] | None = None
+        total = sum(w for _, w in terms) or 1.0
+        for d in self.book.directives:
+            if d.deadline is None and not d.recurring:
+                continue
+            if question.ket_luan and d.ket_luan not in question.ket_luan:
+                continue
+            places = [rank[p] for p in (d.passage_id, *d.also_in) if p in rank]
+            if not places:
+                continue
+            position, score = min(places)
+            folded = " " + " ".join(words(fold(normalize(d.action)))) + " "
+            coverage = sum(w for t, w in terms if f" {t} " in folded) / total
+            if len(question.content) >= 2 and _coverage(question.content, d.action) < DEADLINE_MATCH_MIN:
+                continue  # the task does not do what the question describes
+            value = coverage + 0.5 * score / top - 0.05 * position
+            if agency:
+                value += 0.6 if agency in d.agencies else (0.2 if agency in d.partners else -0.6)
+            if d.recurring and not re.search(r"hang thang|moi thang|dinh ky", question.folded):
+                value -= 0.3  # a monthly report is rarely what "by when must X be done" asks for
+            if best is None or value > best[0]:
+                best = (value, d)
+        if best is None or best[0] < 0.35:
+            return None
+        d = best[1]
+        passage = self._passage(d)
+        if passage is None:
+            return None
+        cites = Cites()
+        marker = cites.cite(passage)
+        lines = [render("deadline_answer", deadline=deadline_phrase(d), where=self._where(d), cite=marker)]
+        quote = _sentence_with(passage.text, d.deadline_text or "") or shorten(d.action, ACTION_WORDS)
+        lines.append(render("quote_line", quote=quote.rstrip("."), cite=marker))
+        who = ", ".join(d.agencies)
+        if who:
+            lines.append(render("deadline_who", agencies=who, cite=marker))
+        return Draft("\n".join(lines), True, cites.sources, [d.ket_luan], "deadline")
+
+    # --- documents the Kết luận mention ------------------------------------------------------------------
+    def reference(self, question: Question) -> Draft | None:
+        refs: list[Reference] = []
+        for number in question.references:
+            found = self.book.reference(number) or self._reference_by_key(number)
+            if found and found not in refs:
+                refs.append(found)
+        if not refs:
+            return None
+        cites = Cites()
+        lines: list[str] = []
+        for ref in refs:
+            mentions = [p for p in (self._by_id(pid) for pid in ref.mentioned_in) if p]
+            if question.ket_luan and any(p.ket_luan in question.ket_luan for p in mentions):
+                mentions = [p for p in mentions if p.ket_luan in question.ket_luan]
+            mentions.sort(key=lambda p: -_coverage(question.content, p.text))
+            passage = mentions[0] if mentions else None
+            if passage is None:
+                continue
+            marker = cites.cite(passage)
+            issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""
+            issuer = render("reference_issuer", issuer=ref.issuer) if ref.issuer else ""
+            about = render("about", subject=ref.title) if ref.title else ""
+            lines.append(render("reference_answer", kind=ref.kind, number=ref.number, issued=issued,
+                                issuer=issuer, about=about, where=passage.label, cite=marker))  # fmt: skip
+            quote = _sentence_with(passage.text, ref.mention) or shorten(passage.text, ACTION_WORDS)
+            lines.append(render("quote_line", quote=quote.rstrip("."), cite=marker))
+        if not lines:
+            return None
+        return Draft("\n".join(lines), True, cites.sources, [], "reference")
+
+    def mentioned(self, question: Question, kinds: Sequence[str]) -> Draft | None:
+        """The documents of the kinds asked ("những quy định nào") that the Kết luận asked about mention."""
+        numbers = [n for n in question.ket_luan if n in self.info]
+        wanted = {fold(k) for k in kinds}
+        found: list[tuple[Reference, Passage]] = []
+        for ref in self.book.references:
+            if wanted and fold(ref.kind) not in wanted:
+                continue
+            for pid in ref.mentioned_in:
+                p = self._by_id(pid)
+                if p is not None and (not numbers or p.ket_luan in numbers):
+                    found.append((ref, p))
+                    break
+        if not found:
+            return None
+        cites = Cites()
+        where = ", ".join(f"Kết luận {n}" for n in numbers) if numbers else render("the_series")
+        lines = [render("mentioned_head", where=where, count=len(found), cite=cites.cite(found[0][1]))]
+        for ref, p in found:
+            issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""
+            about = render("about", subject=ref.title) if ref.title else ""
+            written = ref.mention or render("reference_name", kind=ref.kind, number=ref.number) + issued
+            lines.append(render("mentioned_item", mention=written, about=about, cite=cites.cite(p)))
+        return Draft("\n".join(lines), True, cites.sources, numbers, "list")
+
+    def _reference_by_key(self, key: str) -> Reference | None:
+        """A reference named as "nghị quyết 18" rather than by its full number."""
+        kind, _, number = key.rpartition(" ")
+        if not number:
+            return None
+        for ref in self.book.references:
+            if fold(ref.kind) == kind and ref.number.split("-")[0] == number:
+                return ref
+        return None
+
+    def _by_id(self, passage_id: str) -> Passage | None:
+        try:
+            return self.index.passage(passage_id)
+        except NotFound:
+            return None
+
+
+def _coverage(content: Sequence[str], text: str) -> float:
+    have = set(words(fold(normalize(text))))
+    return sum(1 for w in content if w in have) / len(content) if content else 0.0
+
+
+def _span(start: dt.date | None, end: dt.date | None) -> str:
+    if start and end and start == end:
+        return render("span_on", date=vn_date(start))
+    if start and end:
+        if start.day == 1 and (end + dt.timedelta(days=1)).day == 1 and start.month == end.month:
+            return render("span_month", month=start.month, year=start.year)
+        if start == dt.date(start.year, 1, 1) and end == dt.date(start.year, 12, 31):
+            return render("span_year", year=start.year)
+        return render("span_between", start=vn_date(start), end=vn_date(end))
+    if end:
+        return render("span_before", date=vn_date(end))
+    return render("span_after", date=vn_date(start))
+
+
+def _sentence_with(text: str, needle: str) -> str | None:
+    """The sentence of `text` that holds `needle` (verbatim), else None."""
+    if not needle:
+        return None
+    for sentence in split_sentences(text):
+        if needle in sentence:
+            return sentence
+    return None

@@ -1,0 +1,84 @@
+"""Reading a message once: intent, Kết luận, agencies, window and referenced documents (table-driven)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.question import AttestedPhrases, Lexicon, Reader, analyze, ket_luan_numbers
+
+TEXTS = [
+    "Giao Bộ Tư pháp chủ trì rà soát văn bản; Bộ Nội vụ phối hợp.",
+    "Đảng ủy Chính phủ lãnh đạo, chỉ đạo Bộ Y tế sắp xếp trạm y tế cấp xã trước ngày 31/12/2025.",
+    "Kế hoạch số 12-KH/BCĐ ngày 4/7/2025 của Ban Chỉ đạo.",
+]
+LEXICON = Lexicon(
+    AttestedPhrases(TEXTS),
+    ket_luan=frozenset({"300-KL/TW", "301-KL/TW"}),
+    referenced=frozenset({"12-kh/bcd", "250-kl/tw"}),
+    today=lambda: dt.date(2025, 10, 15),
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("chào bot", "greeting"),
+        ("bộ tư pháp phải làm những gì vậy", "task"),
+        ("bo noi vu dc giao nv j", "task"),
+        ("đảng ủy CP phải mần gì theo kl 300", "task"),
+        ("trạm y tế xã tui chừng nào phải sáp nhập xong hả chị?", "deadline"),
+        ("tom tat kl 301", "summary"),
+        ("kl 300 va 301 khac nhau cho nao", "compare"),
+        ("Các kết luận nói gì, tóm tắt giúp", "series"),
+        ("những việc nào đã trễ hạn rồi", "window"),
+        ("có việc gì sắp tới hạn không anh", "window"),
+        ("các nhiệm vụ phải xong trong tháng 11/2025", "window"),
+        ("ai là người ký kl 300", "signer"),
+        ("kế hoạch 12-KH/BCĐ ban hành bữa nào", "reference"),
+        ("kết luận số 250 ra đời hồi nào", "reference"),
+    ],
+)
+def test_intents(message: str, kind: str) -> None:
+    assert analyze(message, LEXICON).kind == kind
+
+
+def test_slots_are_read_once() -> None:
+    q = analyze("bo tu phap phai xong truoc ngay 30/9/2025 theo kl 300 khong", LEXICON)
+    assert q.ket_luan == ("300-KL/TW",)
+    assert q.agencies == ("bo tu phap",)
+    assert q.mentions == ("Bộ Tư pháp",)
+    assert q.window == (None, dt.date(2025, 9, 30))
+
+
+def test_overdue_and_upcoming_are_statuses_of_a_window() -> None:
+    assert analyze("việc nào quá hạn", LEXICON).intent == "overdue"
+    assert analyze("việc nào sắp đến hạn", LEXICON).intent == "upcoming"
+
+
+@pytest.mark.parametrize(
+    ("folded", "numbers"),
+    [
+        ("ket luan 300 va 301", ["300-KL/TW", "301-KL/TW"]),
+        ("so sanh kl 300 voi kl 301", ["300-KL/TW", "301-KL/TW"]),
+        ("ket luan so 300-kl/tw ngay 31/12/2025", ["300-KL/TW"]),
+        ("ket luan 300 va 2 bo", ["300-KL/TW"]),
+        ("300-kl/tw", ["300-KL/TW"]),
+    ],
+)
+def test_ket_luan_numbers(folded: str, numbers: list[str]) -> None:
+    assert ket_luan_numbers(folded) == numbers
+
+
+def test_search_query_filters_on_a_named_ket_luan_and_drops_the_name() -> None:
+    query = Reader(LEXICON).search_query("kết luận 300 giao bộ tư pháp việc gì")
+    assert query.filters is not None and query.filters.ket_luan == ["300-KL/TW"]
+    assert "300" not in query.text
+    # a number the corpus does not hold is no filter: the search still finds passages
+    assert Reader(LEXICON).search_query("kết luận 999 về trạm y tế").filters is None
+
+
+def test_a_question_typed_without_diacritics_gets_them_back_for_retrieval() -> None:
+    lexicon = Lexicon(LEXICON.attested, restore=lambda text: text.replace("tram y te", "trạm y tế"))
+    assert "trạm y tế" in analyze("tram y te cap xa", lexicon).topic

@@ -1,0 +1,84 @@
+"""The written form of typed questions: abbreviations, spoken words, fillers, date windows, cues."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from index.language.questions import cues, normalize_question, window
+
+
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [
+        ("kl 200 yc j vs cq", "kết luận 200 yêu cầu gì với cơ quan"),
+        ("KL200 ko dc gì", "kết luận 200 không được gì"),
+        ("đc hông", "được không"),
+        ("dc hong", "được hong"),  # "hong" without diacritics is a word of its own ("hồng")
+        ("ubnd xã nộp bc chừng nào", "Ủy ban nhân dân xã nộp báo cáo khi nào"),
+        ("hs tthc của tui", "hồ sơ thủ tục hành chính của tôi"),
+        ("ủa anh ơi, t/g nộp là bữa nào ạ", "thời gian nộp là khi nào"),
+        ("chung nao xong", "khi nào xong"),
+        ("Số 221-KL/TW ngày 31/12/2025", "Số 221-KL/TW ngày 31/12/2025"),
+        ("ha noi nha nuoc", "ha noi nha nuoc"),  # bare syllables are never taken for fillers
+        ("ạ", "ạ"),
+    ],
+)
+def test_written_form(typed: str, written: str) -> None:
+    assert normalize_question(typed).text == written
+
+
+def test_everyday_words_keep_the_users_words_and_add_the_documents() -> None:
+    norm = normalize_question("giấy tờ của trường học")
+    assert norm.text == "giấy tờ của trường học"
+    assert set(norm.added) == {"hồ sơ", "cơ sở giáo dục"}
+    assert "hồ sơ" in norm.search_text
+
+
+def test_misused_words_are_replaced() -> None:
+    assert normalize_question("khi nào sáp nhập xong").text == "khi nào sắp xếp xong"
+
+
+TODAY = dt.date(2025, 10, 15)
+
+
+@pytest.mark.parametrize(
+    ("folded", "expected"),
+    [
+        ("viec phai xong trong thang 11/2025", (dt.date(2025, 11, 1), dt.date(2025, 11, 30))),
+        ("han truoc ngay 30/9/2025", (None, dt.date(2025, 9, 30))),
+        ("tu ngay 1/9/2025 den ngay 15/9/2025", (dt.date(2025, 9, 1), dt.date(2025, 9, 15))),
+        ("trong quy iii/2025", (dt.date(2025, 7, 1), dt.date(2025, 9, 30))),
+        ("trong quy 4 nam 2026", (dt.date(2026, 10, 1), dt.date(2026, 12, 31))),
+        ("nam 2026 co gi", (dt.date(2026, 1, 1), dt.date(2026, 12, 31))),
+        ("thang nay", (dt.date(2025, 10, 1), dt.date(2025, 10, 31))),
+        ("thang toi", (dt.date(2025, 11, 1), dt.date(2025, 11, 30))),
+        ("tuan sau", (dt.date(2025, 10, 20), dt.date(2025, 10, 26))),
+        ("thang 2", (dt.date(2025, 2, 1), dt.date(2025, 2, 28))),
+        ("ai ky van ban", None),
+        ("ngay 31/2/2025", None),  # no such day
+    ],
+)
+def test_date_windows(folded: str, expected: tuple[dt.date | None, dt.date | None] | None) -> None:
+    found = window(folded, TODAY)
+    if expected is None:
+        assert found is None or found == (None, None)
+    else:
+        assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("folded", "present", "absent"),
+    [
+        ("kl 200 va kl 201 khac gi nhau", {"compare"}, {"summary"}),
+        ("nhung viec da tre han", {"overdue", "window_ask"}, {"upcoming"}),
+        ("co viec nao sap het han khong", {"upcoming"}, {"overdue"}),
+        ("xin chao", {"greeting"}, {"tasks"}),
+        ("nguoi ky van ban la ai", {"signer"}, {"date"}),
+    ],
+)
+def test_cues(folded: str, present: set[str], absent: set[str]) -> None:
+    found = cues(folded)
+    assert present <= found
+    assert not (absent & found)
