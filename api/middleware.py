@@ -123,7 +123,7 @@ class GuardMiddleware:
         limits: Limits,
         store: Callable[[], Any],
         trusted_proxies: list[Network] | None = None,
-        body_timeout: float = 30.0,
+        body_timeout: float = 10.0,
         metrics: Metrics | None = None,
     ) -> None:
         self.app = app

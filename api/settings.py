@@ -49,7 +49,7 @@ class ApiSettings(BaseSettings):
     header_timeout: float = Field(
         default=10.0, gt=0, description="seconds for a client to send its request line and headers"
     )
-    body_timeout: float = Field(default=30.0, gt=0, description="seconds for a client to send its whole body")
+    body_timeout: float = Field(default=10.0, gt=0, description="seconds for a client to send its whole body")
     keep_alive_timeout: int = Field(
         default=5, ge=1, description="seconds an idle keep-alive connection stays"
     )
