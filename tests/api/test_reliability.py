@@ -820,7 +820,7 @@ def test_what_was_acknowledged_during_a_redis_outage_reaches_redis(
 # --- measured: a mixed load with hostile input against a real `ketluan serve` ----------------------------
 LOAD_KEY = "load-test-key"
 GOOD_QUESTIONS = [
-    QUESTION, "Kết luận 183 giao Bộ Nội vụ việc gì?", "Ai ký Kết luận 221?", "Kết luận 195 ban hành ngày nào?",
+    QUESTION, "Kết luận 183 giao Bộ Nội vụ việc gì?", "Ai ký Kết luận 221?", "Kết luận 195 nói gì về hồ sơ tồn đọng?",
     "Thời hạn sắp xếp trạm y tế cấp xã?", "Các tỉnh uỷ phải báo cáo gì?",
 ]  # fmt: skip
 
