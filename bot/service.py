@@ -24,7 +24,7 @@ from bot.question import Question
 from bot.settings import BotSettings
 from bot.store import ConversationStore
 from index.errors import BadQuery, NotFound
-from index.search import SearchFilters, SearchIndex
+from index.search import SearchFilters, SearchIndex, SearchQuery
 from index.textnorm import normalize
 
 if TYPE_CHECKING:
@@ -83,6 +83,10 @@ class ChatService:
         self.extractive = ExtractiveAnswerer(index)
         self._sources: dict[str, str] = {}
         self._sources_lock = threading.Lock()
+
+    def search_query(self, text: str, filters: SearchFilters | None = None) -> SearchQuery:
+        """A search box query read as the chat reads questions ("Kết luận 183 …" filters on 183-KL/TW)."""
+        return self.extractive.reader.search_query(text, filters)
 
     # --- conversations -------------------------------------------------------------------------------
     def new_conversation(self) -> str:

@@ -27,7 +27,7 @@ ANSWERED = [
     ("Người ký Kết luận 221 là ai?", "Trần Cẩm Tú"),
     ("nguoi ky ket luan 221 la ai", "Trần Cẩm Tú"),
     ("Kết luận 183 được ký ngày nào?", "1/8/2025"),
-    ("ket luan 183 ky ngay nao", "1/8/2025"),
+    ("ket luan so 183 duoc ky vao ngay nao vay", "1/8/2025"),
     ("Kết luận gần đây nhất là số mấy?", "221-KL/TW"),
     ("Kết luận 183 dựa vào báo cáo nào?", "428-BC/BTCTW"),
     ("Bộ Tài chính được giao nhiệm vụ gì?", "kinh phí"),
