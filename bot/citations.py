@@ -6,6 +6,7 @@ cited sources are renumbered in order of first use, so every [n] has a citation 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -40,7 +41,7 @@ CLAIM_STOPWORDS = frozenset(_CLAIM_STOPWORDS_TEXT.split())
 def expand_groups(text: str) -> str:
     def one(match: re.Match[str]) -> str:
         parts = [int(p) for p in re.findall(r"\d{1,3}", match.group(1))]
-        if re.search(r"[–-]", match.group(1)) and len(parts) == 2 and 0 < parts[1] - parts[0] <= 10:
+        if re.search(r"[–-]", match.group(1)) and len(parts) == 2 and parts[0] < parts[1] <= parts[0] + 10:
             parts = list(range(parts[0], parts[1] + 1))
         return "".join(f"[{p}]" for p in parts)
 
@@ -194,30 +195,30 @@ def _ket_luan_refs(folded: str) -> set[str]:
     return {a or b for a, b in _KET_LUAN_REF.findall(folded)}
 
 
-def _roles(text: str, claim: bool = False) -> dict[str, set[str]]:
-    """Agency → the roles the text gives it: "partner" after "phối hợp" in its clause, else "lead". A
-    sentence (`claim`) that says "X phối hợp …" claims no lead for X either."""
+def _leads(text: str, claim: bool = False) -> dict[str, bool]:
+    """Agency → whether the text gives it the lead somewhere: an agency named after "phối hợp" in its clause
+    only works with others. A sentence (`claim`) that says "X phối hợp …" claims no lead for X either."""
     folded = fold(nfc(text))
-    roles: dict[str, set[str]] = {}
+    leads: dict[str, bool] = {}
     for m in find_agencies(text):
         clause_start = max((c.end() for c in _CLAUSE_END.finditer(folded, 0, m.start)), default=0)
         partner = _PARTNER_CUE in folded[clause_start : m.start] or (
             claim and folded[m.end :].lstrip().startswith(_PARTNER_CUE)
         )
-        role = "partner" if partner else "lead"
-        roles.setdefault(m.agency.name, set()).add(role)
-    return roles
+        leads[m.agency.name] = leads.get(m.agency.name, False) or not partner
+    return leads
 
 
-def _covers(claim: DateMention, evidence: DateMention) -> bool:
-    """`evidence` falls on the day, in the month or in the year `claim` writes."""
-    if claim.date is None or evidence.date is None:
+def _covers(claim: DateMention, day: dt.date | None, precision: str) -> bool:
+    """A passage date (`day` written to `precision`) falls on the day, in the month or in the year `claim`
+    writes."""
+    if claim.date is None or day is None:
         return False
     if claim.precision == "year":
-        return evidence.date.year == claim.date.year
+        return day.year == claim.date.year
     if claim.precision == "month":
-        return evidence.precision != "year" and evidence.date.timetuple()[:2] == claim.date.timetuple()[:2]
-    return evidence.precision in ("day", "week") and evidence.date == claim.date
+        return precision != "year" and (day.year, day.month) == (claim.date.year, claim.date.month)
+    return precision in ("day", "week") and day == claim.date
 
 
 def _masked(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -227,7 +228,7 @@ def _masked(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def support_problems(sentence: str, passages: Sequence[Passage], question: str = "") -> list[str]:
+def support_problems(sentence: str, passages: Sequence[Passage], question: str | None = None) -> list[str]:
     """Why the passages do not support the sentence (empty = supported, as far as words can tell).
 
     A sentence is supported when its dates, numbers, Kết luận numbers and agencies (with their role: chủ trì
@@ -237,65 +238,67 @@ def support_problems(sentence: str, passages: Sequence[Passage], question: str =
     body = normalize(MARKER.sub(" ", sentence))
     folded = fold(body)
     texts = [normalize(p.text) for p in passages]
-    evidence = fold(" ".join(texts))
-    evidence_words = set(words(evidence)) | set(words(fold(" ".join(p.label for p in passages))))
+    folded_texts = [fold(t) for t in texts]
+    evidence_words = {w for t in [*folded_texts, *(fold(p.label) for p in passages)] for w in words(t)}
     problems: list[str] = []
 
     # dates, as dates: 31/12/2025 = 31-12-2025 = 31 tháng 12 năm 2025
     year = next((p.issued.year for p in passages if p.issued), None)
-    passage_dates = [d for p, t in zip(passages, texts, strict=True)
-                     for d in find_dates(t, p.issued.year if p.issued else None)]  # fmt: skip
-    passage_dates += [DateMention(0, 0, "", p.issued, "day") for p in passages if p.issued]
+    passage_dates = [(d.date, d.precision) for p in passages
+                     for d in find_dates(normalize(p.text), p.issued.year if p.issued else None)]  # fmt: skip
+    passage_dates += [(p.issued, "day") for p in passages if p.issued]
     sentence_dates = [d for d in find_dates(body, year) if d.date is not None]
     for d in sentence_dates:
-        if not any(_covers(d, e) for e in passage_dates):
+        if not any(_covers(d, day, precision) for day, precision in passage_dates):
             problems.append(f"date {body[d.start : d.end]!r} is not in the passage")
-    dated = [(d.start, d.end) for d in sentence_dates]
-    for m in _DATE_LIKE.finditer(body):
-        if not any(s <= m.start() < e for s, e in dated):
-            problems.append(f"{m.group(0)!r} is not a calendar date")
+    rest = _masked(folded, [(d.start, d.end) for d in sentence_dates])
+    for m in _DATE_LIKE.finditer(rest):
+        problems.append(f"{body[m.start() : m.end()]!r} is not a calendar date")
     # Kết luận numbers: the cited passage's own or one it mentions
-    own = {(p.ket_luan or "").split("-")[0] for p in passages}
-    for ref in sorted(_ket_luan_refs(folded) - own - _ket_luan_refs(evidence)):
+    own = {p.ket_luan.split("-")[0] for p in passages if p.ket_luan}
+    mentioned = {ref for t in folded_texts for ref in _ket_luan_refs(t)}
+    for ref in sorted(_ket_luan_refs(folded) - own - mentioned):
         problems.append(f"Kết luận {ref} is not the passage's")
     # other numbers (dates masked)
-    rest = _masked(folded, dated)
     numbers = set(_NUMBER.findall(rest))
-    label_numbers = set(_NUMBER.findall(" ".join(f"{p.label} {p.ket_luan or ''}" for p in passages)))
-    for n in sorted(numbers - set(_NUMBER.findall(evidence)) - label_numbers):
+    evidence_numbers = {n for t in [*texts, *(p.label for p in passages)] for n in _NUMBER.findall(t)}
+    for n in sorted(numbers - evidence_numbers):
         problems.append(f"number {n} is not in the passage")
     # agencies and their roles
-    sentence_roles = _roles(body, claim=True)
-    passage_roles: dict[str, set[str]] = {}
+    sentence_leads = _leads(body, claim=True)
+    passage_leads: dict[str, bool] = {}
     for t in texts:
-        for name, roles in _roles(t).items():
-            passage_roles.setdefault(name, set()).update(roles)
-    for name, roles in sentence_roles.items():
-        if name not in passage_roles:
+        for name, lead in _leads(t).items():
+            passage_leads[name] = passage_leads.get(name, False) or lead
+    for name, lead in sentence_leads.items():
+        if _ISSUERS.match(fold(name)):
+            continue  # they issue every Kết luận
+        if name not in passage_leads:
             problems.append(f"agency {name!r} is not in the passage")
-        elif "lead" in roles and "lead" not in passage_roles[name]:
+        elif lead and not passage_leads[name]:
             problems.append(f"agency {name!r} only works with others (phối hợp) in the passage")
     known_spans = [(m.start, m.end) for m in find_agencies(body)]
     for m in _UNKNOWN_AGENCY.finditer(_masked(body, known_spans)):
         name = fold(m.group(0))
-        if m.group(1)[0].isupper() and not _ISSUERS.match(name) and not _contains_words(evidence, name):
+        named = any(_contains_words(t, name) for t in folded_texts)
+        if m.group(1)[0].isupper() and not _ISSUERS.match(name) and not named:
             problems.append(f"agency {m.group(0)!r} is not in the passage")
     # negations, each with the word it negates
     tokens = words(body.lower())
-    evidence_lower = " ".join(words(" ".join(texts).lower()))
+    evidence_lower = [" ".join(words(t.lower())) for t in texts]
     for i, token in enumerate(tokens):
         if token in _NEGATIONS:
             phrase = " ".join(tokens[i : i + 2])
-            if not _contains_words(evidence_lower, phrase):
+            if not any(_contains_words(t, phrase) for t in evidence_lower):
                 problems.append(f"negation {phrase!r} is not in the passage")
     # a fact, not the question's words again
     terms = claim_terms(sentence)
-    facts = bool(sentence_dates or numbers or sentence_roles)
+    facts = bool(sentence_dates or numbers or sentence_leads)
     if not terms and not facts:
         problems.append("states no fact")
-    elif body.rstrip().endswith("?"):
+    elif body.endswith("?"):
         problems.append("asks a question")
-    elif question and _restates(question, set(terms), sentence_dates, numbers, set(sentence_roles), year):
+    elif question and _restates(question, set(terms), sentence_dates, numbers, set(sentence_leads), year):
         problems.append("restates the question")
     if terms:
         found = sum(1 for t in terms if t in evidence_words)
@@ -324,13 +327,13 @@ def _restates(
     q_dates = find_dates(q, year)
     q_numbers = set(_NUMBER.findall(_masked(fold(q), [(d.start, d.end) for d in q_dates])))
     q_agencies = {m.agency.name for m in find_agencies(q)}
-    new_date = any(not any(_covers(d, e) for e in q_dates) for d in dates)
+    new_date = any(not any(_covers(d, e.date, e.precision) for e in q_dates) for d in dates)
     return (
         terms <= set(claim_terms(q)) and not new_date and numbers <= q_numbers and agencies <= q_agencies
     )  # fmt: skip
 
 
-def supported(sentence: str, passages: Sequence[Passage], question: str = "") -> bool:
+def supported(sentence: str, passages: Sequence[Passage], question: str | None = None) -> bool:
     """The passages support the sentence (see `support_problems`)."""
     return not support_problems(sentence, passages, question)
 
@@ -345,7 +348,7 @@ class CitedAnswerBuilder:
     `feed` returns the pieces ready to show, so a stream shows exactly what the final answer says.
     """
 
-    def __init__(self, sources: Sequence[Passage], question: str = "") -> None:
+    def __init__(self, sources: Sequence[Passage], question: str | None = None) -> None:
         self.sources = list(sources)
         self.question = question
         self._buffer = ""
@@ -361,25 +364,27 @@ class CitedAnswerBuilder:
         out: list[str] = []
         while (found := next_boundary(self._buffer)) is not None:
             end, nxt = found
-            if nxt >= len(self._buffer) and not self._buffer[end:nxt].count("\n"):
+            if nxt >= len(self._buffer) and "\n" not in self._buffer[end:nxt]:
                 break  # more markers may still follow in the next chunk
-            sep = "\n" if "\n" in self._buffer[end:nxt] else " "
-            sentence, self._buffer = self._buffer[:end], self._buffer[nxt:]
-            out += self._accept(sentence, sep)
+            sentence, gap, self._buffer = self._buffer[:end], self._buffer[end:nxt], self._buffer[nxt:]
+            if not sentence.strip():
+                if self._pieces:
+                    self._pending_sep = "\n"  # a blank line between pieces stays a line break
+            elif piece := self._accept(sentence):
+                out.append(piece)
+                self._pending_sep = "\n" if "\n" in gap else " "
         return out
 
     def close(self) -> list[str]:
         rest, self._buffer = self._buffer, ""
-        return self._accept(rest, "")
+        piece = self._accept(rest) if rest.strip() else None
+        return [piece] if piece else []
 
-    def _accept(self, sentence: str, sep: str) -> list[str]:
+    def _accept(self, sentence: str) -> str | None:
+        """One sentence checked and renumbered, with the separator it follows; None when it is dropped."""
         sentence = expand_groups(sentence.strip())
-        if not sentence:
-            if sep == "\n" and self._pieces:
-                self._pending_sep = "\n"
-            return []
         if _NO_ANSWER.search(sentence):
-            return []
+            return None
         cited: list[Passage] = []
 
         def known(match: re.Match[str]) -> str:
@@ -398,7 +403,7 @@ class CitedAnswerBuilder:
                 "without support" if cited else "without citation",
                 sentence,
             )
-            return []
+            return None
 
         def renumber_one(match: re.Match[str]) -> str:
             p = self.sources[int(match.group(1)) - 1]
@@ -410,12 +415,9 @@ class CitedAnswerBuilder:
         sentence = MARKER.sub(renumber_one, sentence)
         sentence = re.sub(r"(\[\d+\])(?:\s*\1)+", r"\1", sentence)
         sentence = _DOUBLE_SPACE.sub(" ", _SPACE_BEFORE_PUNCT.sub(r"\1", sentence)).strip()
-        piece = (self._pending_sep if self._pieces else "") + sentence
+        piece = self._pending_sep + sentence
         self._pieces.append(piece)
-        self._pending_sep = sep if sep else " "
-        if sep == "\n":
-            self._pending_sep = "\n"
-        return [piece]
+        return piece
 
     def result(self) -> tuple[str, list[Citation]]:
         if self.dropped_markers:

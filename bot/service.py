@@ -137,9 +137,14 @@ class ChatService:
         return _Prepared(cid, text, question, history, draft, started)
 
     def answer(
-        self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
+        self,
+        message: str,
+        conversation_id: str | None = None,
+        filters: SearchFilters | None = None,
+        today: dt.date | None = None,
     ) -> ChatResponse:
-        prepared = self.prepare(message, conversation_id, filters)
+        """`today`: the day "quá hạn" and "sắp đến hạn" are judged on (default: today in Asia/Ho_Chi_Minh)."""
+        prepared = self.prepare(message, conversation_id, filters, today)
         return self._finish_draft(prepared)
 
     async def answer_async(

@@ -17,6 +17,8 @@ LINES = [
     "3. Không cần lập ban chỉ đạo mới; Đảng ủy Chính phủ gửi báo cáo kết quả chậm nhất ngày 20 hằng tháng.",
     "4. Kết luận này thay thế Kết luận số 850-KL/TW; tổng số 120 đơn vị phải hoàn thành trong tháng 11/2026.",
     "5. Hỗ trợ 902 hộ dân tái định cư tại khu vực ven biển.",
+    "6. Bộ Y tế chủ trì, phối hợp với Bộ Tài chính rà soát danh mục thuốc; Bộ Tài chính chủ trì bố trí kinh "
+    "phí mua thuốc.",
 ]
 SOURCE = "\n\n".join(LINES) + "\n"
 

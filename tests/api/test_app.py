@@ -90,7 +90,8 @@ def test_chat_returns_a_chat_response(real_client: TestClient, kl_index: SearchI
     assert not refused.answered and refused.citations == []
 
 
-def test_search_documents_and_document(client: TestClient, kl_index: SearchIndex) -> None:
+def test_search_documents_and_document(real_client: TestClient, kl_index: SearchIndex) -> None:
+    client = real_client
     r = client.post("/v1/search", json={"query": "trạm y tế cấp xã", "k": 3})
     assert r.status_code == 200
     results = r.json()["results"]

@@ -176,19 +176,28 @@ class FakeService:
         return response.model_copy(update={"conversation_id": conversation_id or f"c{len(self.asked)}"})
 
 
-def test_answer_report_asks_the_history_first_in_one_conversation(tmp_path: Path) -> None:
+def test_answer_report_asks_the_history_first_in_one_conversation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itertools
+
+    from bot import evaluation
+
+    clock = itertools.count(start=1.0, step=0.25)
+    monkeypatch.setattr(evaluation.time, "perf_counter", lambda: next(clock))
     (tmp_path / "sources").mkdir()
     (tmp_path / "sources" / FILE).write_text(SOURCE.replace("30/6/2026", "30/6/2027"), "utf-8")
-    service = FakeService({"Trước?": _response("X [1].", CITED[:1]), "Sau?": _response(ANSWER, CITED),
+    service = FakeService({"Trước?": _response("X [1].", CITED[:1]), "Trước nữa?": _response("Y [1].", CITED[:1]),
+                           "Sau?": _response(ANSWER, CITED),
                            "Ngoài?": _response("Xin lỗi.", [], answered=False)}, tmp_path)  # fmt: skip
     questions = [
-        _q(["Bộ Tài chính"], id="f1", history=["Trước?"], question="Sau?"),
+        _q(["Bộ Tài chính"], id="f1", history=["Trước?", "Trước nữa?"], question="Sau?"),
         _q(id="o1", answerable=False, question="Ngoài?"),
     ]
     report = answer_report(service, questions)  # type: ignore[arg-type]
-    assert service.asked == [("Trước?", None), ("Sau?", "c1"), ("Ngoài?", None)]
+    assert service.asked == [("Trước?", None), ("Trước nữa?", "c1"), ("Sau?", "c1"), ("Ngoài?", None)]
     assert [s.outcome for s in report.scores] == ["correct", "refused_out"]
-    assert len(report.latencies_ms) == 2
+    assert report.latencies_ms == [250.0, 250.0]  # around the question itself, not its history
     # read from the build's sources on disk: there the first citation's text is no longer at its offsets
     assert report.as_dict()["citations_verbatim"] == 0.5
     assert answer_report(service, questions[:1], read_source).as_dict()["citations_verbatim"] == 1.0  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ def test_synthetic_texts_look_like_the_corpus() -> None:
 
 
 def _queries(index: object) -> list[str]:
-    """Queries cut from the corpus itself (six words from every third passage), never from data/eval."""
+    """Queries cut from the corpus itself (six words of every passage), never from data/eval."""
     from index.search import SearchIndex
 
     assert isinstance(index, SearchIndex)
