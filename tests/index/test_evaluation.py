@@ -66,6 +66,7 @@ FACTS = [
     # alternatives
     ("hạn 1/8/2025", ["01/08/2025", "2025-08-01"], True),
     ("hạn 1/8/2025", ["2/8/2025", "Bộ"], False),
+    ("Bộ Nội vụ, hạn 1/8/2025", ["2/8/2025", "Bộ Nội vụ"], True),
     ("Bộ Nội vụ", ["Bộ Tư pháp", "Bộ Nội vụ"], True),
 ]
 
@@ -262,7 +263,9 @@ def test_article_spans() -> None:
     assert article_spans("Không có điều.\n điều 4. x") == {}
 
 
-def test_alqac_report_counts_a_passage_inside_a_gold_article(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_alqac_report_counts_a_passage_inside_a_gold_article(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import itertools
 
     from index import evaluation
@@ -288,7 +291,9 @@ def test_alqac_report_counts_a_passage_inside_a_gold_article(tmp_path: Path, mon
             inside = passage(1).model_copy(update={"source": passage(1).source.model_copy(
                 update={"file": "law.txt", "start": start, "end": end})})  # fmt: skip
             outside = inside.model_copy(update={"source": inside.source.model_copy(update={"end": end + 1})})
-            before = inside.model_copy(update={"source": inside.source.model_copy(update={"start": start - 1})})
+            before = inside.model_copy(
+                update={"source": inside.source.model_copy(update={"start": start - 1})}
+            )
             other = inside.model_copy(update={"source": inside.source.model_copy(update={"file": "x.txt"})})
             return {"q1": [inside], "q2": [outside, inside], "q3": [before, other, inside]}[query]
 
