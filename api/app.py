@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
-from api import errors, routes
+from api import errors, routes, routes_tasks
 from api.holder import IndexHolder
 from api.metrics import Metrics
 from api.middleware import GuardMiddleware, MetricsMiddleware
@@ -53,6 +53,7 @@ TAGS = [
     {"name": "chat", "description": "cited answers, streamed or not, and feedback on them"},
     {"name": "search", "description": "ranked passages without an answer"},
     {"name": "documents", "description": "the indexed documents and their passages"},
+    {"name": "tasks", "description": "who must do what, by when: the tasks the Kết luận assign, as data"},
     {"name": "operations", "description": "health, readiness, metrics, index reload"},
 ]
 
@@ -124,6 +125,8 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(routes.v1)
+    app.include_router(routes_tasks.router)
+    app.include_router(routes_tasks.pages)
     app.include_router(routes.ops)
     for module in _optional_modules():
         router = getattr(module, "router", None)

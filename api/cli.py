@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from api import cli_tasks
 from index.errors import KetLuanError
 from index.settings import IndexSettings
 
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ket-luan", action="append", help="only this Kết luận (repeatable), e.g. 183-KL/TW")
     p.set_defaults(func=_cmd_search)
 
+    cli_tasks.register(sub, common)
     for module_name in _EXTRA_COMMANDS:
         try:
             module = importlib.import_module(module_name)

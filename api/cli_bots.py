@@ -1,4 +1,5 @@
-"""`ketluan telegram set-webhook | delete-webhook | poll`: register the webhook, or run the bot by polling."""
+"""`ketluan telegram set-webhook | delete-webhook | poll`: register the webhook and the Vietnamese command
+menu, or run the bot by polling."""
 
 from __future__ import annotations
 
@@ -69,13 +70,17 @@ def _cmd_set_webhook(args: argparse.Namespace) -> int:
         print(f"warning: Telegram only delivers to HTTPS URLs; {url} may be refused", file=sys.stderr)
 
     async def run() -> Any:
+        from bot.telegram import command_menu
+
         async with httpx.AsyncClient(timeout=30.0) as http:
             client = _client(settings, http)
             await client.set_webhook(url, secret.get_secret_value(), drop_pending_updates=args.drop_pending)
+            await client.set_my_commands(command_menu())
             return await client.get_webhook_info()
 
     info = asyncio.run(run())
     print(f"webhook set: {info.get('url') or url}")
+    print("command menu set (setMyCommands)")
     if info.get("last_error_message"):
         print(f"last delivery error reported by Telegram: {info['last_error_message']}", file=sys.stderr)
     return 0
@@ -96,10 +101,25 @@ def _cmd_delete_webhook(args: argparse.Namespace) -> int:
 def _cmd_poll(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _require_token(settings)
+    warn_if_unreachable(settings.bot.public_url)
     for name in ("api", "bot"):
         logging.getLogger(name).setLevel(logging.INFO)
     asyncio.run(_poll(settings, args.timeout))
     return 0
+
+
+def warn_if_unreachable(public_url: str) -> bool:
+    """Warn on stderr when source links would point at an address a phone cannot open; True if it did."""
+    from bot.channels import reachable_from_a_phone
+
+    if reachable_from_a_phone(public_url):
+        return False
+    print(
+        f"warning: KETLUAN_PUBLIC_URL is {public_url}: the source links the bot sends will not open on a "
+        "phone. Set KETLUAN_PUBLIC_URL to an address phones can reach (e.g. https://hoidap.example.vn).",
+        file=sys.stderr,
+    )
+    return True
 
 
 async def _poll(settings: Settings, timeout: int, stop: asyncio.Event | None = None) -> None:
@@ -134,6 +154,15 @@ async def _poll(settings: Settings, timeout: int, stop: asyncio.Event | None = N
                 )
             me = await bots.telegram.identity()
             print(f"polling Telegram as @{me.username}; Ctrl-C to stop", file=sys.stderr)
-            await poll(bots.telegram, timeout=timeout, stop=stop)
+            if bots.reminders is not None:
+                interval = settings.bot.reminder_check_minutes * 60
+                bots.loops.spawn(bots.reminders.run(stop, interval), name="bot-reminders")
+            try:
+                await poll(bots.telegram, timeout=timeout, stop=stop)
+            finally:
+                stop.set()
+                await bots.loops.close()
+                if bots.state is not None:
+                    bots.state.close()
     finally:
         store.close()

@@ -13,6 +13,7 @@ from api.settings import Settings
 from bot.service import ChatService
 from bot.store import ConversationStore
 from index.search import SearchIndex
+from index.tasks import TaskBook
 
 # All `async def`: they only read app.state, and a sync dependency would cost a threadpool hop per request.
 
@@ -47,6 +48,11 @@ async def get_service(snapshot: Annotated[Snapshot, Depends(get_snapshot)]) -> C
     return service
 
 
+async def get_tasks(index: Annotated[SearchIndex, Depends(get_index)]) -> TaskBook:
+    """The tasks and references extracted by this request's index build (empty for an older build)."""
+    return index.tasks
+
+
 async def get_store(request: Request) -> ConversationStore:
     """The conversation store (SQLite or Redis)."""
     store: ConversationStore = request.app.state.store
@@ -67,6 +73,7 @@ HolderDep = Annotated[IndexHolder, Depends(get_holder)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 IndexDep = Annotated[SearchIndex, Depends(get_index)]
 ServiceDep = Annotated[ChatService, Depends(get_service)]
+TasksDep = Annotated[TaskBook, Depends(get_tasks)]
 StoreDep = Annotated[ConversationStore, Depends(get_store)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 LLMEnabledDep = Annotated[bool, Depends(get_llm_enabled)]

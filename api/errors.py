@@ -24,6 +24,7 @@ from index.errors import (
     NotFound,
     UpstreamError,
 )
+from index.tasks import UnknownAgency
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ _STATUS: dict[str, int] = {
     Unauthorized.code: 401,
     Forbidden.code: 403,
     NotFound.code: 404,
+    UnknownAgency.code: 404,
     "method_not_allowed": 405,
     TooLarge.code: 413,
     "validation_error": 422,
@@ -114,11 +116,13 @@ def error_response(
     *,
     message: str | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    """`{"error": {"code", "message", "detail"?}}` with the status of `code`; message in Vietnamese."""
+    """`{"error": {"code", "message", "detail"?, …extra}}` with the status of `code`; message in Vietnamese."""
     body: dict[str, Any] = {"code": code, "message": message or user_message(code)}
     if detail and detail != body["message"]:
         body["detail"] = detail
+    body.update(extra or {})
     return JSONResponse({"error": body}, status_code=status_of(code), headers=headers)
 
 
@@ -134,6 +138,10 @@ def to_response(exc: Exception) -> JSONResponse:
         )
     if isinstance(exc, Unauthorized):
         return error_response(exc.code, exc.message, headers={"WWW-Authenticate": "Bearer"})
+    if isinstance(exc, UnknownAgency):
+        return error_response(
+            exc.code, exc.message, message=unknown_agency_message(exc), extra={"suggestions": exc.suggestions}
+        )
     if isinstance(exc, KetLuanError):
         if status_of(exc.code) >= 500 and status_of(exc.code) != 503:  # 503 is routine while loading
             log.warning("%s: %s", exc.code, exc.message)
@@ -160,6 +168,13 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(kind, handle_error)
 
 
+def unknown_agency_message(exc: UnknownAgency) -> str:
+    """The Vietnamese message naming the closest known agencies (the page and the CLI say it too)."""
+    if not exc.suggestions:
+        return user_message("unknown_agency_none", name=exc.name)
+    return user_message("unknown_agency", name=exc.name, suggestions=", ".join(exc.suggestions))
+
+
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -167,7 +182,27 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     first = errors[0] if errors else {}
     detail = "; ".join(f"{_field(e) or 'body'}: {e.get('msg', '')}" for e in errors)
     message = _validation_message(_field(first), first.get("type", ""), first.get("ctx") or {})
+    if (input_message := value_message(first)) is not None:
+        message = input_message
     return error_response("validation_error", detail, message=message)
+
+
+def value_message(error: Any, shown: str | None = None) -> str | None:
+    """A message that repeats the bad value, for a malformed date, a value outside a fixed list, or a value
+    a field-specific message covers (`invalid_{field}`). `shown` names the field as the user wrote it."""
+    kind, value = str(error.get("type", "")), error.get("input")
+    field = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
+    if not isinstance(value, str) or not field:
+        return None
+    shown = shown or field
+    if kind.startswith(("date_", "datetime_")):
+        return user_message("invalid_date", field=shown, value=value[:40])
+    if kind == "value_error" and f"invalid_{field}" in _messages():
+        return user_message(f"invalid_{field}", value=value[:40])
+    if kind in ("literal_error", "enum"):
+        choices = str((error.get("ctx") or {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return user_message("invalid_choice", field=shown, value=value[:40], choices=choices)
+    return None
 
 
 def _field(error: Any) -> str:

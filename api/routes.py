@@ -125,8 +125,9 @@ def _json(data: Any) -> str:
 def search(body: SearchRequest, service: ServiceDep) -> SearchResponse:
     """Hybrid (dense + BM25) retrieval over every passage, best first; no answer is written. The query is
     read like a question ("Kết luận 183 …" filters on 183-KL/TW), as the chat reads it."""
-    query = service.extractive.reader.search_query(body.query, body.filters)
-    return SearchResponse(results=service.index.search(query, body.k))
+    return SearchResponse(
+        results=service.index.search(service.search_query(body.query, body.filters), body.k)
+    )
 
 
 @v1.get("/documents", tags=["documents"], summary="Every indexed document", response_model=DocumentList)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.models import ChatResponse
-from index.models import Document, Passage
+from index.models import Directive, Document, Passage, Reference
 from index.search import MAX_QUERY_CHARS, SearchFilters
 
 _PASSAGE_EXAMPLE: dict[str, Any] = {
@@ -171,6 +171,54 @@ class Readiness(BaseModel):
     )
 
 
+# --- tasks (the Kết luận as data) -----------------------------------------------------------------
+_DIRECTIVE_EXAMPLE: dict[str, Any] = {
+    "directive_id": "kl183-621b55.m3.d3.1.i.t1",
+    "ket_luan": "183-KL/TW",
+    "document_id": "kl183-621b55",
+    "issued": "2025-08-01",
+    "agencies": ["Bộ Nội vụ"],
+    "partners": [],
+    "action": "Khẩn trương tiếp tục triển khai tổ chức tập huấn, bồi dưỡng chuyên môn, nghiệp vụ cho đội "
+    "ngũ công chức, viên chức cấp xã; xây dựng bộ công cụ đánh giá hiệu quả công việc",
+    "source": {"file": "000_5d30afc99b18f1f4.txt", "start": 3842, "end": 4026},
+    "deadline": "2025-08-31",
+    "deadline_precision": "day",
+    "deadline_text": "trước ngày 31/8/2025",
+    "recurring": None,
+    "passage_id": "kl183-621b55.m3.d3.1.i",
+    "label": "Kết luận 183-KL/TW, mục 3, đoạn 3, ý (1)(i)",
+    "url": "/documents/kl183-621b55#kl183-621b55.m3.d3.1.i",
+    "also_in": [],
+}
+
+
+class DirectiveList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"directives": [_DIRECTIVE_EXAMPLE]}]})
+
+    directives: list[Directive] = Field(description="by deadline, those without one last")
+
+
+class AgencyEntry(BaseModel):
+    name: str = Field(description="canonical name, as the documents write it")
+    aliases: list[str] = Field(description="other ways to write it that the agency filter accepts")
+    directives: int = Field(description="tasks that name it as lead or partner")
+
+
+class AgencyList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"agencies": [{"name": "Bộ Nội vụ", "aliases": ["BNV"], "directives": 4}]}]
+        }
+    )
+
+    agencies: list[AgencyEntry]
+
+
+class ReferenceList(BaseModel):
+    references: list[Reference]
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for the error statuses a route can return."""
     return {status: {"model": ErrorResponse} for status in statuses}
@@ -178,14 +226,18 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 __all__ = [
     "CHAT_RESPONSE_EXAMPLE",
+    "AgencyEntry",
+    "AgencyList",
     "ChatRequest",
     "ChatResponse",
+    "DirectiveList",
     "DocumentDetail",
     "DocumentList",
     "ErrorResponse",
     "FeedbackRequest",
     "Health",
     "Readiness",
+    "ReferenceList",
     "SearchRequest",
     "SearchResponse",
     "error_responses",

@@ -88,6 +88,11 @@ def _page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse
     return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
 
 
+def render_page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page of this site (base.html's look, its CSP and headers), for the routers of other modules."""
+    return _page(template, status_code, **context)
+
+
 def _newest_first(documents: dict[str, Document]) -> list[Document]:
     def key(d: Document) -> tuple[int, str, str]:
         return (-(d.issued.toordinal() if d.issued else 0), d.ket_luan or "~", d.title)

@@ -4,10 +4,12 @@ newest first; and how dates and deadlines are written in answers."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from index.models import Directive, Document
 from index.search import SearchIndex
+from prompts import render
 
 
 @dataclass(frozen=True)
@@ -24,19 +26,24 @@ def vn_date(day: dt.date | None) -> str:
     return f"{day.day}/{day.month}/{day.year}" if day else "(không rõ ngày)"
 
 
+def _slashed(text: str) -> str:
+    """ "trước ngày 15-10-2025" → "trước ngày 15/10/2025": one way of writing dates in answers."""
+    return re.sub(r"\b(\d{1,2})-(\d{1,2})-(\d{4})\b", r"\1/\2/\3", text)
+
+
 def deadline_phrase(d: Directive) -> str:
     """How an answer states a task's deadline: the date at its precision, or the words of the text."""
     if d.recurring and d.deadline_text:
-        return d.deadline_text
+        return _slashed(d.deadline_text)
     if d.deadline is None:
-        return d.deadline_text or "không nêu thời hạn"
+        return _slashed(d.deadline_text) if d.deadline_text else render("no_deadline")
     if d.deadline_precision == "year":
-        return f"trong năm {d.deadline.year}"
+        return render("span_year", year=d.deadline.year)
     if d.deadline_precision == "month":
-        return f"trong tháng {d.deadline.month}/{d.deadline.year}"
-    if d.deadline_precision == "week" and d.deadline_text:
-        return d.deadline_text
-    return f"trước ngày {vn_date(d.deadline)}" if not d.deadline_text else d.deadline_text
+        return render("span_month", month=d.deadline.month, year=d.deadline.year)
+    if d.deadline_text:
+        return _slashed(d.deadline_text)
+    return render("span_before_day", date=vn_date(d.deadline))
 
 
 def catalogue(index: SearchIndex) -> dict[str, KetLuanInfo]:

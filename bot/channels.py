@@ -1,18 +1,28 @@
-"""What the Telegram and Zalo bots share: chat → conversation, prompts, numbered sources, splitting."""
+"""What the Telegram and Zalo bots share: chat → conversation, commands, prompts, sources, task lists, splitting."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import inspect
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import prompts
 from bot.models import ChatResponse, Citation
+from index.errors import BadQuery, IndexNotReady
+from index.language import agencies
+from index.models import Directive
+from index.tasks import TaskBook, TaskQuery
+from index.textnorm import fold, normalize
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +95,7 @@ class Conversations:
         return bool(await store_call(self.store.mark_seen, self.channel, delivery_id, SEEN_TTL_SECONDS))
 
     async def ask(self, chat_key: str, text: str) -> ChatResponse:
+        check_encodable(text)
         conversation_id = self.conversation_id(chat_key)
         service = self._service()
         await store_call(self.store.create, conversation_id)  # no-op when it exists
@@ -96,16 +107,159 @@ class Conversations:
         conversation_id = self.conversation_id(chat_key)
         await store_call(self._service().reset, conversation_id)
 
+    def tasks(self) -> TaskBook:
+        """The task book of the index being served (IndexNotReady while none is)."""
+        book = getattr(getattr(self._service(), "index", None), "tasks", None)
+        if book is None:
+            raise IndexNotReady("the index being served has no task book")
+        return book  # type: ignore[no-any-return]
+
+
+def check_encodable(text: str) -> None:
+    """BadQuery for text that is no Unicode at all (a lone surrogate from a JSON "\\ud800" escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadQuery("the question holds characters that are not valid Unicode") from exc
+
+
+# --- commands both bots understand -----------------------------------------------------------------
+# Command names as typed after "/" (Telegram allows a-z, 0-9 and _), and their spoken forms without the
+# slash, folded (no accents, lower case): "nhiệm vụ Bộ Nội vụ" works as well as "/nhiemvu Bộ Nội vụ".
+COMMAND_ALIASES: dict[str, str] = {
+    "start": "start",
+    "help": "help",
+    "huongdan": "help",
+    "new": "new",
+    "moi": "new",
+    "hoi": "ask",
+    "nhiemvu": "tasks",
+    "theodoi": "follow",
+    "botheodoi": "unfollow",
+    "huytheodoi": "unfollow",
+}
+_SPOKEN: tuple[tuple[str, str], ...] = (
+    ("bo theo doi", "unfollow"),
+    ("huy theo doi", "unfollow"),
+    ("theo doi", "follow"),
+    ("nhiem vu", "tasks"),
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # start, help, new, ask, tasks, follow, unfollow
+    argument: str = ""
+
+
+def slash_command(text: str) -> tuple[str, str | None, str] | None:
+    """("nhiemvu", "bot" or None, "Bộ Nội vụ") for "/nhiemvu@bot Bộ Nội vụ"; None when it is no command."""
+    match = re.match(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", text.strip(), re.DOTALL)
+    if not match:
+        return None
+    return match.group(1).lower(), match.group(2), (match.group(3) or "").strip()
+
+
+def spoken_command(text: str) -> Command | None:
+    """A task command written as words ("nhiem vu bo noi vu"): only when the rest names a known agency,
+    so a question that merely starts with "nhiệm vụ …" is still answered as a question."""
+    words = text.strip()
+    folded = fold(normalize(words)).lower()
+    for phrase, name in _SPOKEN:
+        if folded.startswith(phrase + " "):
+            rest = words[len(phrase) :].strip(" :,-")
+            if agencies.resolve(rest) is not None:
+                return Command(name, rest)
+    return None
+
+
+def start_question(payload: str) -> str | None:
+    """The question a t.me/<bot>?start=<payload> link asks: "183" or "kl183" → about Kết luận 183-KL/TW;
+    anything else is read as base64url of the question (Telegram allows only A-Z a-z 0-9 _ - there)."""
+    payload = payload.strip()
+    number = re.fullmatch(r"(?:kl[_-]?)?(\d{1,4})", payload, re.IGNORECASE)
+    if number:
+        return prompts.render("bot_start_ket_luan", number=int(number.group(1)))
+    try:
+        text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8").strip()
+    except (binascii.Error, ValueError):
+        return None
+    return text if text and len(text) <= 2000 and any(ch.isalpha() for ch in text) else None
+
+
+# --- tasks of an agency, and following them -----------------------------------------------------------
+def deadline_words(directive: Directive) -> str:
+    if directive.deadline is not None:
+        return prompts.render("bot_task_deadline", date=directive.deadline.strftime("%d/%m/%Y"))
+    if directive.recurring:
+        return prompts.render(
+            "bot_task_deadline_recurring", text=directive.deadline_text or directive.recurring
+        )
+    return prompt("task_no_deadline")
+
+
+def task_blocks(agency: str, directives: Sequence[Directive], public_url: str) -> list[str]:
+    """Plain-text blocks: a heading, then one block per task (action, deadline, clause link)."""
+    if not directives:
+        return [prompts.render("bot_tasks_none", agency=agency)]
+    blocks = [prompts.render("bot_tasks_heading", agency=agency, count=len(directives))]
+    for n, d in enumerate(directives, 1):
+        url = absolute_url(d.url, public_url)
+        blocks.append(
+            prompts.render(
+                "bot_task_item",
+                n=n,
+                action=d.action.strip(),
+                deadline=deadline_words(d),
+                label=d.label,
+                url=url,
+            )
+        )
+    return blocks
+
+
+def unknown_agency_text(name: str, suggestions: Sequence[str]) -> str:
+    if suggestions:
+        return prompts.render("bot_unknown_agency", typed=name, suggestions=", ".join(suggestions))
+    return prompts.render("bot_unknown_agency_no_suggestion", typed=name)
+
+
+def agency_tasks(book: TaskBook, agency: str) -> tuple[str, list[Directive]]:
+    """(canonical name, its tasks by deadline); UnknownAgency (with `.suggestions`) for an unknown name."""
+    name = book.canonical_agency(agency)
+    return name, book.query(TaskQuery(agency=name))
+
 
 def prompt(name: str) -> str:
     """A user-facing Vietnamese text of the bots: prompts/bot_{name}.txt."""
     return prompts.load(f"bot_{name}").strip()
 
 
+def absolute_url(url: str, public_url: str) -> str:
+    if url.startswith(("http://", "https://")):
+        return url
+    return public_url.rstrip("/") + "/" + url.lstrip("/")
+
+
 def citation_url(citation: Citation, public_url: str) -> str:
-    if citation.url.startswith(("http://", "https://")):
-        return citation.url
-    return public_url.rstrip("/") + "/" + citation.url.lstrip("/")
+    return absolute_url(citation.url, public_url)
+
+
+def reachable_from_a_phone(url: str) -> bool:
+    """False for loopback / private addresses: the platforms refuse them as buttons, and phones cannot open them."""
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified)
+
+
+def suggestions_of(response: ChatResponse) -> list[str]:
+    """Suggested questions of an answer (ChatResponse.suggestions), when it has them."""
+    return [s for s in getattr(response, "suggestions", None) or [] if isinstance(s, str) and s.strip()]
 
 
 def source_links(citations: Sequence[Citation], public_url: str) -> list[tuple[int, str, str]]:
@@ -192,11 +346,6 @@ def pack(
     if current:
         messages.append(current)
     return messages
-
-
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff: base, 2·base, 4·base … capped."""
-    return float(min(cap, base * (2**attempt)))
 
 
 class TaskSet:

@@ -165,7 +165,7 @@ def answer_report(
         for earlier in q.history:
             conversation = service.answer(earlier, conversation).conversation_id
         started = time.perf_counter()
-        response = service.answer(q.question, conversation)
+        response = service.answer(q.question, conversation, today=q.as_of)
         report.latencies_ms.append((time.perf_counter() - started) * 1000)
         report.scores.append(score(q, response, read))
     return report

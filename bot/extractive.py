@@ -321,7 +321,7 @@ class ExtractiveAnswerer:
         draft.gated = True
         if draft.confidence < self.model.threshold + HEDGE_MARGIN:
             # answerable, but not by much: say so in one sentence before the quotes
-            draft.answer = render("hedge") + "\n" + draft.answer
+            draft.answer = render("hedge") + " " + draft.answer
         return draft
 
     def evidence(
@@ -557,6 +557,8 @@ def _has_quantity(text: str, noun: str) -> bool:
     number = fold(_NUMBER_WORDS)
     if noun in ("phan tram", "%"):
         return bool(re.search(r"\d\s*%|phan tram", folded))
+    if noun == "nguoi":  # a person's name: "đồng chí Trần Cẩm Tú", "ông Nguyễn Văn A"
+        return bool(re.search(r"\b(?:đồng chí|ông|bà)\s+[A-ZĐ][\w]+(?:\s+[A-ZĐ][\w]+){1,3}", text))
     if noun == "dong":
         return bool(re.search(rf"{number}\s+(?:dong|trieu|ty|nghin)\b|\d\s*%", folded))
     if noun == "thoi gian":

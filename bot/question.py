@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from index.language import agencies as agency_names
-from index.language.questions import cues, normalize_question, quantity, stopwords, window
+from index.language.questions import asks_person, cues, normalize_question, quantity, stopwords, window
 from index.search import SearchFilters, SearchQuery
 from index.textnorm import fold, has_diacritics, normalize, words
 
@@ -623,7 +623,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         status=status,
         references=references,
         content=content,
-        quantity=quantity(folded),
+        quantity="nguoi" if asks_person(folded) else quantity(folded),
         canonical=tuple(canonical),
     )
 

@@ -24,7 +24,7 @@ from bot.question import Question
 from bot.settings import BotSettings
 from bot.store import ConversationStore
 from index.errors import BadQuery, NotFound
-from index.search import SearchFilters, SearchIndex
+from index.search import SearchFilters, SearchIndex, SearchQuery
 from index.textnorm import normalize
 
 if TYPE_CHECKING:
@@ -84,6 +84,10 @@ class ChatService:
         self._sources: dict[str, str] = {}
         self._sources_lock = threading.Lock()
 
+    def search_query(self, text: str, filters: SearchFilters | None = None) -> SearchQuery:
+        """A search box query read as the chat reads questions ("Kết luận 183 …" filters on 183-KL/TW)."""
+        return self.extractive.reader.search_query(text, filters)
+
     # --- conversations -------------------------------------------------------------------------------
     def new_conversation(self) -> str:
         conversation_id = secrets.token_urlsafe(18)
@@ -133,9 +137,14 @@ class ChatService:
         return _Prepared(cid, text, question, history, draft, started)
 
     def answer(
-        self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
+        self,
+        message: str,
+        conversation_id: str | None = None,
+        filters: SearchFilters | None = None,
+        today: dt.date | None = None,
     ) -> ChatResponse:
-        prepared = self.prepare(message, conversation_id, filters)
+        """`today`: the day "quá hạn" and "sắp đến hạn" are judged on (default: today in Asia/Ho_Chi_Minh)."""
+        prepared = self.prepare(message, conversation_id, filters, today)
         return self._finish_draft(prepared)
 
     async def answer_async(

@@ -22,6 +22,12 @@ class BotSettings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="shared conversation store; unset = local SQLite")
     public_url: str = Field(default="http://127.0.0.1:8000", description="absolute base for citation links")
+    reminder_days_before: int = Field(
+        default=3, ge=0, le=60, description="days before a followed task's deadline that the bots remind"
+    )
+    reminder_check_minutes: float = Field(
+        default=30.0, gt=0, description="how often the bots look for due reminders"
+    )
 
 
 class TelegramSettings(BaseSettings):
@@ -47,4 +53,10 @@ class ZaloSettings(BaseSettings):
     zalo_api_base: str = Field(default="https://openapi.zalo.me", description="OA API base URL")
     zalo_oauth_base: str = Field(
         default="https://oauth.zaloapp.com", description="OAuth base for token refresh"
+    )
+    zalo_event_max_age_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        le=24 * 60,  # never longer than delivery dedupe remembers an event (bot.channels.SEEN_TTL_SECONDS)
+        description="webhook events whose timestamp is further from now are refused",
     )

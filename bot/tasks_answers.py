@@ -20,6 +20,7 @@ from index.textnorm import fold, normalize, words
 from prompts import render
 
 MAX_ITEMS = 8
+MAX_NAMED = 3  # tasks of other agencies that name the one asked about
 ACTION_WORDS = 40
 WHOLE_WORDS = 90
 DEADLINE_MATCH_MIN = 0.25  # the same for the one task whose deadline is asked
@@ -71,7 +72,12 @@ class TaskAnswers:
     def _item(self, d: Directive, cites: Cites, agency: str | None = None, whole: bool = False) -> str:
         role = ""
         if agency:
-            role = render("task_role_lead") if agency in d.agencies else render("task_role_partner")
+            if agency in d.agencies:
+                role = render("task_role_lead")
+            elif agency in d.partners:
+                role = render("task_role_partner")
+            else:
+                role = render("task_role_named", agencies=", ".join(d.agencies))
             others = [p for p in (*d.agencies, *d.partners) if p != agency]
             if others:
                 role += render("task_with", agencies=", ".join(others))
@@ -88,10 +94,7 @@ class TaskAnswers:
 
     def _list(self, directives: Sequence[Directive], cites: Cites, agency: str | None = None,
               whole: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]  # fmt: skip
-        lines = [self._item(d, cites, agency, d.directive_id in whole) for d in directives[:MAX_ITEMS]]
-        if len(directives) > MAX_ITEMS:
-            lines.append(render("task_more", count=len(directives) - MAX_ITEMS))
-        return lines
+        return [self._item(d, cites, agency, d.directive_id in whole) for d in directives[:MAX_ITEMS]]
 
     # --- all tasks of an agency ------------------------------------------------------------------------
     def agency(self, question: Question) -> Draft | None:
@@ -105,12 +108,23 @@ class TaskAnswers:
         numbers: list[str | None] = [n for n in question.ket_luan if n in self.info] or [None]
         for number in numbers:
             found += self.book.query(TaskQuery(agency=agency, ket_luan=number))
-        if not found:
+        # tasks of others whose action names the agency ("… phối hợp với Bộ Tư pháp rà soát …")
+        key = f" {fold(agency)} "
+        named = [
+            d for d in self.book.directives
+            if d not in found and (numbers == [None] or d.ket_luan in numbers)
+            and key in " " + " ".join(words(fold(normalize(d.action)))) + " "
+        ]  # fmt: skip
+        if not found and not named:
             return None
-        found.sort(key=lambda d: (_issued_key(d), d.deadline is None, d.deadline or dt.date.max))
-        lead = [d for d in found if agency in d.agencies]
-        partner = [d for d in found if agency not in d.agencies]
-        ordered = lead + partner
+
+        def role(d: Directive) -> int:
+            return 0 if agency in d.agencies else (1 if agency in d.partners else 2)
+
+        # its own tasks, newest Kết luận first (within one: what it leads, then co-ordinates); then a few
+        # tasks of others that name it
+        ordered = sorted(found, key=lambda d: (_issued_key(d), role(d), d.deadline or dt.date.max))
+        ordered += sorted(named, key=lambda d: (_issued_key(d), d.deadline or dt.date.max))[:MAX_NAMED]
         full: set[str] = set()
         if len(question.content) >= 2:
             # the question says which of the agency's tasks it means: those come first, quoted whole
@@ -122,14 +136,27 @@ class TaskAnswers:
             full = {d.directive_id for d in ordered if fit[d.directive_id] >= max(MATCH_MIN, best * 0.8)}
         cites = Cites()
         kls = list(dict.fromkeys(d.ket_luan for d in ordered))
-        dated = sorted((d for d in ordered if d.deadline), key=lambda d: d.deadline or dt.date.max)
+        dated = sorted(
+            (d for d in ordered if d.deadline and role(d) < 2), key=lambda d: d.deadline or dt.date.max
+        )
+        newest = ""
+        if len(kls) > 1:
+            first = next(d for d in ordered if d.ket_luan == kls[0])
+            newest = render(
+                "newest_note",
+                number=kls[0],
+                date=vn_date(self.info[kls[0]].issued if kls[0] in self.info else first.issued),
+            )
         head = render(
             "tasks_of_agency",
             agency=agency,
-            count=len(ordered),
-            lead=len(lead),
-            partner=len(partner),
+            count=sum(1 for d in ordered if role(d) < 2),
+            lead=sum(1 for d in ordered if role(d) == 0),
+            partner=sum(1 for d in ordered if role(d) == 1),
+            named=render("tasks_named", count=min(len(named), MAX_NAMED)) if named else "",
             ket_luan=", ".join(f"Kết luận {n}" for n in kls),
+            newest=newest,
+            more=render("task_more", shown=MAX_ITEMS) if len(ordered) > MAX_ITEMS else "",
             cite=cites.cite(self._passage(ordered[0])),
         )
         lines = [head]
@@ -170,7 +197,10 @@ class TaskAnswers:
                 return Draft(render("window_none", span=values["span"]), False, kind="window")
             return Draft(render("window_none_today", as_of=vn_date(today)), False, kind="window")
         cites = Cites()
-        lines = [render(head, count=len(found), cite=cites.cite(self._passage(found[0])), **values)]
+        more = render("task_more", shown=MAX_ITEMS) if len(found) > MAX_ITEMS else ""
+        lines = [
+            render(head, count=len(found), more=more, cite=cites.cite(self._passage(found[0])), **values)
+        ]
         if len(found) > MAX_ITEMS:
             # every deadline of the window in one line, so a long list still says all its dates
             per_day: dict[str, int] = {}

@@ -1,27 +1,56 @@
-"""Telegram Bot API: updates in → whom to answer and how (HTML below 4096 chars) → a retrying client."""
+"""Telegram Bot API: updates in → whom to answer and how (HTML below 4096 chars, buttons) → a retrying client."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import html
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 
-from bot.channels import Conversations, TaskSet, backoff_delay, pack, prompt, source_links, split_text
+from bot.channels import (
+    COMMAND_ALIASES,
+    Conversations,
+    TaskSet,
+    agency_tasks,
+    check_encodable,
+    pack,
+    prompt,
+    reachable_from_a_phone,
+    slash_command,
+    source_links,
+    split_text,
+    spoken_command,
+    start_question,
+    suggestions_of,
+    task_blocks,
+    unknown_agency_text,
+)
 from bot.models import ChatResponse
+from bot.reminders import Follows
+from bot.retry import RetryLater, RetryPolicy, with_retries
+from bot.state import BotState, Subscription
 from index.errors import BadQuery, UpstreamError
+from index.tasks import UnknownAgency
 
 log = logging.getLogger(__name__)
 
 # Telegram refuses texts above 4096 characters (UTF-16 units); the HTML tags count against us here, so a
 # margin below the hard limit keeps every part safe whatever entities parsing does.
 TELEGRAM_LIMIT = 4000
+# Bot API: callback_data is 1-64 bytes, so a suggested question travels as a key into the bot state.
+CALLBACK_PREFIX = "q:"
+SUGGESTION_TTL_SECONDS = 30 * 24 * 3600
+MAX_SOURCE_BUTTONS = 5
+MAX_SUGGESTION_BUTTONS = 3
+BUTTON_TEXT_CHARS = 60
+ALLOWED_UPDATES = ["message", "callback_query"]
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -46,7 +75,7 @@ class BotIdentity:
 
 @dataclass(frozen=True)
 class TelegramMessage:
-    """The parts of a Telegram `message` update the bot looks at."""
+    """The parts of a Telegram `message` (or a pressed button's `callback_query`) the bot looks at."""
 
     update_id: int
     chat_id: int
@@ -56,38 +85,67 @@ class TelegramMessage:
     entities: list[dict[str, Any]] = field(default_factory=list)
     from_is_bot: bool = False
     reply_to_user_id: int | None = None
+    # set only for messages in a forum topic (is_topic_message), as aiogram's Message.answer does
+    thread_id: int | None = None
+    sender_chat_id: int | None = None
+    callback_id: str | None = None
+    callback_data: str | None = None
 
     @property
     def is_private(self) -> bool:
         return self.chat_type == "private"
 
+    @property
+    def anonymous_admin(self) -> bool:
+        """Posted by a group admin as the group itself: `from` is GroupAnonymousBot (is_bot true) and
+        `sender_chat` is this chat (Bot API, Message.sender_chat)."""
+        return self.sender_chat_id is not None and self.sender_chat_id == self.chat_id
 
-def parse_update(update: dict[str, Any]) -> TelegramMessage | None:
-    """The new message of an update, or None for edits, channel posts, callbacks and anything malformed."""
-    message = update.get("message")
-    if not isinstance(message, dict):
-        return None
+
+def _message(update_id: int, message: dict[str, Any], **extra: Any) -> TelegramMessage:
     chat = message.get("chat") or {}
     sender = message.get("from") or {}
     reply = message.get("reply_to_message") or {}
+    return TelegramMessage(
+        update_id=update_id,
+        chat_id=int(chat["id"]),
+        chat_type=str(chat.get("type", "private")),
+        message_id=int(message["message_id"]),
+        text=message.get("text") if isinstance(message.get("text"), str) else None,
+        entities=[e for e in message.get("entities") or [] if isinstance(e, dict)],
+        from_is_bot=bool(sender.get("is_bot", False)),
+        reply_to_user_id=(reply.get("from") or {}).get("id"),
+        thread_id=int(message["message_thread_id"])
+        if message.get("is_topic_message") and message.get("message_thread_id") is not None
+        else None,
+        sender_chat_id=(message.get("sender_chat") or {}).get("id"),
+        **extra,
+    )
+
+
+def parse_update(update: dict[str, Any]) -> TelegramMessage | None:
+    """The new message or pressed button of an update; None for edits, channel posts and anything malformed."""
     try:
-        return TelegramMessage(
-            update_id=int(update["update_id"]),
-            chat_id=int(chat["id"]),
-            chat_type=str(chat.get("type", "private")),
-            message_id=int(message["message_id"]),
-            text=message.get("text") if isinstance(message.get("text"), str) else None,
-            entities=[e for e in message.get("entities") or [] if isinstance(e, dict)],
-            from_is_bot=bool(sender.get("is_bot", False)),
-            reply_to_user_id=(reply.get("from") or {}).get("id"),
-        )
+        update_id = int(update["update_id"])
+        message = update.get("message")
+        if isinstance(message, dict):
+            return _message(update_id, message)
+        query = update.get("callback_query")
+        if isinstance(query, dict) and isinstance(query.get("id"), str):
+            # `message` is absent when the message with the button is too old (InaccessibleMessage has date 0)
+            host = query.get("message") if isinstance(query.get("message"), dict) else {}
+            data = query.get("data") if isinstance(query.get("data"), str) else None
+            if not host or not host.get("date"):
+                host = {"message_id": 0, "chat": {"id": (query.get("from") or {})["id"], "type": "private"}}
+            return _message(update_id, {**host, "text": None}, callback_id=query["id"], callback_data=data)
     except (KeyError, TypeError, ValueError):
         return None
+    return None
 
 
 def _entity_text(text: str, entity: dict[str, Any]) -> str:
     """Entity offsets count UTF-16 code units, not Python characters (they differ for emoji)."""
-    raw = text.encode("utf-16-le")
+    raw = text.encode("utf-16-le", errors="surrogatepass")
     start, length = int(entity.get("offset", 0)), int(entity.get("length", 0))
     return raw[2 * start : 2 * (start + length)].decode("utf-16-le", errors="ignore")
 
@@ -109,53 +167,62 @@ def strip_mention(text: str, username: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
-COMMANDS = ("start", "help", "new")
+ActionKind = Literal["command", "ask", "text_only", "start", "tasks", "follow", "unfollow", "callback"]
 
 
 @dataclass(frozen=True)
 class Action:
-    kind: Literal["command", "ask", "text_only"]
+    kind: ActionKind
     value: str = ""
 
 
-def parse_command(text: str) -> tuple[str, str | None] | None:
-    """("help", "mybot") for "/help@mybot …", ("help", None) for "/help"; None when it is no command."""
-    match = re.match(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?:\s|$)", text)
-    if not match:
-        return None
-    return match.group(1).lower(), match.group(2)
+def _command_action(name: str, argument: str) -> Action:
+    command = COMMAND_ALIASES.get(name, "help")
+    if command == "start":
+        return Action("start", argument) if argument else Action("command", "start")
+    if command == "ask":
+        return Action("ask", argument) if argument else Action("command", "help")
+    if command in ("tasks", "follow", "unfollow"):
+        return Action(cast(ActionKind, command), argument)
+    return Action("command", command)
+
+
+def _text_action(text: str) -> Action:
+    spoken = spoken_command(text)
+    return Action(cast(ActionKind, spoken.name), spoken.argument) if spoken else Action("ask", text)
 
 
 def decide(message: TelegramMessage, me: BotIdentity | None) -> Action | None:
     """What to do with a message: private chats get every text answered; groups only when the bot is
-    mentioned or replied to (or a command is addressed to it). `me` may be None only for private chats."""
-    if message.from_is_bot:
+    mentioned or replied to, or a command reaches it ("/hoi@Bot …" always does, whatever the privacy mode).
+    `me` may be None only for private chats."""
+    if message.callback_id is not None:
+        return Action("callback", message.callback_data or "")
+    if message.from_is_bot and not message.anonymous_admin:
         return None
     if message.text is None or not message.text.strip():
         return Action("text_only") if message.is_private else None
     text = message.text.strip()
-    command = parse_command(text)
+    command = slash_command(text)
     if command is not None:
-        name, target = command
+        name, target, argument = command
         if target is not None and (me is None or target.lower() != me.username.lower()):
             return None  # addressed to another bot in the group
-        if name in COMMANDS:
-            return Action("command", name)
-        if message.is_private or target is not None:
-            return Action("command", "help")
+        if name in COMMAND_ALIASES or message.is_private or target is not None:
+            return _command_action(name, argument)
         return None
     if message.is_private:
-        return Action("ask", text)
+        return _text_action(text)
     if me is None:
         return None
     if mentions(message, me) or message.reply_to_user_id == me.id:
         question = strip_mention(text, me.username)
-        return Action("ask", question) if question else Action("command", "help")
+        return _text_action(question) if question else Action("command", "help")
     return None
 
 
 def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
 def format_html(response: ChatResponse, public_url: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
@@ -166,10 +233,18 @@ def format_html(response: ChatResponse, public_url: str, limit: int = TELEGRAM_L
 def html_messages(
     text: str, response: ChatResponse | None, public_url: str, limit: int = TELEGRAM_LIMIT
 ) -> list[str]:
+    return html_blocks([text], response, public_url, limit)
+
+
+def html_blocks(
+    texts: Sequence[str], response: ChatResponse | None, public_url: str, limit: int = TELEGRAM_LIMIT
+) -> list[str]:
+    """Plain-text blocks, escaped, each split to fit, packed into as few messages as fit; sources last."""
+
     def escaped_len(piece: str) -> int:
         return _utf16_len(html.escape(piece, quote=False))
 
-    blocks = [html.escape(p, quote=False) for p in split_text(text, limit, escaped_len)]
+    blocks = [html.escape(p, quote=False) for text in texts for p in split_text(text, limit, escaped_len)]
     if response is not None and response.citations:
         lines = [f"<b>{html.escape(prompt('sources_heading'), quote=False)}</b>"]
         for n, label, url in source_links(response.citations, public_url):
@@ -179,6 +254,29 @@ def html_messages(
         # A source line is never cut: it is far shorter than the limit, and cutting would break its tag.
         blocks.extend(pack(lines, limit, _utf16_len, sep="\n"))
     return pack(blocks, limit, _utf16_len)
+
+
+def _button_text(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= BUTTON_TEXT_CHARS else text[: BUTTON_TEXT_CHARS - 1].rstrip() + "…"
+
+
+def suggestion_key(question: str) -> str:
+    return hashlib.sha256(question.encode("utf-8", errors="surrogatepass")).hexdigest()[:24]
+
+
+def keyboard(
+    response: ChatResponse, public_url: str, suggestion_keys: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any] | None:
+    """InlineKeyboardMarkup: a URL button per source (when phones can open it), a callback button per
+    suggested question (`suggestion_keys` = (question, key) pairs already kept in the bot state)."""
+    rows: list[list[dict[str, Any]]] = []
+    for n, label, url in source_links(response.citations, public_url)[:MAX_SOURCE_BUTTONS]:
+        if reachable_from_a_phone(url):
+            rows.append([{"text": _button_text(f"[{n}] {label}"), "url": url}])
+    for question, key in suggestion_keys[:MAX_SUGGESTION_BUTTONS]:
+        rows.append([{"text": _button_text(question), "callback_data": CALLBACK_PREFIX + key}])
+    return {"inline_keyboard": rows} if rows else None
 
 
 class TelegramClient:
@@ -199,25 +297,18 @@ class TelegramClient:
         self.http = http
         self._token = token
         self.api_base = api_base.rstrip("/")
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.max_retry_after = max_retry_after
+        self.policy = RetryPolicy(max_attempts, backoff_base, backoff_cap, max_retry_after)
         self._sleep = sleep
 
     async def call(self, method: str, payload: dict[str, Any] | None = None, *, timeout: float = 30.0) -> Any:
         url = f"{self.api_base}/bot{self._token}/{method}"
-        error = TelegramError(method, "not attempted")
-        for attempt in range(self.max_attempts):
-            last = attempt == self.max_attempts - 1
+
+        async def attempt() -> Any:
             try:
                 response = await self.http.post(url, json=payload or {}, timeout=timeout)
             except httpx.HTTPError as exc:
                 # Never str(exc) with the URL: it holds the bot token.
-                error = TelegramError(method, f"network error ({type(exc).__name__})")
-                if not last:
-                    await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap))
-                continue
+                raise RetryLater(TelegramError(method, f"network error ({type(exc).__name__})")) from None
             data = _json(response)
             if response.status_code == 200 and data.get("ok") is True:
                 return data.get("result")
@@ -225,39 +316,56 @@ class TelegramClient:
             status = int(data.get("error_code") or response.status_code)
             if status == 429:
                 retry_after = _retry_after(data, response)
-                error = TelegramError(method, description, status, retry_after)
-                if retry_after > self.max_retry_after:
-                    raise error
-                if not last:
-                    log.warning("telegram %s: rate limited, retrying after %.1fs", method, retry_after)
-                    await self._sleep(retry_after)
-                continue
+                raise RetryLater(TelegramError(method, description, status, retry_after), retry_after)
             if status >= 500:
-                error = TelegramError(method, description, status)
-                if not last:
-                    await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap))
-                continue
+                raise RetryLater(TelegramError(method, description, status))
             raise TelegramError(method, description, status)  # 400, 403 …: retrying will not help
-        raise error
+
+        return await with_retries(attempt, self.policy, self._sleep, what=f"telegram {method}")
 
     async def get_me(self) -> BotIdentity:
         result = await self.call("getMe")
         return BotIdentity(id=int(result["id"]), username=str(result.get("username", "")))
 
-    async def send_message(self, chat_id: int, text: str, reply_to_message_id: int | None = None) -> Any:
+    async def send_message(
+        self,
+        chat_id: int,
+        text: str,
+        reply_to_message_id: int | None = None,
+        *,
+        thread_id: int | None = None,
+        reply_markup: dict[str, Any] | None = None,
+    ) -> Any:
         payload: dict[str, Any] = {
             "chat_id": chat_id,
             "text": text,
             "parse_mode": "HTML",
-            "disable_web_page_preview": True,
+            "link_preview_options": {"is_disabled": True},
         }
+        if thread_id is not None:
+            payload["message_thread_id"] = thread_id
         if reply_to_message_id is not None:
-            payload["reply_to_message_id"] = reply_to_message_id
-            payload["allow_sending_without_reply"] = True
+            payload["reply_parameters"] = {
+                "message_id": reply_to_message_id,
+                "allow_sending_without_reply": True,
+            }
+        if reply_markup is not None:
+            payload["reply_markup"] = reply_markup
         return await self.call("sendMessage", payload)
 
-    async def send_chat_action(self, chat_id: int, action: str = "typing") -> Any:
-        return await self.call("sendChatAction", {"chat_id": chat_id, "action": action})
+    async def send_chat_action(
+        self, chat_id: int, action: str = "typing", *, thread_id: int | None = None
+    ) -> Any:
+        payload: dict[str, Any] = {"chat_id": chat_id, "action": action}
+        if thread_id is not None:
+            payload["message_thread_id"] = thread_id
+        return await self.call("sendChatAction", payload)
+
+    async def answer_callback_query(self, callback_query_id: str, text: str | None = None) -> Any:
+        payload: dict[str, Any] = {"callback_query_id": callback_query_id}
+        if text:
+            payload["text"] = text
+        return await self.call("answerCallbackQuery", payload)
 
     async def set_webhook(self, url: str, secret_token: str, *, drop_pending_updates: bool = False) -> Any:
         return await self.call(
@@ -265,10 +373,13 @@ class TelegramClient:
             {
                 "url": url,
                 "secret_token": secret_token,
-                "allowed_updates": ["message"],
+                "allowed_updates": ALLOWED_UPDATES,
                 "drop_pending_updates": drop_pending_updates,
             },
         )
+
+    async def set_my_commands(self, commands: list[dict[str, str]]) -> Any:
+        return await self.call("setMyCommands", {"commands": commands})
 
     async def delete_webhook(self) -> Any:
         return await self.call("deleteWebhook", {"drop_pending_updates": False})
@@ -277,11 +388,21 @@ class TelegramClient:
         return await self.call("getWebhookInfo")
 
     async def get_updates(self, offset: int | None, timeout: int = 30) -> list[dict[str, Any]]:
-        payload: dict[str, Any] = {"timeout": timeout, "allowed_updates": ["message"]}
+        payload: dict[str, Any] = {"timeout": timeout, "allowed_updates": ALLOWED_UPDATES}
         if offset is not None:
             payload["offset"] = offset
         result = await self.call("getUpdates", payload, timeout=timeout + 15)
         return [u for u in result or [] if isinstance(u, dict)]
+
+
+def command_menu() -> list[dict[str, str]]:
+    """setMyCommands' list, from prompts/bot_commands.txt ("name - description" a line)."""
+    out = []
+    for line in prompt("commands").splitlines():
+        name, _, description = line.partition(" - ")
+        if name.strip() and description.strip():
+            out.append({"command": name.strip(), "description": description.strip()})
+    return out
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -300,6 +421,10 @@ def _retry_after(data: dict[str, Any], response: httpx.Response) -> float:
         return 1.0
 
 
+def _escaped(name: str) -> list[str]:
+    return [html.escape(prompt(name), quote=False)]
+
+
 class TelegramBot:
     """One update → replies: decide, dedupe, show typing, answer, send; failures are logged, not raised."""
 
@@ -311,11 +436,15 @@ class TelegramBot:
         *,
         typing_interval: float = 4.0,
         identity: BotIdentity | None = None,
+        state: BotState | None = None,
+        follows: Follows | None = None,
     ) -> None:
         self.client = client
         self.conversations = conversations
         self.public_url = public_url
         self.typing_interval = typing_interval
+        self.state = state
+        self.follows = follows
         self._identity = identity
         self._identity_lock = asyncio.Lock()
 
@@ -347,37 +476,122 @@ class TelegramBot:
 
     async def _act(self, message: TelegramMessage, action: Action) -> None:
         chat_key = str(message.chat_id)
-        if action.kind == "text_only":
-            await self._send(message, [html.escape(prompt("text_only"), quote=False)])
+        if action.kind == "callback":
+            await self._callback(message, action.value)
+        elif action.kind == "text_only":
+            await self._send(message, _escaped("text_only"))
         elif action.kind == "command" and action.value == "new":
             await self.conversations.reset(chat_key)
-            await self._send(message, [html.escape(prompt("new_conversation"), quote=False)])
+            await self._send(message, _escaped("new_conversation"))
         elif action.kind == "command":
             await self._send(message, html_messages(prompt("help"), None, self.public_url))
+        elif action.kind == "start":
+            question = start_question(action.value)
+            if question is None:
+                await self._send(message, html_messages(prompt("help"), None, self.public_url))
+            else:
+                await self._answer(message, question)
+        elif action.kind == "tasks":
+            await self._tasks(message, action.value)
+        elif action.kind in ("follow", "unfollow"):
+            await self._follow(message, action.kind, action.value)
         else:
-            async with self._typing(message.chat_id):
-                try:
-                    response = await self.conversations.ask(chat_key, action.value)
-                except BadQuery as exc:
-                    log.info("telegram: unusable question in update %s: %s", message.update_id, exc.message)
-                    texts = [html.escape(prompt("bad_question"), quote=False)]
-                except Exception:
-                    log.exception(
-                        "telegram: answering update %s of chat %s failed", message.update_id, message.chat_id
-                    )
-                    texts = [html.escape(prompt("error"), quote=False)]
-                else:
-                    texts = format_html(response, self.public_url)
-            await self._send(message, texts)
+            await self._answer(message, action.value)
+
+    async def _callback(self, message: TelegramMessage, data: str) -> None:
+        """A pressed suggestion button: stop the button's spinner, then ask the question it stands for."""
+        assert message.callback_id is not None
+        question = None
+        if data.startswith(CALLBACK_PREFIX) and self.state is not None:
+            with contextlib.suppress(Exception):
+                question = await asyncio.to_thread(self.state.get, "tg:q:" + data[len(CALLBACK_PREFIX) :])
+        try:
+            await self.client.answer_callback_query(
+                message.callback_id, None if question else prompt("callback_expired")
+            )
+        except TelegramError as exc:
+            log.info("telegram: answerCallbackQuery failed: %s", exc.message)
+        if question and message.message_id:
+            await self._answer(message, question)
+
+    async def _answer(self, message: TelegramMessage, question: str) -> None:
+        markup = None
+        async with self._typing(message.chat_id, message.thread_id):
+            try:
+                response = await self.conversations.ask(str(message.chat_id), question)
+            except BadQuery as exc:
+                log.info("telegram: unusable question in update %s: %s", message.update_id, exc.message)
+                texts = _escaped("bad_question")
+            except Exception:
+                log.exception(
+                    "telegram: answering update %s of chat %s failed", message.update_id, message.chat_id
+                )
+                texts = _escaped("error")
+            else:
+                texts = format_html(response, self.public_url)
+                markup = keyboard(response, self.public_url, await self._keep_suggestions(response))
+        await self._send(message, texts, markup)
+
+    async def _keep_suggestions(self, response: ChatResponse) -> list[tuple[str, str]]:
+        if self.state is None:
+            return []
+        kept = []
+        for question in suggestions_of(response)[:MAX_SUGGESTION_BUTTONS]:
+            key = suggestion_key(question)
+            try:
+                check_encodable(question)
+                await asyncio.to_thread(self.state.put, "tg:q:" + key, question, SUGGESTION_TTL_SECONDS)
+            except Exception:
+                log.warning("telegram: could not keep a suggested question", exc_info=True)
+                continue
+            kept.append((question, key))
+        return kept
+
+    async def _tasks(self, message: TelegramMessage, agency: str) -> None:
+        if not agency:
+            await self._send(message, _escaped("tasks_usage"))
+            return
+        try:
+            name, directives = agency_tasks(self.conversations.tasks(), agency)
+        except UnknownAgency as exc:
+            await self._send(
+                message, [html.escape(unknown_agency_text(agency, exc.suggestions), quote=False)]
+            )
+            return
+        except Exception:
+            log.exception("telegram: listing the tasks of %r failed", agency)
+            await self._send(message, _escaped("error"))
+            return
+        await self._send(
+            message, html_blocks(task_blocks(name, directives, self.public_url), None, self.public_url)
+        )
+
+    async def _follow(self, message: TelegramMessage, kind: str, agency: str) -> None:
+        if self.follows is None:
+            await self._send(message, _escaped("error"))
+            return
+        where = Subscription("telegram", str(message.chat_id), "", message.thread_id or 0)
+        try:
+            text = await self.follows.handle(kind, where, agency, self.conversations.tasks)
+        except Exception:
+            log.exception("telegram: /%s %r in chat %s failed", kind, agency, message.chat_id)
+            text = prompt("error")
+        await self._send(message, [html.escape(text, quote=False)])
+
+    async def send_reminder(self, subscription: Subscription, texts: list[str]) -> None:
+        """A reminder to a chat that follows an agency (bot.reminders calls this)."""
+        thread = subscription.thread or None
+        for text in html_blocks(texts, None, self.public_url):
+            await self.client.send_message(int(subscription.chat), text, thread_id=thread)
 
     @contextlib.asynccontextmanager
-    async def _typing(self, chat_id: int) -> AsyncIterator[None]:
+    async def _typing(self, chat_id: int, thread_id: int | None = None) -> AsyncIterator[None]:
         """Keep "typing…" shown (Telegram clears it after 5 s) until the answer is ready."""
 
         async def keep_typing() -> None:
             while True:
                 try:
-                    await self.client.send_chat_action(chat_id, "typing")
+                    await self.client.send_chat_action(chat_id, "typing", thread_id=thread_id)
                 except TelegramError as exc:
                     log.info("telegram: typing indicator for chat %s failed: %s", chat_id, exc.message)
                 await asyncio.sleep(self.typing_interval)
@@ -390,18 +604,27 @@ class TelegramBot:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _send(self, message: TelegramMessage, texts: list[str]) -> None:
-        reply_to = None if message.is_private else message.message_id
+    async def _send(
+        self, message: TelegramMessage, texts: list[str], markup: dict[str, Any] | None = None
+    ) -> None:
+        """Every part goes to the question's forum topic; only the first quotes it; the last has the buttons."""
+        reply_to = None if message.is_private or not message.message_id else message.message_id
         for part, text in enumerate(texts, 1):
             try:
-                await self.client.send_message(message.chat_id, text, reply_to_message_id=reply_to)
+                await self.client.send_message(
+                    message.chat_id,
+                    text,
+                    reply_to_message_id=reply_to,
+                    thread_id=message.thread_id,
+                    reply_markup=markup if part == len(texts) else None,
+                )
             except TelegramError as exc:
                 log.error(
                     "telegram: reply part %d/%d to chat %s (update %s) could not be sent: %s",
                     part, len(texts), message.chat_id, message.update_id, exc.message,
                 )  # fmt: skip
                 return
-            reply_to = None  # only the first part quotes the question
+            reply_to = None
 
 
 async def poll(bot: TelegramBot, *, timeout: int = 30, stop: asyncio.Event | None = None) -> None:
@@ -427,7 +650,7 @@ async def poll(bot: TelegramBot, *, timeout: int = 30, stop: asyncio.Event | Non
             except TelegramError as exc:
                 failures += 1
                 log.error("telegram: getUpdates failed: %s", exc.message)
-                await _wait(stop, backoff_delay(failures, bot.client.backoff_base, bot.client.backoff_cap))
+                await _wait(stop, bot.client.policy.backoff(failures))
                 continue
             failures = 0
             for update in updates:

@@ -276,7 +276,7 @@ class SearchIndex:
             dated = self._issued[self._issued >= 0]
             target = dated.max() if focus == "newest" else dated.min()
             return np.where(self._issued[rows] == target, fused * 1.5, fused)
-        boost = {"metadata": 1.2, "preamble": 1.2, "signature": 1.2 if focus == "signer" else 0.7}
+        boost = {"metadata": 1.2, "preamble": 1.2, "signature": 1.5 if focus == "signer" else 0.7}
         factor = np.array([boost.get(k, 1.0) for k in kinds])
         return fused * factor
 

@@ -24,3 +24,14 @@ def load(name: str) -> str:
 def render(name: str, **values: object) -> str:
     """`load(name)` with `{placeholders}` filled in (str.format)."""
     return load(name).format(**values)
+
+
+@cache
+def table(name: str) -> dict[str, str]:
+    """prompts/{name}.txt read as one `key: text` a line (lines starting with # are comments)."""
+    out: dict[str, str] = {}
+    for line in load(name).splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, text = line.partition(":")
+            out[key.strip()] = text.strip()
+    return out

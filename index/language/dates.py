@@ -195,3 +195,14 @@ def find_deadlines(text: str, issued: dt.date | None = None) -> list[Deadline]:
         out.append(Deadline(start, mention.end, text[start : mention.end], date, mention.precision,
                             mention.recurring))  # fmt: skip
     return out
+
+
+def recurring_day(text: str) -> int | None:
+    """The day of the month a recurring deadline falls on ("chậm nhất trước ngày 25 hằng tháng" → 25, "ngày
+    20 của tháng cuối hằng quý" → 20), None when `text` sets no recurring deadline."""
+    folded, _ = aligned_fold(text)
+    for match in _DATE.finditer(folded):
+        if match.lastgroup in ("monthly", "quarterly"):
+            day = int(match.group(_INNER[match.lastgroup][0]) or 0)
+            return day if 1 <= day <= 31 else None
+    return None

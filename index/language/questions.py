@@ -291,3 +291,14 @@ def quantity(folded: str) -> str | None:
     if noun in _NOT_A_NOUN or not noun:
         return "dong" if _MONEY.search(folded) else ""
     return noun
+
+
+_PERSON = re.compile(r"^ai la\b|\bla ai\b|\bten (la )?gi\b|\bho ten\b")
+_TITLES = re.compile(
+    r"\b(tong bi thu|chu tich|thu tuong|bo truong|bi thu|giam doc|truong ban|pho thu tuong)\b"
+)
+
+
+def asks_person(folded: str) -> bool:
+    """ "Ai là Tổng Bí thư?", "Bộ trưởng Bộ Nội vụ là ai?": a person's name is asked, not an agency."""
+    return bool(_PERSON.search(folded) and _TITLES.search(folded))

@@ -67,7 +67,7 @@ def ket_luan_numbers(text: str, *, full_only: bool = False) -> list[str]:
 def normalize_ket_luan(raw: str) -> str | None:
     """One Kết luận number from any way it is written, a bare "183" included; None when `raw` names none."""
     stripped = raw.strip()
-    if stripped.isdigit() and len(stripped) <= 4:
+    if stripped.isascii() and stripped.isdigit() and len(stripped) <= 4:  # isdigit alone takes "¹"
         return f"{int(stripped)}-KL/TW"
     found = ket_luan_numbers(stripped)
     return found[0] if found else None

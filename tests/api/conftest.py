@@ -25,7 +25,7 @@ from api.settings import ApiSettings, Settings
 from bot.models import ChatResponse, Citation
 from bot.settings import BotSettings, TelegramSettings, ZaloSettings
 from index.errors import BadQuery, NotFound
-from index.search import SearchIndex
+from index.search import SearchIndex, SearchQuery
 from index.settings import IndexSettings
 
 ServeApp = Callable[[FastAPI], contextlib.AbstractContextManager[str]]
@@ -61,6 +61,9 @@ class FakeChatService:
         self.turns: dict[str, list[str]] = {}
         self.feedback_given: list[tuple[str, str, str, str | None]] = []
         self.llm = None
+
+    def search_query(self, text: str, filters: Any = None) -> SearchQuery:
+        return SearchQuery(text=text, filters=filters)
 
     def answer(self, message: str, conversation_id: str | None = None, filters: Any = None) -> ChatResponse:
         if not message.strip():

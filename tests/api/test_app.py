@@ -384,7 +384,8 @@ def test_a_broken_new_build_keeps_the_old_one_serving(tmp_path: Path, fake_servi
         link = settings.index.index_dir / "current"
         link.unlink()
         link.symlink_to(Path("builds") / broken.name)
-        _error(c.post("/v1/admin/reload"), 503, "index_not_ready")
+        # the damaged build is refused and the last whole one keeps serving (index/layout.py falls back)
+        assert c.post("/v1/admin/reload").status_code == 200
         ready = c.get("/readyz").json()
-        assert ready["build"] == first["build"] and "corrupt" in ready["reload_error"]
+        assert ready["build"] == first["build"] and ready["status"] == "ready"
         assert c.post("/v1/search", json={"query": "cấp xã"}).status_code == 200

@@ -3,132 +3,58 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.settings import Settings
 from api.webhooks import BotOptions
 from bot.settings import BotSettings, TelegramSettings, ZaloSettings
+from bot.state import Subscription
 from bot.store import SQLiteStore
-from bot.zalo import signature
+from bot.telegram import ALLOWED_UPDATES
+from bot.zalo import TOKEN_KEY, signature
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import SearchIndex, open_index
 from index.settings import IndexSettings
+from index.tasks import today
 from tests.api.conftest import make_settings, run_server
-from tests.bot.channel_fakes import PUBLIC_URL, FakeService, long_answer
+from tests.bot.channel_fakes import (  # noqa: F401  (the builders the tests below use)
+    PUBLIC_URL,
+    TG_TOKEN,
+    ZALO_APP,
+    ZALO_APP_SECRET,
+    FakePlatform,
+    FakeService,
+    directive,
+    long_answer,
+    tg_anonymous_admin_update,
+    tg_command,
+    tg_mention,
+    tg_topic_update,
+    tg_update,
+    zalo_chatnow,
+    zalo_event,
+    zalo_follow,
+    zalo_group_event,
+)
 from tests.conftest import CORPUS
 
-TG_TOKEN, TG_SECRET = "123456:TEST-TOKEN", "tg-webhook-secret"
-ZALO_APP, ZALO_SECRET, ZALO_APP_SECRET = "4321", "oa-secret-key", "app-secret"
+TG_SECRET = "tg-webhook-secret"
+ZALO_SECRET = "oa-secret-key"
 T = TypeVar("T")
-
-
-# --- fake Telegram Bot API and Zalo OA API, one real HTTP server --------------------------------
-@dataclass
-class Call:
-    kind: str  # "telegram", "zalo", "oauth"
-    method: str
-    body: dict[str, Any]
-    headers: dict[str, str]
-    at: float = field(default_factory=time.monotonic)
-
-
-class Platform:
-    """Records every call; scripted failures are queued per Telegram method or for the Zalo OA API."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self.lock:
-            self.calls: list[Call] = []
-            self.telegram_failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-            self.zalo_failures: list[int] = []
-            self.updates: list[dict[str, Any]] = []
-            self.zalo_valid = {"zalo-token-1", "zalo-token-2"}
-
-    def fail_telegram(self, method: str, *responses: tuple[int, dict[str, Any]]) -> None:
-        with self.lock:
-            self.telegram_failures.setdefault(method, []).extend(responses)
-
-    def find(self, kind: str, method: str | None = None) -> list[Call]:
-        with self.lock:
-            return [c for c in self.calls if c.kind == kind and (method is None or c.method == method)]
-
-    def _record(self, call: Call) -> None:
-        with self.lock:
-            self.calls.append(call)
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.post("/bot{token}/{method}")
-        async def telegram(token: str, method: str, request: Request) -> Any:
-            body = json.loads(await request.body() or b"{}")
-            self._record(Call("telegram", method, body, dict(request.headers)))
-            if token != TG_TOKEN:
-                return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
-            with self.lock:
-                queued = self.telegram_failures.get(method) or []
-                failure = queued.pop(0) if queued else None
-            if failure is not None:
-                return JSONResponse(failure[1], status_code=failure[0])
-            if method == "getUpdates":
-                with self.lock:
-                    pending, self.updates = self.updates, []
-                if not pending:
-                    await asyncio.sleep(0.05)  # a (very) short long poll
-                return {"ok": True, "result": pending}
-            if method == "getWebhookInfo":
-                return {"ok": True, "result": {"url": "", "pending_update_count": 0}}
-            if method == "getMe":
-                return {"ok": True, "result": {"id": 999, "is_bot": True, "username": "KetLuanBot"}}
-            if method == "sendMessage":
-                return {"ok": True, "result": {"message_id": len(self.find("telegram", "sendMessage"))}}
-            return {"ok": True, "result": True}
-
-        @app.post("/v3.0/oa/message/cs")
-        async def zalo(request: Request) -> Any:
-            body = json.loads(await request.body())
-            self._record(Call("zalo", "send", body, dict(request.headers)))
-            with self.lock:
-                failure = self.zalo_failures.pop(0) if self.zalo_failures else None
-                valid = request.headers.get("access_token") in self.zalo_valid
-            if failure is not None:
-                return JSONResponse({"error": -1, "message": "busy"}, status_code=failure)
-            if not valid:
-                return {"error": -216, "message": "Access token is invalid"}
-            return {"error": 0, "message": "Success", "data": {"message_id": "x"}}
-
-        @app.post("/v4/oa/access_token")
-        async def oauth(request: Request) -> Any:
-            form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-            self._record(Call("oauth", "refresh", form, dict(request.headers)))
-            if (
-                form.get("refresh_token") != "zalo-refresh-1"
-                or request.headers.get("secret_key") != ZALO_APP_SECRET
-            ):
-                return {"error": -14014, "error_description": "Invalid refresh token"}
-            with self.lock:
-                self.zalo_valid.add("zalo-token-3")
-            return {"access_token": "zalo-token-3", "refresh_token": "zalo-refresh-2", "expires_in": "90000"}
-
-        return app
+Platform = FakePlatform
 
 
 @dataclass
@@ -168,7 +94,7 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 15.0) -> T:
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[tuple[Platform, str]]:
-    fake = Platform()
+    fake = FakePlatform()
     with run_server(fake.app()) as base:
         yield fake, base
 
@@ -212,7 +138,10 @@ def harness(
             zalo_oauth_base=base,
         ),
     )
-    service = FakeService({"dài": long_answer(paragraphs=20)}, delay=0.05)
+    due = today() + dt.timedelta(days=1)
+    service = FakeService(
+        {"dài": long_answer(paragraphs=20)}, delay=0.05, directives=[directive(1, deadline=due)]
+    )
     app = create_app(
         settings,
         index=index,
@@ -220,7 +149,7 @@ def harness(
         service_factory=lambda idx, store, llm: service,
     )
     app.state.bot_options = BotOptions(
-        max_attempts=3, backoff_base=0.01, backoff_cap=0.05, typing_interval=0.05
+        max_attempts=3, backoff_base=0.01, backoff_cap=0.05, typing_interval=0.05, reminder_interval=0.05
     )
     with run_server(app) as app_base:
         yield Harness(app_base, fake, service, app)
@@ -231,41 +160,11 @@ def h(harness: Harness) -> Harness:
     harness.idle()
     harness.platform.reset()
     harness.service.calls.clear()
+    bots = harness.app.state.bots
+    bots.zalo.client._access_token = "zalo-token-1"  # forget what an earlier test refreshed
+    bots.zalo.client._refresh_token = "zalo-refresh-1"
+    bots.state.put(TOKEN_KEY, "{}")
     return harness
-
-
-_ids = iter(range(1000, 10**6))
-
-
-def tg_update(
-    text: str | None = "Trạm y tế cấp xã sắp xếp thế nào?", chat: str = "private", **message: Any
-) -> dict[str, Any]:
-    msg: dict[str, Any] = {
-        "message_id": 77,
-        "date": 1718000000,
-        "chat": {"id": 42 if chat == "private" else -1001, "type": chat},
-        "from": {"id": 42, "is_bot": False, "first_name": "An"},
-        **message,
-    }
-    if text is not None:
-        msg["text"] = text
-    return {"update_id": next(_ids), "message": msg}
-
-
-def zalo_event(
-    name: str = "user_send_text", text: str | None = "Trạm y tế?", user: str = "u-1"
-) -> dict[str, Any]:
-    message: dict[str, Any] = {"msg_id": f"msg-{next(_ids)}"}
-    if text is not None:
-        message["text"] = text
-    return {
-        "app_id": ZALO_APP,
-        "event_name": name,
-        "timestamp": str(int(time.time() * 1000)),
-        "sender": {"id": user},
-        "recipient": {"id": "oa-1"},
-        "message": message,
-    }
 
 
 def _error(response: httpx.Response, status: int, code: str) -> None:
@@ -306,7 +205,7 @@ def test_telegram_private_question_is_acknowledged_at_once_and_answered_with_sou
     typing = h.platform.find("telegram", "sendChatAction")
     assert typing and typing[0].at <= sent.at and typing[0].body == {"chat_id": 42, "action": "typing"}
     assert sent.body["chat_id"] == 42 and sent.body["parse_mode"] == "HTML"
-    assert sent.body["disable_web_page_preview"] is True
+    assert sent.body["link_preview_options"] == {"is_disabled": True}
     assert "&lt;Trạm y tế cấp xã sắp xếp thế nào?&gt; &amp; chi tiết [1] [2]" in sent.body["text"]
     assert f'[1] <a href="{PUBLIC_URL}/documents/kl183-621b55#kl183-621b55.m3.d2">' in sent.body["text"]
 
@@ -378,7 +277,9 @@ def test_telegram_group_answers_only_when_mentioned_or_replied_to(h: Harness) ->
     wait_for(lambda: len(h.platform.find("telegram", "sendMessage")) == 2)
     h.idle()
     sent = h.platform.find("telegram", "sendMessage")
-    assert all(c.body["reply_to_message_id"] == 77 and c.body["chat_id"] == -1001 for c in sent)
+    assert all(
+        c.body["reply_parameters"]["message_id"] == 77 and c.body["chat_id"] == -1001234567890 for c in sent
+    )
     assert sorted(q for q, _ in h.service.calls) == ["Còn trường học?", "Kết luận 221 nói gì?"]
     # one conversation per group chat
     assert len({cid for _, cid in h.service.calls}) == 1
@@ -412,15 +313,16 @@ def test_zalo_signature_over_a_tampered_body_is_401(h: Harness) -> None:
 def test_zalo_text_is_acknowledged_within_2_seconds_and_answered(h: Harness) -> None:
     # Zalo wants the webhook answered within 2 s: it is answered before the answer exists at all
     h.service.hold.clear()
+    event = zalo_event()
     try:
-        assert h.zalo(zalo_event()).status_code == 200
+        assert h.zalo(event).status_code == 200
         wait_for(lambda: h.service.waiting == 1)
         assert h.platform.find("zalo") == []
     finally:
         h.service.hold.set()
     [sent] = wait_for(lambda: h.platform.find("zalo"))
     assert sent.headers["access_token"] in h.platform.zalo_valid
-    assert sent.body["recipient"] == {"user_id": "u-1"}
+    assert sent.body["recipient"] == {"message_id": event["message"]["msg_id"]}
     text = sent.body["message"]["text"]
     assert "Trả lời cho <Trạm y tế?> & chi tiết [1] [2]." in text
     assert f"[1] Kết luận 183-KL/TW, mục 3, đoạn 1 <&>: {PUBLIC_URL}/documents/kl183-621b55#" in text
@@ -438,7 +340,6 @@ def test_zalo_redelivered_event_is_answered_once(h: Harness) -> None:
 def test_zalo_non_text_events(h: Harness) -> None:
     for name in ("user_send_image", "user_send_sticker", "user_send_file"):
         assert h.zalo(zalo_event(name, None)).status_code == 200
-    assert h.zalo(zalo_event("follow", None)).status_code == 200
     assert h.zalo(zalo_event("user_seen_message", None)).status_code == 200
     wait_for(lambda: len(h.platform.find("zalo")) == 3)
     h.idle()
@@ -492,6 +393,150 @@ def test_zalo_and_telegram_conversations_are_per_user_and_chat(h: Harness) -> No
     assert len({by_question["một"], by_question["ba"], by_question["bốn"]}) == 3
 
 
+# --- what the real platforms do that the first fakes did not -------------------------------------------
+def test_zalo_console_probe_without_a_signature_gets_200_and_does_nothing(h: Harness) -> None:
+    """2. Saving the webhook URL in the OA console posts an unsigned `{}` and wants 200."""
+    r = httpx.post(h.base + "/webhooks/zalo", content=b"{}", headers={"Content-Type": "application/json"})
+    assert r.status_code == 200
+    h.idle()
+    assert h.platform.calls == [] and h.service.calls == []
+
+
+@pytest.mark.parametrize("sign", [None, "mac=" + "0" * 64])
+def test_zalo_events_without_a_good_signature_are_still_refused(h: Harness, sign: str | None) -> None:
+    _error(h.zalo(zalo_event(), sign=sign), 401, "unauthorized")
+    big_probe = json.dumps({"padding": "x" * 2000}).encode()  # not the console's small probe
+    r = httpx.post(h.base + "/webhooks/zalo", content=big_probe)
+    _error(r, 401, "unauthorized")
+
+
+def test_zalo_every_part_of_a_long_answer_is_a_reply_to_the_users_message(h: Harness) -> None:
+    """1. recipient.message_id on every part: replies, not proactive messages from the OA's quota."""
+    event = zalo_event(text="dài")
+    h.zalo(event)
+    wait_for(lambda: h.platform.find("zalo"))
+    h.idle()
+    calls = h.platform.find("zalo")
+    assert len(calls) >= 4
+    assert all(c.body["recipient"] == {"message_id": event["message"]["msg_id"]} for c in calls)
+    assert h.platform.find("zalo", "proactive") == []
+
+
+def test_zalo_errors_in_a_200_body_refresh_or_back_off(h: Harness) -> None:
+    """3. -220 (expired) with HTTP 200 → one refresh, resent; -32 (rate limit) → retried after a pause."""
+    h.platform.zalo_failures.extend(
+        [
+            {"error": -32, "message": "Exceed rate limit"},
+            {"error": -220, "message": "Access token has expired"},
+        ]
+    )
+    h.platform.zalo_valid.discard("zalo-token-1")
+    h.zalo(zalo_event(user="u-3"))
+    wait_for(lambda: len(h.platform.find("zalo")) == 3)
+    h.idle()
+    assert len(h.platform.find("oauth")) == 1
+    assert [c.headers["access_token"] for c in h.platform.find("zalo")] == [
+        "zalo-token-1",
+        "zalo-token-1",
+        "zalo-token-3",
+    ]
+
+
+def test_zalo_group_messages_are_ignored(h: Harness) -> None:
+    """4. A group message is acknowledged and never answered, least of all privately."""
+    assert h.zalo(zalo_group_event()).status_code == 200
+    h.idle()
+    assert h.platform.find("zalo") == [] and h.service.calls == []
+
+
+@pytest.mark.parametrize("event", [zalo_follow, zalo_chatnow])
+def test_zalo_greets_who_follows_or_opens_the_chat(h: Harness, event: Callable[[], dict[str, Any]]) -> None:
+    data = event()
+    h.zalo(data)
+    [sent] = wait_for(lambda: h.platform.find("zalo"))
+    assert "Xin chào" in sent.body["message"]["text"] and "user_id" in sent.body["recipient"]
+
+
+def test_zalo_events_older_than_the_window_are_refused_and_dedupe_holds_inside_it(h: Harness) -> None:
+    """Issue 14 (10): an event signed with a 2001 timestamp is a replay."""
+    _error(h.zalo(zalo_event(timestamp=978307200000)), 401, "unauthorized")
+    stale = int((time.time() - 6 * 60) * 1000)
+    _error(h.zalo(zalo_event(timestamp=stale)), 401, "unauthorized")
+    h.idle()
+    assert h.platform.find("zalo") == [] and h.service.calls == []
+    fresh = zalo_event(timestamp=int((time.time() - 4 * 60) * 1000))
+    assert h.zalo(fresh).status_code == 200 and h.zalo(fresh).status_code == 200
+    wait_for(lambda: h.platform.find("zalo"))
+    h.idle()
+    assert len(h.service.calls) == 1
+
+
+def test_deeply_nested_bodies_are_a_client_error_never_a_500(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14 (9): 20,000 "[" with a bogus signature: 401 before any parsing; with the right Telegram
+    secret: 400. No traceback either way."""
+    nested = b"[" * 20000
+    base = h.base
+    with caplog.at_level(logging.ERROR):
+        z = httpx.post(
+            base + "/webhooks/zalo", content=nested, headers={"X-ZEvent-Signature": "mac=" + "1" * 64}
+        )
+        t = httpx.post(
+            base + "/webhooks/telegram",
+            content=nested,
+            headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        )
+        probe = httpx.post(base + "/webhooks/zalo", content=b"[" * 1000)
+    _error(z, 401, "unauthorized")
+    _error(t, 400, "invalid_json")
+    _error(probe, 401, "unauthorized")
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+
+
+def test_telegram_lone_surrogate_gets_the_bad_question_note(h: Harness) -> None:
+    """Issue 14 (12)."""
+    body = tg_update("PLACEHOLDER")
+    raw = json.dumps(body).replace("PLACEHOLDER", "Tr\\ud800m y t\\u1ebf?").encode()
+    r = httpx.post(h.base + "/webhooks/telegram", content=raw,
+                   headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET, "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 200
+    [sent] = wait_for(lambda: h.platform.find("telegram", "sendMessage"))
+    assert "chưa hiểu câu hỏi" in sent.body["text"] and "sự cố" not in sent.body["text"]
+
+
+def test_telegram_forum_topic_replies_stay_in_the_topic(h: Harness) -> None:
+    """6."""
+    h.platform.topics.add((-1001234567890, 5))
+    h.telegram(tg_topic_update("/hoi@KetLuanBot dài", thread_id=5))
+    wait_for(lambda: len(h.platform.find("telegram", "sendMessage")) >= 3)
+    h.idle()
+    parts = h.platform.find("telegram", "sendMessage")
+    assert all(c.body.get("message_thread_id") == 5 for c in parts)
+    assert all(c.body.get("message_thread_id") == 5 for c in h.platform.find("telegram", "sendChatAction"))
+
+
+def test_telegram_anonymous_admin_and_privacy_mode_command(h: Harness) -> None:
+    """7 and 8: an anonymous admin's "/hoi@KetLuanBot …" is answered."""
+    h.telegram(tg_anonymous_admin_update("/hoi@KetLuanBot Trạm y tế cấp xã?"))
+    [sent] = wait_for(lambda: h.platform.find("telegram", "sendMessage"))
+    assert h.service.calls[0][0] == "Trạm y tế cấp xã?" and sent.body["chat_id"] == -1001234567890
+
+
+def test_reminders_go_out_from_the_running_service_once(h: Harness) -> None:
+    state = h.app.state.bots.state
+    state.subscribe(Subscription("telegram", "42", "Bộ Nội vụ"))
+    try:
+        [sent] = wait_for(lambda: h.platform.find("telegram", "sendMessage"))
+        assert "Nhắc hạn nhiệm vụ của Bộ Nội vụ" in sent.body["text"] and "còn 1 ngày" in sent.body["text"]
+        wait_for(lambda: len(state.subscriptions()) == 1)  # let a few more ticks pass …
+        time_after = time.monotonic() + 0.3
+        wait_for(lambda: time.monotonic() > time_after or None)
+        assert len(h.platform.find("telegram", "sendMessage")) == 1  # … sent once
+    finally:
+        state.unsubscribe("telegram", "42")
+
+
 # --- with the real answering core --------------------------------------------------------------------
 def test_telegram_with_the_real_chat_service_keeps_one_conversation_per_chat(
     h: Harness, platform: tuple[Platform, str], small_index: tuple[IndexSettings, SearchIndex]
@@ -519,6 +564,11 @@ def test_telegram_with_the_real_chat_service_keeps_one_conversation_per_chat(
         sent = fake.find("telegram", "sendMessage")
         assert len(sent) == 2 and all(c.body["text"].strip() for c in sent)
         assert app.state.bots.zalo is None
+        # Zalo not configured: a hostile body is still refused before it is parsed (issue 14, 9)
+        hostile = httpx.post(
+            app_base + "/webhooks/zalo", content=b"[" * 20000, headers={"X-ZEvent-Signature": "mac=1"}
+        )
+        _error(hostile, 401, "unauthorized")
         conversation = app.state.bots.telegram.conversations.conversation_id("42")
         assert len(store.history(conversation)) == 2
 
@@ -559,7 +609,12 @@ def test_cli_set_webhook_registers_the_url_with_the_secret(bot_cli: Platform) ->
     assert done.value.code == 0
     [call] = fake.find("telegram", "setWebhook")
     assert call.body["url"] == PUBLIC_URL + "/webhooks/telegram"
-    assert call.body["secret_token"] == TG_SECRET and call.body["allowed_updates"] == ["message"]
+    assert call.body["secret_token"] == TG_SECRET and call.body["allowed_updates"] == ALLOWED_UPDATES
+    assert "callback_query" in call.body["allowed_updates"]
+    [menu] = fake.find("telegram", "setMyCommands")  # the fake refuses invalid names and descriptions
+    assert {"command": "nhiemvu", "description": "Nhiệm vụ và thời hạn của một cơ quan"} in menu.body[
+        "commands"
+    ]
 
 
 def test_cli_poll_answers_updates_with_increasing_offsets(bot_cli: Platform) -> None:
@@ -582,4 +637,30 @@ def test_cli_poll_answers_updates_with_increasing_offsets(bot_cli: Platform) -> 
     offsets = [c.body.get("offset") for c in fake.find("telegram", "getUpdates")]
     assert offsets[0] is None and second["update_id"] + 1 in offsets
     texts = [c.body["text"] for c in fake.find("telegram", "sendMessage")]
-    assert any("Ví dụ câu hỏi" in t for t in texts) and any("Nguồn:" in t for t in texts)
+    [help_text] = [t for t in texts if "Ví dụ câu hỏi" in t]
+    [answer] = [c.body for c in fake.find("telegram", "sendMessage") if c.body["text"] != help_text]
+    # answered: URL buttons for its sources; refused: buttons for the questions the corpus can answer
+    assert answer["text"].strip() and answer["reply_markup"]["inline_keyboard"]
+
+
+@pytest.mark.parametrize(
+    ("public_url", "warned"), [(None, True), ("http://192.168.1.5:8000", True), (PUBLIC_URL, False)]
+)
+def test_cli_poll_warns_when_links_will_not_open_on_a_phone(
+    bot_cli: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    public_url: str | None, warned: bool,
+) -> None:  # fmt: skip
+    import api.cli_bots
+    from api.cli import main
+
+    async def no_polling(*args: Any, **kw: Any) -> None:
+        return None
+
+    monkeypatch.setattr(api.cli_bots, "_poll", no_polling)
+    if public_url is None:
+        monkeypatch.delenv("KETLUAN_PUBLIC_URL")  # the default, http://127.0.0.1:8000
+    else:
+        monkeypatch.setenv("KETLUAN_PUBLIC_URL", public_url)
+    with pytest.raises(SystemExit):
+        main(["telegram", "poll"])
+    assert ("will not open on a phone" in capsys.readouterr().err) is warned

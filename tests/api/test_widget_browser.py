@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-QUESTION = "Kết luận 183-KL/TW giao Đảng ủy Chính phủ làm những việc gì?"
+QUESTION = "Theo Kết luận 183-KL/TW, Đảng ủy Chính phủ được giao làm những việc gì?"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
 

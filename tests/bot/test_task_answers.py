@@ -72,16 +72,17 @@ def _markers_cover_sources(text: str, sources: int) -> bool:
     return {int(n) for n in re.findall(r"\[(\d+)\]", text)} == set(range(1, sources + 1))
 
 
-def test_an_agencys_tasks_lead_before_partner_each_with_deadline_and_citation(
+def test_an_agencys_tasks_newest_first_each_with_role_deadline_and_citation(
     answers: TaskAnswers, lexicon: Lexicon
 ) -> None:
     draft = answers.agency(analyze("bo tu phap co nhung nhiem vu gi", lexicon))
     assert draft is not None and draft.answered
     lines = draft.answer.splitlines()
     assert "Bộ Tư pháp" in lines[0] and "chủ trì 1, phối hợp 1" in lines[0]
+    assert "mới nhất là Kết luận 195-KL/TW" in lines[0]
     items = [x for x in lines if x.startswith("- ")]
-    assert "31/8/2025" in items[0] and "chủ trì" in items[0]
-    assert "15-10-2025" in items[1] and "phối hợp" in items[1]
+    assert "15/10/2025" in items[0] and "phối hợp" in items[0] and "195-KL/TW" in items[0]
+    assert "31/8/2025" in items[1] and "chủ trì" in items[1] and "183-KL/TW" in items[1]
     assert {p.passage_id for p in draft.sources} == {"kl183-621b55.m3.d4.2", "kl195-843053.d5"}
     assert _markers_cover_sources(draft.answer, len(draft.sources))
 
@@ -110,10 +111,10 @@ def test_windows_overdue_and_upcoming_are_relative_to_the_day_asked(
 ) -> None:
     overdue = answers.window(analyze("việc nào đã quá hạn", lexicon), dt.date(2025, 9, 10))
     assert overdue is not None and overdue.answered
-    assert "31/8/2025" in overdue.answer and "15-10-2025" not in overdue.answer
+    assert "31/8/2025" in overdue.answer and "15/10/2025" not in overdue.answer
     upcoming = answers.window(analyze("việc nào sắp đến hạn", lexicon), dt.date(2025, 10, 1))
     assert upcoming is not None and upcoming.answered
-    assert "15-10-2025" in upcoming.answer and "25 hằng tháng" in upcoming.answer
+    assert "15/10/2025" in upcoming.answer and "25 hằng tháng" in upcoming.answer
     assert "31/8/2025" not in upcoming.answer
     month = answers.window(analyze("các việc có hạn trong tháng 8/2025", lexicon), dt.date(2025, 1, 1))
     assert month is not None and month.answer.count("31/8/2025") == 2
@@ -143,7 +144,7 @@ def test_comparison_names_a_deadline_that_moved(kl_index: SearchIndex, book: Tas
     finally:
         kl_index.tasks = original
     assert draft.answered
-    assert "trước đây trước ngày 31/8/2025" in draft.answer and "nay trước ngày 15-10-2025" in draft.answer
+    assert "trước đây trước ngày 31/8/2025" in draft.answer and "nay trước ngày 15/10/2025" in draft.answer
     assert draft.answer.splitlines()[0].startswith(
         "So sánh Kết luận 183-KL/TW (trước) và Kết luận 195-KL/TW (sau)"
     )

@@ -18,6 +18,7 @@ from index.embedding import HashingEmbedder
 from index.errors import BadQuery, IndexNotReady
 from index.langchain import KetLuanRetriever
 from index.layout import current_build
+from index.models import Passage
 from index.search import SearchFilters, SearchIndex, SearchQuery, ensure_index, open_index
 from index.settings import IndexSettings
 
@@ -64,13 +65,22 @@ def test_vietnamese_as_typed_finds_the_same_passage(kl_index: SearchIndex, query
     [
         ("Trạm y tế cấp xã phải sắp xếp xong trước ngày nào?", ".m4.d2"),
         ("Bộ Tư pháp được giao những việc gì?", ".m3.d4.2"),
-        ("Ai ký Kết luận 221?", ".ky"),
         ("Kết luận 183 căn cứ báo cáo nào?", ".mo-dau"),
         ("Bộ máy mới hoạt động theo phương châm nào?", ".d1"),
     ],
 )
 def test_top_passage(kl_index: SearchIndex, query: str, expected: str) -> None:
     assert _ids(kl_index, query, 1)[0].endswith(expected)
+
+
+def test_a_signer_question_wants_the_signature(kl_index: SearchIndex) -> None:
+    """The focus comes from the bot's reading of the question (tests/bot/test_question.py)."""
+    query = SearchQuery("Ai ký Kết luận 221?", SearchFilters(ket_luan=["221"]), focus="signer")
+    assert _ids_of(kl_index.search(query, 1))[0].endswith(".ky")
+
+
+def _ids_of(passages: list[Passage]) -> list[str]:
+    return [p.passage_id for p in passages]
 
 
 def test_results_shape_and_offsets(kl_index: SearchIndex) -> None:
