@@ -138,8 +138,10 @@ def create_app(
         GuardMiddleware,
         max_body_bytes=settings.api.max_body_bytes,
         api_keys=settings.api.keys(),
-        rate_limit_per_minute=settings.api.rate_limit_per_minute,
-        rate_limiter=lambda: _rate_limiter(app),
+        limits=settings.api.limits(),
+        store=lambda: getattr(app.state, "store", None),
+        trusted_proxies=settings.api.proxies(),
+        body_timeout=settings.api.body_timeout,
         metrics=metrics,
     )
     origins = settings.api.origins()
@@ -169,11 +171,6 @@ class CurrentService:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._holder.current().service, name)
-
-
-def _rate_limiter(app: FastAPI) -> Callable[[str, int, int], tuple[bool, float]] | None:
-    store = getattr(app.state, "store", None)
-    return None if store is None else store.rate_limit  # type: ignore[no-any-return]
 
 
 def _open_store(settings: Settings) -> Any:

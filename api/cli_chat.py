@@ -105,9 +105,7 @@ def _answer(service: Any, question: str, filters: Any, settings: Settings) -> An
 
 # --- serve ---------------------------------------------------------------------------------------
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
+    from api.server import HttpLimits, serve
 
     if args.workers < 1:
         raise SystemExit("ketluan serve: --workers must be at least 1")
@@ -116,24 +114,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     for name in ("api", "bot", "ketluan"):  # our own start-up and reload messages, not every library's
         logging.getLogger(name).setLevel(logging.INFO)
     settings = _settings(args)
-    index = None if args.no_build else _ensure_index(settings)
-    common: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "log_level": args.log_level,
-        "access_log": not args.no_access_log,
-        "proxy_headers": True,
-        "timeout_graceful_shutdown": 10,
-    }
+    if not args.no_build:
+        _ensure_index(settings)  # build a missing or stale index once, here, before any worker loads it
+    api = settings.api
+    limits = HttpLimits(max_header_bytes=api.max_header_bytes, max_headers=api.max_headers,
+                        header_timeout=api.header_timeout)  # fmt: skip
     print(f"serving on http://{args.host}:{args.port} (docs at /docs)", file=sys.stderr)
-    if args.workers == 1:
-        # one process: hand it the index just loaded instead of loading it again
-        uvicorn.run(create_app(settings, index=index), **common)
-    else:
-        # each worker builds its own app and loads the index (memory-mapped) before it takes connections,
-        # and writes its metrics where every worker's /metrics can add them up
-        with _metrics_dir():
-            uvicorn.run("api.app:create_worker_app", factory=True, workers=args.workers, **common)
+    # every worker (one by default) is a process the supervisor replaces if it dies; each builds its app
+    # and loads the index (memory-mapped) before it takes connections, and writes its metrics where every
+    # worker's /metrics can add them up
+    with _metrics_dir():
+        serve("api.app:create_worker_app", host=args.host, port=args.port, workers=args.workers, limits=limits,
+              keep_alive_timeout=api.keep_alive_timeout, log_level=args.log_level,
+              access_log=not args.no_access_log)  # fmt: skip
     return 0
 
 
@@ -150,7 +143,7 @@ def _metrics_dir() -> Iterator[None]:
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
-def _ensure_index(settings: Settings) -> Any:
+def _ensure_index(settings: Settings) -> None:
     """Build the index from the shipped corpus when it is missing or stale (progress on stderr); on failure
     log why and serve anyway, with /readyz saying why, rather than exit into a restart loop."""
     from index.search import ensure_index
@@ -161,6 +154,5 @@ def _ensure_index(settings: Settings) -> Any:
             index = ensure_index(settings.index, progress=True)
     except KetLuanError as exc:
         log.error("index not ready: %s", exc.message)
-        return None
+        return
     print(f"index ready: {len(index.documents)} documents, {len(index.passages)} passages", file=sys.stderr)
-    return index

@@ -93,11 +93,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
             raise BadQuery(f"no question set for --split {args.split} in {DEFAULT_QUESTIONS.parent}")
         bot_settings = BotSettings(llm_base_url=None, redis_url=None)
-        store = (
-            open_store(bot_settings, settings.data_dir / "state" / "eval") if not args.no_answers else None
-        )
-        service = ChatService(index, store, bot_settings) if store is not None else None
-        rewrite = conversation_rewrite(service) if service else None
+        store = open_store(bot_settings, settings.data_dir / "state" / "eval")
+        reader = ChatService(index, store, bot_settings)  # questions are read as the chat reads them
+        service = reader if not args.no_answers else None
+        rewrite = conversation_rewrite(reader)
         sets: dict[str, dict[str, Any]] = {}
         for name, path in files.items():
             questions = load_questions(path)
@@ -107,8 +106,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             }
             if service is not None:
                 sets[name]["answers"] = answer_report(service, questions).as_dict()
-        if store is not None:
-            store.close()
+        store.close()
         result["sets"] = sets
         # the keys of the single-set report: the old set when it is read, else the first one
         main = sets.get("old", next(iter(sets.values())))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -106,6 +107,14 @@ def user_message(code: str, **values: object) -> str:
         return text.split("{")[0].rstrip() or messages["internal_error"]
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/'\"():,;]+/)+([^\s/'\"():,;]*)")
+
+
+def public_detail(detail: str | None) -> str | None:
+    """A detail fit for a response: absolute server paths cut to their last part (the log has them whole)."""
+    return None if detail is None else _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group(1), detail)
+
+
 def status_of(code: str) -> int:
     return _STATUS.get(code, 500)
 
@@ -145,7 +154,8 @@ def to_response(exc: Exception) -> JSONResponse:
     if isinstance(exc, KetLuanError):
         if status_of(exc.code) >= 500 and status_of(exc.code) != 503:  # 503 is routine while loading
             log.warning("%s: %s", exc.code, exc.message)
-        return error_response(exc.code, exc.message)
+        server_side = status_of(exc.code) >= 500  # its detail may name server paths: those stay in the log
+        return error_response(exc.code, public_detail(exc.message) if server_side else exc.message)
     if isinstance(exc, RequestValidationError):
         return _validation_response(exc)
     if isinstance(exc, HTTPException):

@@ -1,12 +1,26 @@
-"""ASGI middleware: request metrics around everything; body size limit, API keys and rate limits on /v1/*."""
+"""ASGI middleware: request metrics around everything; the client's address (through trusted proxies), body
+size and time limits, API keys, failed-authentication throttling and rate limits on /v1/*.
+
+Rate-limit buckets (docs/http.md explains the design):
+- a valid API key (when KETLUAN_API_KEYS is set) has its own bucket of `rate_limit_per_minute`;
+- otherwise the client's address has one, whatever bearer token is sent (a made-up token gets nothing);
+- a chat request that names an existing conversation counts against that conversation's bucket instead,
+  under a ceiling per address, so one office behind one NAT is not limited as one client.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
+import json
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+import anyio
 import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -16,6 +30,8 @@ from api.errors import RateLimited, TooLarge, Unauthorized, to_response
 from api.metrics import Metrics
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CHAT_PATHS = frozenset({"/v1/chat", "/v1/chat/stream"})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class MetricsMiddleware:
@@ -46,9 +62,57 @@ class MetricsMiddleware:
             self.metrics.observe_request(scope["method"], template, status, time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Requests a minute: per client (valid key, else address), per conversation, and per address in all."""
+
+    per_client: int
+    per_conversation: int
+    per_address: int
+    auth_failures: int
+    feedback: int = 20
+
+
+def parse_networks(value: str) -> list[Network]:
+    """`10.0.0.0/8, 127.0.0.1` → networks; ValueError names a bad entry."""
+    networks = []
+    for item in value.split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {item.strip()!r}") from exc
+    return networks
+
+
+def client_address(peer: str, forwarded_for: str | None, trusted: list[Network]) -> str:
+    """The client's address: the peer's, unless the peer is a trusted proxy; then the nearest address in
+    X-Forwarded-For that is not a trusted proxy (the entries further left are the client's to invent)."""
+    if not trusted or not forwarded_for or not _within(peer, trusted):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a malformed entry: believe nothing further left
+        if not _within(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _within(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
 class GuardMiddleware:
-    """Rejects what should not reach a route: bodies over `max_body_bytes` (declared or streamed), and on
-    /v1/* requests without a configured Bearer key or over the per-client rate limit."""
+    """Rejects what should not reach a route: bodies over `max_body_bytes` (declared or streamed) or slower
+    than `body_timeout` seconds, and on /v1/* requests without a configured Bearer key, from an address
+    with too many failed keys, or over a rate limit. Sets `scope["client"]` to the real client's address."""
 
     def __init__(
         self,
@@ -56,15 +120,19 @@ class GuardMiddleware:
         *,
         max_body_bytes: int,
         api_keys: list[str],
-        rate_limit_per_minute: int,
-        rate_limiter: Callable[[], Callable[[str, int, int], tuple[bool, float]] | None],
+        limits: Limits,
+        store: Callable[[], Any],
+        trusted_proxies: list[Network] | None = None,
+        body_timeout: float = 10.0,
         metrics: Metrics | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.api_keys = [k.encode() for k in api_keys]
-        self.limit = rate_limit_per_minute
-        self.rate_limiter = rate_limiter
+        self.limits = limits
+        self.store = store
+        self.trusted = trusted_proxies or []
+        self.body_timeout = body_timeout
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,6 +140,9 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        peer = scope["client"] if scope.get("client") else ("unknown", 0)
+        address = client_address(peer[0], headers.get("x-forwarded-for"), self.trusted)
+        scope["client"] = (address, peer[1])
         if scope["method"] in _BODY_METHODS:
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -79,15 +150,93 @@ class GuardMiddleware:
                 return
             receive = self._limited(receive)
         if scope["path"].startswith("/v1/") and scope["method"] != "OPTIONS":
-            key = _bearer(headers.get("authorization", ""))
-            if self.api_keys and not self._known(key):
-                detail = "missing Authorization: Bearer header" if key is None else "unknown API key"
-                await self._reject(Unauthorized(detail), scope, receive, send)
-                return
-            if (limited := await self._rate_limit(scope, key)) is not None:
-                await self._reject(limited, scope, receive, send)
+            refused, receive = await self._check(scope, receive, headers, address)
+            if refused is not None:
+                await self._reject(refused, scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    # --- keys and rate limits -----------------------------------------------------------------------
+    async def _check(
+        self, scope: Scope, receive: Receive, headers: Headers, address: str
+    ) -> tuple[Exception | None, Receive]:
+        store = self.store()
+        key = _bearer(headers.get("authorization", ""))
+        bucket = "ip:" + address
+        if self.api_keys:
+            failures = "authfail:" + address
+            peek = getattr(store, "rate_exceeded", None)
+            if peek is not None:  # too many bad keys from here: refuse even a good one, or guessing pays
+                blocked, wait = await _run(peek, failures, self.limits.auth_failures, 60)
+                if blocked:
+                    return self._limited_by(wait, "too many failed API keys from this address"), receive
+            if not self._known(key):
+                if store is not None:
+                    await _run(store.rate_limit, failures, self.limits.auth_failures, 60)
+                detail = "missing Authorization: Bearer header" if key is None else "unknown API key"
+                return Unauthorized(detail), receive
+            bucket = "key:" + _digest(key or "")
+        if store is None:
+            return None, receive
+        if bucket.startswith("ip:") and scope["method"] == "POST" and scope["path"] in _CHAT_PATHS:
+            receive, conversation, error = await self._conversation_of(receive)
+            if error is not None:
+                return error, receive
+            if conversation and await _run(store.exists, conversation):
+                allowed, wait = await _run(store.rate_limit, "addr:" + address, self.limits.per_address, 60)
+                if not allowed:
+                    return self._limited_by(wait, f"more than {self.limits.per_address} requests a minute "
+                                                  "from this address"), receive  # fmt: skip
+                allowed, wait = await _run(store.rate_limit, "conv:" + _digest(conversation),
+                                           self.limits.per_conversation, 60)  # fmt: skip
+                if not allowed:
+                    return self._limited_by(wait, f"more than {self.limits.per_conversation} requests a "
+                                                  "minute in this conversation"), receive  # fmt: skip
+                return None, receive
+        allowed, wait = await _run(store.rate_limit, "api:" + bucket, self.limits.per_client, 60)
+        if allowed and scope["path"] == "/v1/feedback":  # ratings are cheap to send: a budget of their own
+            allowed, wait = await _run(store.rate_limit, "feedback:" + bucket, self.limits.feedback, 60)
+            if not allowed:
+                return self._limited_by(
+                    wait, f"more than {self.limits.feedback} feedback posts a minute"
+                ), receive
+        if allowed:
+            return None, receive
+        return self._limited_by(
+            wait, f"more than {self.limits.per_client} requests a minute from this client"
+        ), receive
+
+    def _limited_by(self, wait: float, why: str) -> RateLimited:
+        if self.metrics is not None:
+            self.metrics.rate_limited.inc()
+        return RateLimited(why, wait)
+
+    async def _conversation_of(self, receive: Receive) -> tuple[Receive, str | None, Exception | None]:
+        """Read the (size- and time-limited) body for its conversation_id; the app gets a receive that
+        replays it. A body too large or too slow comes back as the error to answer with."""
+        messages: list[Message] = []
+        body = b""
+        try:
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    break
+        except HTTPException as exc:
+            return receive, None, exc
+        conversation: str | None = None
+        with contextlib.suppress(ValueError, RecursionError, AttributeError):
+            value = json.loads(body).get("conversation_id") if body.lstrip().startswith(b"{") else None
+            conversation = value if isinstance(value, str) and 0 < len(value) <= 200 else None
+        pending = list(messages)
+
+        async def replay() -> Message:
+            return pending.pop(0) if pending else await receive()
+
+        return replay, conversation, None
 
     def _known(self, key: str | None) -> bool:
         if key is None:
@@ -98,28 +247,21 @@ class GuardMiddleware:
             found |= secrets.compare_digest(given, k)
         return found
 
-    async def _rate_limit(self, scope: Scope, key: str | None) -> RateLimited | None:
-        limiter = self.rate_limiter()
-        if limiter is None:
-            return None
-        if key:
-            client = "key:" + hashlib.sha256(key.encode()).hexdigest()[:24]
-        else:
-            client = "ip:" + (scope["client"][0] if scope.get("client") else "unknown")
-        # the store may be SQLite or Redis: blocking I/O, so off the event loop
-        allowed, retry_after = await anyio.to_thread.run_sync(limiter, f"api:{client}", self.limit, 60)
-        if allowed:
-            return None
-        if self.metrics is not None:
-            self.metrics.rate_limited.inc()
-        return RateLimited(f"more than {self.limit} requests a minute from this client", retry_after)
-
+    # --- bodies: size and time ----------------------------------------------------------------------
     def _limited(self, receive: Receive) -> Receive:
         seen = 0
+        deadline = time.monotonic() + self.body_timeout
 
         async def receive_limited() -> Message:
             nonlocal seen
-            message = await receive()
+            try:
+                with anyio.fail_after(max(deadline - time.monotonic(), 0.001)):
+                    message = await receive()
+            except TimeoutError:
+                # a client that promised a body and does not send it: 408, and the server closes
+                raise HTTPException(
+                    408, f"request body not received within {self.body_timeout:g} s"
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
@@ -136,6 +278,15 @@ class GuardMiddleware:
     async def _reject(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
         scope["ketluan.rejected"] = "/v1/*" if scope["path"].startswith("/v1/") else "<rejected>"
         await to_response(exc)(scope, receive, send)
+
+
+async def _run(fn: Callable[..., Any], *args: Any) -> Any:
+    # the store may be SQLite or Redis: blocking I/O, so off the event loop
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:24]
 
 
 def _bearer(value: str) -> str | None:

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import HolderDep, IndexDep, LLMEnabledDep, MetricsDep, ServiceDep, SettingsDep, StoreDep
-from api.errors import Forbidden, NotReady
+from api.errors import Forbidden, NotReady, public_detail
 from api.schemas import (
     CHAT_RESPONSE_EXAMPLE,
     ChatRequest,
@@ -199,11 +199,16 @@ async def healthz() -> Health:
 
 @ops.get("/readyz", summary="Readiness", response_model=Readiness, responses=error_responses(503))
 def readyz(holder: HolderDep, store: StoreDep, llm: LLMEnabledDep) -> Readiness:
-    """503 with the reason (`error.detail`) until the index is loaded and the conversation store answers;
-    a corrupt or stale index keeps it 503 until `ketluan index` rebuilds it."""
+    """503 with the reason (`error.detail`) until the index is loaded; a corrupt or stale index keeps it 503
+    until `ketluan index` rebuilds it. 200 with `status: degraded` and reason codes when the service answers
+    but cannot keep state as it should (the state store is reset, not writable, or Redis is down): the store
+    writes a probe row on every call, so a full disk shows here."""
     readiness = _readiness(holder, llm)
-    if store is not None and not store.ping():
+    problems = store.health() if store is not None and hasattr(store, "health") else []
+    if store is not None and not problems and not hasattr(store, "health") and not store.ping():
         raise NotReady("the conversation store does not answer")
+    if problems:
+        return readiness.model_copy(update={"status": "degraded", "degraded": problems})
     return readiness
 
 
@@ -214,7 +219,8 @@ def _readiness(holder: Any, llm: bool) -> Readiness:
         raise IndexNotReady(holder.error or "index is loading")
     return Readiness(
         build=snap.build.name, documents=len(snap.index.documents), passages=len(snap.index.passages),
-        model=snap.index.manifest.model, mode="llm" if llm else "extractive", reload_error=holder.reload_error,
+        model=snap.index.manifest.model, mode="llm" if llm else "extractive",
+        reload_error=public_detail(holder.reload_error),
     )  # fmt: skip
 
 

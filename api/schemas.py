@@ -159,7 +159,13 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready"] = "ready"
+    status: Literal["ready", "degraded"] = Field(
+        default="ready", description="`degraded`: answering, but see `degraded` for what is wrong"
+    )
+    degraded: list[str] = Field(
+        default_factory=list,
+        description="reason codes: state_reset, state_not_writable, redis_unavailable (details in the log)",
+    )
     build: str = Field(description="name of the loaded index build")
     documents: int
     passages: int

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from api.deps import HolderDep
+from bot.settings import BotSettings
 from index.errors import IndexNotReady, NotFound
 from index.models import Document, Passage
 
@@ -109,7 +110,14 @@ def _not_ready_page() -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse)
 def demo_page(index: IndexDep, request: Request) -> HTMLResponse:
     documents = _newest_first(index.documents) if index is not None else []
-    return _page("demo.html", documents=documents, base_url=str(request.base_url))
+    # the configured public address, never the request's Host header (a cache in front would keep a
+    # snippet that points wherever the first client said)
+    settings = getattr(request.app.state, "settings", None)
+    public = (
+        settings.bot.public_url if settings is not None else BotSettings.model_fields["public_url"].default
+    )
+    base_url = str(public).rstrip("/") + "/"
+    return _page("demo.html", documents=documents, base_url=base_url)
 
 
 @router.get("/documents", response_class=HTMLResponse)
@@ -156,13 +164,20 @@ def _widget() -> _Asset:
 
 
 @cache
+def _static_files() -> dict[str, _Asset]:
+    """Every file of the static folder, read once: a requested name is looked up here and never reaches
+    the file system, so odd names (NUL bytes, 300 characters, ../) are a plain 404 and cost no memory."""
+    assets = {}
+    for path in sorted(STATIC_DIR.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            guessed = mimetypes.guess_type(path.name)[0]
+            media_type = _STATIC_TYPES.get(path.suffix) or guessed or "application/octet-stream"
+            assets[path.name] = _asset(path.read_bytes(), media_type)
+    return assets
+
+
 def _static(name: str) -> _Asset | None:
-    path = (STATIC_DIR / name).resolve()
-    if not path.is_relative_to(STATIC_DIR) or not path.is_file() or path.name.startswith("."):
-        return None
-    guessed = mimetypes.guess_type(path.name)[0]
-    media_type = _STATIC_TYPES.get(path.suffix) or guessed or "application/octet-stream"
-    return _asset(path.read_bytes(), media_type)
+    return _static_files().get(name)
 
 
 @cache

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +14,7 @@ from bot.followup import resolve
 from bot.models import ChatResponse
 from bot.service import ChatService
 from index.evaluation import EvalQuestion, Rewrite, fact_present, latency_ms
-from index.search import SearchFilters
+from index.search import SearchFilters, SearchQuery
 from index.textnorm import normalize
 
 
@@ -22,14 +22,15 @@ def conversation_rewrite(service: ChatService) -> Rewrite:
     """What the service searches for a question asked after its history (follow-ups inherit Kết luận etc.)."""
     analyze = service.extractive.analyze
 
-    def rewrite(q: EvalQuestion) -> tuple[str, SearchFilters | None]:
+    def rewrite(q: EvalQuestion) -> tuple[str | SearchQuery, SearchFilters | None]:
         from bot.models import Turn
 
         history = [
             Turn(message_id=str(i), question=h, answer="", answered=True) for i, h in enumerate(q.history)
         ]
         question = resolve(normalize(q.question), history, analyze)
-        return question.topic or question.text, service.extractive.effective_filters(question, None)
+        known = [n for n in question.ket_luan if n in service.extractive.ket_luan]
+        return replace(question, ket_luan=tuple(known)).search_query(None), None
 
     return rewrite
 

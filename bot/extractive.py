@@ -312,6 +312,7 @@ class ExtractiveAnswerer:
         if not self.model.accepts(evidence):
             refused = self._agency_not_named(question, numbers) or self.refusal(question)
             refused.gated = True
+            refused.confidence = self.model.probability(evidence)
             return refused
         sentences = self._sentences(hits, terms, question, kind)
         if not sentences:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
+# a question the extractive gate refused goes to the LLM when the answerability model still gives it this
+# much: the passages are about the question; below it the question is out of scope
+LLM_MIN_CONFIDENCE = 0.2
 # Metadata answers come straight from Document fields, and task lists from the extracted directives: an LLM
 # adds nothing but risk there. Every other in-scope question may go to the LLM, even one the extractive
 # path refused (spoken phrasing, summaries), as long as retrieval found passages for it.
@@ -210,12 +213,13 @@ class ChatService:
     def _use_llm(self, prepared: _Prepared) -> bool:
         if self.llm is None or prepared.question.kind in _EXTRACTIVE_ONLY:
             return False
-        if prepared.draft.answered:
+        draft = prepared.draft
+        if draft.answered:
             return True
-        # refused by the extractive gate: the LLM may still answer from the passages, but not a question
-        # about a Kết luận or an agency the corpus does not hold
-        missing = [n for n in prepared.question.ket_luan if n not in self.extractive.ket_luan]
-        return not missing and not (prepared.question.unknown_agencies and not prepared.question.agencies)
+        # refused by the extractive gate but in scope (the passages are close, if not close enough to quote):
+        # the LLM may still answer from them; never a question out of scope, or about a Kết luận or an
+        # agency the corpus does not hold
+        return draft.gated and draft.confidence >= LLM_MIN_CONFIDENCE
 
     def _llm_sources(self, prepared: _Prepared, limit: int = 8) -> list[Any]:
         """The extractive answer's passages first, then the next best hits, newest Kết luận first."""

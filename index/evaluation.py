@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from index.language.dates import DateMention, find_dates
 from index.models import Passage
-from index.search import SearchFilters, SearchIndex
+from index.search import SearchFilters, SearchIndex, SearchQuery
 from index.textnorm import fold, normalize, words
 
 _ARTICLE_LINE = re.compile(r"^Điều\s+(\d+[a-z]?)\.", re.MULTILINE)
@@ -164,7 +164,7 @@ def _aggregate(ranks: Iterable[int | None]) -> Scores:
     )
 
 
-Rewrite = Callable[[EvalQuestion], tuple[str, SearchFilters | None]]
+Rewrite = Callable[[EvalQuestion], tuple[str | SearchQuery, SearchFilters | None]]
 
 
 @dataclass

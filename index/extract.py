@@ -29,7 +29,7 @@ from index.models import Directive, Passage, Reference, Source
 from index.textnorm import fold
 
 WORDS = Path(__file__).with_name("language") / "data" / "directive_words.tsv"
-VERSION = 1  # bump when the rules change: cached extractions of unchanged passages are then redone
+VERSION = 2  # bump when the rules change: cached extractions of unchanged passages are then redone
 CACHE_FILE = "extraction.jsonl"
 TASK_KINDS = ("paragraph", "item")
 
@@ -110,6 +110,7 @@ class Head:
     agencies: list[str] = field(default_factory=list)
     partners: list[str] = field(default_factory=list)
     deadline: Deadline | None = None
+    verb: str | None = None  # the directive verb of the head
 
 
 def _run(text: str, folded: str, mentions: list[Mention], at: int) -> tuple[list[str], int]:
@@ -158,6 +159,11 @@ def _open(folded: str, at: int) -> int:
     if m := _patterns()["opener"].match(folded, at):
         return m.end()
     return at
+
+
+def _opener_verb(folded: str, at: int) -> str | None:
+    """ "Theo yêu cầu, X …" is a request: the opener carries the verb."""
+    return "yêu cầu" if re.match(r"theo\s+yeu\s+cau\b", folded[at:]) else None
 
 
 # between a subject and its predicate: ", nhất là người đứng đầu," or "(…)"
@@ -225,7 +231,7 @@ def _anchors(text: str, folded: str, mentions: list[Mention]) -> list[tuple[int,
                 found.append((start, passive.end(), names, "giao"))
                 covered = passive.end()
             elif _predicate_after(folded, end, strong):
-                found.append((start, end, names, None))
+                found.append((start, end, names, _opener_verb(folded, start)))
                 covered = _partners_end(text, folded, mentions, end)
             continue
         if after == "sentence" and (
@@ -242,7 +248,7 @@ def _verb_forms() -> dict[str, str]:
     for line in WORDS.read_text("utf-8").splitlines():
         if line.startswith("verb\t"):
             phrase = line.split("\t", 1)[1].strip()
-            out[" ".join(fold(phrase).replace(",", " ").split())] = phrase
+            out[" ".join(fold(phrase).replace(",", " ").split())] = phrase.split(",")[-1].strip()
     return out
 
 
@@ -280,8 +286,9 @@ def _head(context: str, issued: dt.date | None) -> Head:
     text = context
     folded, _ = aligned_fold(text)
     mentions = agency_names.find(text)
-    anchors = [a for a in _anchors(text, folded, mentions) if a[2]]
-    head = Head()
+    found = _anchors(text, folded, mentions)
+    anchors = [a for a in found if a[2]]
+    head = Head(verb=next((a[3] for a in reversed(found) if a[3]), None))
     if anchors:
         _, action, names, _ = anchors[-1]
         head.agencies = names
@@ -341,9 +348,16 @@ def _deadline_groups(
     units = _units(text, folded, start, end)
     if len(units) < 2:
         return [(start, end)]
-    dated = [bool(find_deadlines(text[u_start:u_end], issued)) for u_start, u_end in units]
-    if not any(dated) or (text[end - 1 : end] == ")" and dated[-1] and not any(dated[:-1])):
+    found = [find_deadlines(text[u_start:u_end], issued) for u_start, u_end in units]
+    dated = [bool(f) for f in found]
+    if not any(dated):
         return [(start, end)]
+    if dated[-1] and not any(dated[:-1]):
+        last_start = units[-1][0]
+        lead = found[-1][0].lead if found[-1][0].lead >= 0 else found[-1][0].start
+        before = fold(text[last_start : last_start + lead]).rstrip()
+        if text[end - 1 : end] == ")" or re.search(r",\s*(?:bao dam|dam bao|nham)(?:\s+\w+){0,3}$", before):
+            return [(start, end)]  # "… (hoàn thành …)" or ", bảo đảm mục tiêu trong năm …" closes the whole
     groups: list[tuple[int, int]] = []
     run: tuple[int, int] | None = None
     for (u_start, u_end), has in zip(units, dated, strict=True):
@@ -411,20 +425,27 @@ def extract_passage(passage: Passage, carry: Head) -> tuple[list[Task], Head]:
             if named and not any(_collective(a) for a in named):
                 names, verb, action = named, "chỉ đạo", end
                 partners = _partners(text, folded, mentions, end)
+            elif named:  # "X chỉ đạo các bộ, ngành phối hợp với Z …": Z co-ordinates on X's task
+                partners = partners or _partners(text, folded, mentions, end)
         if names and verb == "chỉ đạo" and all(_collective(a) for a in names) and current.agencies:
             names, implicit = list(current.agencies), True  # "Chỉ đạo các cơ quan …": the head directs them
         if implicit:
             names = list(current.agencies)
+            # the verb of the sentence the agency is taken from, unless the clause has its own ("lưu ý");
+            # "Chỉ đạo …" opening a clause without an agency is part of the action
+            verb = verb if verb and verb != "chỉ đạo" else current.verb
             if lead := _LEAD_PARTNER.match(folded, action):
                 partners = _run(text, folded, mentions, lead.end())[0]
             elif not partners and head.agencies:
                 partners = list(head.partners)
+        elif verb is None:  # a named agency without a verb of its own: the paragraph's, else its head's
+            verb = next((t.verb for t in tasks if t.verb), None) or head.verb
         action = _past_role_words(text, folded, mentions, action)
         a_start, a_end = _trim(text, action, stop)
         if a_end - a_start < 8:
             continue
         if not implicit:
-            current = Head(list(names), [p for p in partners if p not in names])
+            current = Head(list(names), [p for p in partners if p not in names], verb=verb)
         fallback = head.deadline if implicit or not names else None
         for g_start, g_end in _deadline_groups(text, folded, a_start, a_end, passage.issued):
             task = Task(names, [p for p in partners if p not in names], g_start, g_end, verb, implicit)
@@ -438,21 +459,24 @@ def extract_passage(passage: Passage, carry: Head) -> tuple[list[Task], Head]:
                 task.deadline_text = chosen.text
                 task.recurring = chosen.recurring
                 if deadlines:
-                    task.start, task.end = _without_deadline(text, g_start, g_end, g_start + chosen.start,
+                    begin = chosen.lead if chosen.lead >= 0 else chosen.start
+                    task.start, task.end = _without_deadline(text, g_start, g_end, g_start + begin,
                                                              g_start + chosen.end)  # fmt: skip
             if task.end - task.start >= 8:
                 tasks.append(task)
     if tasks and tasks[-1].agencies:
-        carry = Head(tasks[-1].agencies, tasks[-1].partners)
+        carry = Head(tasks[-1].agencies, tasks[-1].partners, verb=tasks[-1].verb)
     if text.rstrip().endswith(":") and tasks:
-        return [], Head(tasks[-1].agencies, tasks[-1].partners)  # a lead-in: its items are the tasks
+        return [], Head(
+            tasks[-1].agencies, tasks[-1].partners, verb=tasks[-1].verb
+        )  # a lead-in: items are tasks
     return tasks, carry
 
 
 # --- the build stage -------------------------------------------------------------------------------------------
 def _key(passage: Passage, carry: Head) -> str:
     state = json.dumps([VERSION, passage.kind, passage.ket_luan, str(passage.issued), passage.context,
-                        carry.agencies, carry.partners, passage.text], ensure_ascii=False)  # fmt: skip
+                        carry.agencies, carry.partners, carry.verb, passage.text], ensure_ascii=False)  # fmt: skip
     return hashlib.sha1(state.encode("utf-8")).hexdigest()
 
 
@@ -499,7 +523,7 @@ def extract(passages: list[Passage], sources: dict[str, str], cache: dict[str, d
             if key in cache:
                 row = cache[key]
                 tasks = [Task(**t) for t in row["tasks"]]
-                carry = Head(row["carry"][0], row["carry"][1])
+                carry = Head(row["carry"][0], row["carry"][1], verb=row["carry"][2])
                 reused += 1
             else:
                 tasks, carry = extract_passage(p, carry)
@@ -508,7 +532,7 @@ def extract(passages: list[Passage], sources: dict[str, str], cache: dict[str, d
                 {
                     "key": key,
                     "tasks": [_task_row(t) for t in tasks],
-                    "carry": [carry.agencies, carry.partners],
+                    "carry": [carry.agencies, carry.partners, carry.verb],
                 }
             )
         _share_list_deadline(sorted(doc_passages, key=lambda q: q.source.start), per_passage)

@@ -126,8 +126,9 @@ def _good(build: Path) -> bool:
 
 
 def current_build(index_dir: Path) -> Path:
-    """The build `current` points at, verified against its manifest's sizes; when it is damaged, the newest
-    earlier build that is whole (logged); IndexNotReady when there is none."""
+    """The build `current` points at, verified against its manifest's sizes; when it is damaged (files that no
+    longer match the manifest, or no readable manifest), the newest earlier build that is whole (logged);
+    IndexNotReady when there is none."""
     link = index_dir / CURRENT
     if not link.exists():
         raise IndexNotReady(f"no index in {index_dir}: run `ketluan index` to build it")

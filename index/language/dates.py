@@ -36,8 +36,10 @@ class DateMention:
 
 @dataclass(frozen=True)
 class Deadline:
-    """A deadline: its cue and date as written (`text`, the span [start, end)), the date it falls on (None
-    for a recurring deadline), its precision and recurrence."""
+    """A deadline: the time phrase as written from its preposition (`text`, the span [start, end): "trước
+    ngày 31/8/2025", "chậm nhất trước ngày 25 hằng tháng"), the date it falls on (None for a recurring
+    deadline), its precision and recurrence; `lead` is where the whole phrase starts, with the words that
+    introduce it ("hoàn thành", "phải hoàn thành dứt điểm")."""
 
     start: int
     end: int
@@ -45,6 +47,7 @@ class Deadline:
     date: dt.date | None
     precision: Precision
     recurring: str | None = None
+    lead: int = -1
 
 
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
@@ -158,7 +161,7 @@ def find_dates(text: str, default_year: int | None = None) -> list[DateMention]:
 
 _CUE = re.compile(
     r"(?:(?:phai|bao dam|dam bao|de)\s+)?(?:hoan thanh(?:\s+(?:dut diem|xong))?\s+)?"
-    r"(?:(?:cham nhat|muon nhat)(?:\s+(?:la|vao|truoc))?|truoc|trong|vao|den het|ket thuc truoc|xong truoc"
+    r"(?P<time>(?:cham nhat|muon nhat)(?:\s+(?:la|vao|truoc))?|truoc|trong|vao|den het|ket thuc truoc|xong truoc"
     r"|(?:thoi han|han chot|han)(?:\s+(?:la|:))?)\s*[:,]?\s*$"
 )
 _CUE_WINDOW = 48
@@ -180,9 +183,9 @@ def find_deadlines(text: str, issued: dt.date | None = None) -> list[Deadline]:
         cue = _CUE.search(before)
         if not cue:
             continue
-        start = (
-            where[max(0, f_start - _CUE_WINDOW) + cue.start()] if cue.start() < len(before) else mention.start
-        )
+        offset = max(0, f_start - _CUE_WINDOW)
+        lead = where[offset + cue.start()] if cue.start() < len(before) else mention.start
+        start = where[offset + cue.start("time")] if cue.start("time") < len(before) else mention.start
         date = mention.date
         if (
             date
@@ -193,7 +196,7 @@ def find_deadlines(text: str, issued: dt.date | None = None) -> list[Deadline]:
         ):
             date = _day(date.year + 1, date.month, date.day)
         out.append(Deadline(start, mention.end, text[start : mention.end], date, mention.precision,
-                            mention.recurring))  # fmt: skip
+                            mention.recurring, lead))  # fmt: skip
     return out
 
 

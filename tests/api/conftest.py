@@ -134,7 +134,7 @@ def run_server(app: FastAPI) -> Iterator[str]:
     """Serve `app` with uvicorn in a thread on a free loopback port; yields the base URL once it accepts."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=5)  # fmt: skip
+                            lifespan="on", timeout_graceful_shutdown=5, proxy_headers=False)  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -477,6 +477,7 @@ def test_builder_returns_each_piece_as_soon_as_it_is_whole() -> None:
     assert builder.feed("Đảng ủy Chính phủ gửi  báo cáo kết quả [1]") == []
     assert builder.close() == ["\nĐảng ủy Chính phủ gửi báo cáo kết quả [1]"]
     assert builder.close() == []
+    assert builder.dropped_sentences == [] and builder.feed("") == []
 
 
 def test_builder_keeps_no_blank_line_before_the_first_piece() -> None:

@@ -43,7 +43,7 @@ def test_official_text() -> None:
     lead = _by_action(directives, "khẩn trương hoàn thiện quy định")
     assert (lead.agencies, lead.partners, lead.verb) == (["Bộ Y tế"], ["Bộ Tài chính"], "giao")
     assert (lead.deadline, lead.deadline_precision) == (dt.date(2026, 4, 30), "day")
-    assert lead.deadline_text == "hoàn thành trước ngày 30/4/2026"
+    assert lead.deadline_text == "trước ngày 30/4/2026"
     assert "hoàn thành" not in lead.action, "the closing deadline phrase is not part of the action"
 
     # items under "(1) Bộ Xây dựng phối hợp với …:" are that ministry's; the deadline after the last item

@@ -59,16 +59,16 @@ ISSUED = D(2025, 9, 26)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("(hoàn thành trước ngày 31/8/2025).", [("hoàn thành trước ngày 31/8/2025", D(2025, 8, 31), "day", None)]),
+        ("(hoàn thành trước ngày 31/8/2025).", [("trước ngày 31/8/2025", D(2025, 8, 31), "day", None)]),
         ("gửi báo cáo chậm nhất trước ngày 25 hằng tháng.",
          [("chậm nhất trước ngày 25 hằng tháng", None, "day", "monthly")]),
-        ("hoàn thành trong năm 2025.", [("hoàn thành trong năm 2025", D(2025, 12, 31), "year", None)]),
+        ("hoàn thành trong năm 2025.", [("trong năm 2025", D(2025, 12, 31), "year", None)]),
         ("quyết định trong tuần đầu tháng 10-2025:", [("trong tuần đầu tháng 10-2025", D(2025, 10, 7), "week", None)]),
         ("hồ sơ tồn đọng trước ngày 15-10-2025;", [("trước ngày 15-10-2025", D(2025, 10, 15), "day", None)]),
         # a day without a year: the issue year, or the next when that is already past
-        ("hoàn thành trước ngày 30-10.", [("hoàn thành trước ngày 30-10", D(2025, 10, 30), "day", None)]),
-        ("hoàn thành trước ngày 30-6.", [("hoàn thành trước ngày 30-6", D(2026, 6, 30), "day", None)]),
-        ("hoàn thành dứt điểm trong quý IV/2025", [("hoàn thành dứt điểm trong quý IV/2025", D(2025, 12, 31), "month", None)]),
+        ("hoàn thành trước ngày 30-10.", [("trước ngày 30-10", D(2025, 10, 30), "day", None)]),
+        ("hoàn thành trước ngày 30-6.", [("trước ngày 30-6", D(2026, 6, 30), "day", None)]),
+        ("hoàn thành dứt điểm trong quý IV/2025", [("trong quý IV/2025", D(2025, 12, 31), "month", None)]),
         # dates that are not deadlines: a meeting, a document's date, a period
         ("Tại phiên họp ngày 28/11/2025, sau khi nghe", []),
         ("Kế hoạch số 56-KH/BCĐ, ngày 4/7/2025 của Ban Chỉ đạo", []),
@@ -79,3 +79,14 @@ def test_find_deadlines(text: str, expected: list[tuple[object, ...]]) -> None:
     found = find_deadlines(text, ISSUED)
     assert [(d.text, d.date, d.precision, d.recurring) for d in found] == expected
     assert all(text[d.start : d.end] == d.text for d in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [("(hoàn thành trước ngày 31/8/2025)", "hoàn thành trước ngày 31/8/2025"),
+     ("phải hoàn thành dứt điểm trước ngày 31/12/2025.", "phải hoàn thành dứt điểm trước ngày 31/12/2025"),
+     ("gửi báo cáo chậm nhất trước ngày 25 hằng tháng", "chậm nhất trước ngày 25 hằng tháng")],
+)  # fmt: skip
+def test_lead_covers_the_words_that_introduce_a_deadline(text: str, phrase: str) -> None:
+    (deadline,) = find_deadlines(text, ISSUED)
+    assert text[deadline.lead : deadline.end] == phrase
