@@ -24,6 +24,7 @@ from bot.quoting import LEAD_MARKER, MAX_QUOTE_WORDS, split_sentences, trim
 from bot.suggestions import Suggester
 from bot.tasks_answers import TaskAnswers
 from index.language.questions import stopwords
+from index.language.references import normalize_ket_luan
 from index.lexical import query_segments
 from index.models import Passage
 from index.search import Hit, SearchFilters, SearchIndex
@@ -570,9 +571,7 @@ def _has_quantity(text: str, noun: str) -> bool:
 
 
 def _norm(raw: str) -> str | None:
-    from index.structure import normalize_ket_luan
-
-    return normalize_ket_luan(raw) or normalize_ket_luan(f"{raw.strip()}-KL/TW")
+    return normalize_ket_luan(raw)
 
 
 _ACTOR_BEFORE = re.compile(r"(?:^| )(?:giao|yeu cau|chi dao|doi voi|de nghi)(?: \w+){0,2} $")

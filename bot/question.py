@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from index.language import agencies as agency_names
+from index.language import references as document_refs
 from index.language.questions import asks_person, cues, normalize_question, quantity, stopwords, window
 from index.search import SearchFilters, SearchQuery
 from index.textnorm import fold, has_diacritics, normalize, words
@@ -55,11 +56,6 @@ INTENTS: dict[str, str] = {
 }
 METADATA_KINDS = frozenset({"newest", "documents", "signer", "date", "report"})
 
-_KL_PATTERNS = (
-    re.compile(r"\b(\d{1,4})\s*-?\s*kl(?:\s*/\s*tw)?\b"),
-    re.compile(r"\bket\s+luan\s+(?:so\s+)?(\d{1,4})\b"),
-    re.compile(r"\bkl\s*(?:so\s+)?(\d{1,4})\b"),
-)
 # another document by its number: "Kế hoạch số 56-KH/BCĐ", "Quy định 89-QĐ/TW", "Nghị quyết 18"
 _DOC_NUMBER = re.compile(r"\b(\d{1,4})\s*-\s*([a-z]{1,4})\s*/\s*([a-z]{1,8})\b")
 _DOC_KIND = re.compile(
@@ -323,11 +319,6 @@ class Lexicon:
     newest: str | None = None  # the newest Kết luận held
 
 
-_MORE_NUMBERS = re.compile(
-    r"^(?:\s*(?:,|va|voi|hoac|so voi|den)\s*(?:ket luan\s+|kl\s*)?(?:so\s+)?(\d{2,4})\b(?!\s*[/-]\s*\d))"
-)
-
-
 _BARE_NUMBER = re.compile(r"(?<![\d/.-])\b(\d{2,4})\b(?!\s*[/.-]\s*\d)")
 _DOC_WORD_BEFORE = re.compile(
     r"(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi|bao cao|cong van|so|ngay|thang|nam|quy|muc|diem|dieu|khoan|"
@@ -364,20 +355,8 @@ def bare_ket_luan(folded: str, known: frozenset[str]) -> list[str]:
 
 
 def ket_luan_numbers(folded: str) -> list[str]:
-    """Kết luận numbers a folded question names, in order: "kết luận 183 và 179" names both."""
-    found: list[tuple[int, str]] = []
-    for pattern in _KL_PATTERNS:
-        for m in pattern.finditer(folded):
-            found.append((m.start(), f"{int(m.group(1))}-KL/TW"))
-            end = m.end()
-            while more := _MORE_NUMBERS.match(folded[end:]):
-                found.append((end, f"{int(more.group(1))}-KL/TW"))
-                end += more.end()
-    out: list[str] = []
-    for _, number in sorted(found):
-        if number not in out:
-            out.append(number)
-    return out
+    """Kết luận numbers a question names, in order: "kết luận 183 và 179" names both (the language module)."""
+    return document_refs.ket_luan_numbers(folded)
 
 
 def document_numbers(text: str) -> list[str]:
@@ -590,7 +569,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     if references and (others or not [n for n in numbers if n in lexicon.ket_luan]) and not asks_tasks:
         kind: QuestionKind = "reference"
     else:
-        kl_words = sum(len(m.group(0).split()) for p in _KL_PATTERNS for m in p.finditer(folded))
+        kl_words = sum(len(folded[a:b].split()) for a, b, _ in document_refs.ket_luan_spans(folded))
         kind = kind_of(found, agencies_named=bool(known or canonical), numbers=numbers, specific=specific,
                        has_window=span is not None, bare_words=len(words(folded)) - kl_words)  # fmt: skip
         if kind == "deadline" and _PERIOD.search(folded):
@@ -637,8 +616,7 @@ _FOLLOWUP_WORDS = re.compile(
 def core(question: Question) -> str:
     """The question without its follow-up phrasing, KL numbers and agencies: what is left of its topic."""
     spans = [(m.start(), m.end()) for m in _FOLLOWUP_WORDS.finditer(question.folded)]
-    for pattern in _KL_PATTERNS:
-        spans += [(m.start(), m.end()) for m in pattern.finditer(question.folded)]
+    spans += [(a, b) for a, b, _ in document_refs.ket_luan_spans(question.folded)]
     for name in (*question.agencies, *question.unknown_agencies):
         i = question.folded.find(name)
         if i >= 0:
@@ -735,8 +713,7 @@ _FILLER = frozenset(
 
 def strip_ket_luan(text: str) -> str:
     """The question without its "Kết luận 183" mention, once that mention has become a filter."""
-    folded = fold(text)  # fold keeps one character per character, so spans carry over
-    spans = [m.span() for pattern in _KL_PATTERNS for m in pattern.finditer(folded)]
+    spans = [(a, b) for a, b, _ in document_refs.ket_luan_spans(text)]
     stripped = _strip_spans(text, spans)
     return stripped if any(ch.isalnum() for ch in stripped) else text
 

@@ -218,7 +218,7 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
     from bot.store import SQLiteStore
     from index.build import build_index
     from index.embedding import HashingEmbedder
-    from index.search import open_index
+    from index.search import SearchQuery, open_index
     from index.settings import IndexSettings
     from tests.conftest import CORPUS
 
@@ -231,10 +231,11 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
         open_index(settings), SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None)
     )
     rewrite = conversation_rewrite(service)
-    query, filters = rewrite(
+    query, _ = rewrite(
         _q(question="Thế Bộ Nội vụ thì sao?", history=["Kết luận 183 giao Bộ Tư pháp nhiệm vụ gì?"])
     )
-    assert filters is not None and filters.ket_luan == ["183-KL/TW"]
-    assert "Nội vụ" in query
-    query, filters = rewrite(_q(question="Bộ Nội vụ làm gì?"))
-    assert not (filters and filters.ket_luan)
+    assert isinstance(query, SearchQuery)  # the question as the chat reads it: text, filters, focus
+    assert query.filters is not None and query.filters.ket_luan == ["183-KL/TW"]
+    assert "Nội vụ" in query.text
+    query, _ = rewrite(_q(question="Bộ Nội vụ làm gì?"))
+    assert isinstance(query, SearchQuery) and not (query.filters and query.filters.ket_luan)

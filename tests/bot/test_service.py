@@ -128,12 +128,12 @@ def test_deadline_answer_opens_with_the_deadline(service: ChatService) -> None:
 
 
 def test_newest_ket_luan_comes_first_when_several_say_it(service: ChatService) -> None:
-    """Bộ Tư pháp leads a task in 183-KL/TW and co-ordinates one in 179-KL/TW (221-KL/TW only names it)."""
+    """Bộ Tư pháp co-ordinates in 221-KL/TW, leads in 183-KL/TW: the newest Kết luận comes first."""
     response = service.answer("Bộ Tư pháp có những nhiệm vụ gì?")
     numbers = [c.ket_luan for c in response.citations]
-    assert numbers[0] == "183-KL/TW" and len(set(numbers)) >= 2
-    assert "mới nhất là Kết luận 183-KL/TW" in response.answer
-    assert response.answer.index("183-KL/TW") < response.answer.index("179-KL/TW")
+    assert numbers[0] == "221-KL/TW" and len(set(numbers)) >= 2
+    assert "mới nhất là Kết luận 221-KL/TW" in response.answer
+    assert response.answer.index("221-KL/TW") < response.answer.index("183-KL/TW")
 
 
 def test_follow_up_inherits_the_ket_luan(service: ChatService) -> None:
