@@ -412,6 +412,7 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
+_DOCUMENT_WORDS = re.compile(r"\b(ket luan|van ban|kl|nghi quyet|quy dinh|no|do|nay|ay|tren)\b")
 _PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
 _NEWEST_QUALIFIER = re.compile(
     r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
@@ -483,9 +484,11 @@ def kind_of(
     specific: bool,
     has_window: bool,
     bare_words: int = 0,
+    about_document: bool = True,
 ) -> QuestionKind:
     """The intent, from the cues present and the slots filled (rules on the language, not on examples).
-    `bare_words`: how many words the question has besides its Kết luận mention."""
+    `bare_words`: how many words the question has besides its Kết luận mention; `about_document`: it names
+    a Kết luận or a document ("ký ngày nào" asks about one; "đại hội diễn ra khi nào" does not)."""
     if "greeting" in found or "thanks" in found:
         return "greeting"
     if "compare" in found and len(numbers) >= 2:
@@ -497,7 +500,7 @@ def kind_of(
     if has_window and "window_ask" in found and not specific:
         return "window"
     for kind in ("newest", "documents", "signer", "report", "date"):
-        if kind in found:
+        if kind in found and (about_document or kind in ("newest", "documents", "signer")):
             return kind  # type: ignore[return-value]
     if (
         agencies_named
@@ -571,7 +574,8 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     else:
         kl_words = sum(len(folded[a:b].split()) for a, b, _ in document_refs.ket_luan_spans(folded))
         kind = kind_of(found, agencies_named=bool(known or canonical), numbers=numbers, specific=specific,
-                       has_window=span is not None, bare_words=len(words(folded)) - kl_words)  # fmt: skip
+                       has_window=span is not None, bare_words=len(words(folded)) - kl_words,
+                       about_document=bool(numbers) or bool(_DOCUMENT_WORDS.search(folded)))  # fmt: skip
         if kind == "deadline" and _PERIOD.search(folded):
             kind = "generic"  # "tình hình từ 18/7 tới bữa nào": the end of a period, not a task's deadline
     n_words = len(words(folded))
