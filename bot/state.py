@@ -85,7 +85,7 @@ class SQLiteState:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
         if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _set_wal(self._db)
         self._db.executescript(_SCHEMA)
 
     def _tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -275,3 +275,16 @@ async def held(
         if owner is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(state.release, name, owner)
+
+
+def _set_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
+    """WAL mode, waiting for another process that opens the same new file at the same moment: SQLite answers
+    "database is locked" to the journal-mode change without calling the busy handler."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.02)

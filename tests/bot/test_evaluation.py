@@ -3,6 +3,7 @@ apart from the service, markers), the rates per intent and style, and the run ov
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,9 @@ class FakeService:
         self.asked: list[tuple[str, str | None]] = []
         self.index = type("Index", (), {"build": build})()
 
-    def answer(self, message: str, conversation_id: str | None = None) -> ChatResponse:
+    def answer(
+        self, message: str, conversation_id: str | None = None, today: dt.date | None = None
+    ) -> ChatResponse:
         self.asked.append((message, conversation_id))
         response = self.answers[message]
         return response.model_copy(update={"conversation_id": conversation_id or f"c{len(self.asked)}"})
