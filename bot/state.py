@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from bot.settings import BotSettings
+from bot.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,15 +90,7 @@ class SQLiteState:
         self._db.executescript(_SCHEMA)
 
     def _tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # the write lock of the file: one process at a time
-            try:
-                result = work(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return result
+        return write_transaction(self._db, self._lock, work)
 
     def claim(self, key: str, ttl_seconds: float) -> bool:
         now = self._clock()

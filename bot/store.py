@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.models import Turn
 from bot.settings import BotSettings
+from bot.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +198,7 @@ class SQLiteStore:
 
     # --- the two ways in: reads and writes that never fail the caller -------------------------------
     def _tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return result
+        return write_transaction(self._db, self._lock, work)
 
     def _guard(self, what: str, run: Callable[[], T], default: T, *, write: bool) -> T:
         for attempt in (1, 2):
