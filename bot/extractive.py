@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from bot.answerability import Answerability, Evidence
 from bot.catalog import KetLuanInfo, catalogue, vn_date
-from bot.draft import Draft
+from bot.draft import Cites, Draft
 from bot.overview import Overview
 from bot.question import METADATA_KINDS, AttestedPhrases, Lexicon, Question, Reader
 from bot.quoting import LEAD_MARKER, MAX_QUOTE_WORDS, split_sentences, trim
@@ -150,14 +150,12 @@ class ExtractiveAnswerer:
 
     def _metadata(self, question: Question, numbers: list[str]) -> Draft:
         infos = [self.ket_luan[n] for n in numbers] if numbers else list(self.ket_luan.values())
-        sources: list[Passage] = []
+        cites = Cites()
+        sources = cites.sources
 
         def cite(p: Passage | None) -> str:
-            if p is None:
-                return ""
-            if p not in sources:
-                sources.append(p)
-            return f" [{sources.index(p) + 1}]"  # a marker, not wording
+            marker = cites.cite(p)
+            return f" {marker}" if marker else ""
 
         lines: list[str] = []
         kind = question.kind
@@ -468,13 +466,8 @@ class ExtractiveAnswerer:
         return (info.issued if info else None) or p.issued or dt.date.min
 
     def _compose(self, picked: list[_Sentence], question: Question, kind: str) -> Draft:
-        sources: list[Passage] = []
-
-        def cite(p: Passage) -> str:
-            if p not in sources:
-                sources.append(p)
-            return f"[{sources.index(p) + 1}]"
-
+        cites = Cites()
+        sources, cite = cites.sources, cites.cite
         focus = [(a, 3.0) for a in question.agencies] + self.terms(question.topic)
         # the newest Kết luận first; within one, the best sentence first
         picked.sort(key=lambda s: (-self._issued(s.passage).toordinal(), -s.score))

@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Literal
 
 from index.language import agencies as agency_names
@@ -444,11 +445,17 @@ _GENERIC_HEADS = frozenset(
 )
 
 
+@cache
+def _agency_keys() -> dict[str, str]:
+    """Canonical name → folded key of every agency that can be assigned a task (read once)."""
+    return {a.name: agency_names._key(a.name) for a in agency_names.known() if not a.issuer}
+
+
 def spoken_agencies(folded: str) -> list[str]:
     """Agencies called by a short name, as people say them: "bên tư pháp" (Bộ Tư pháp), "Ban Tổ chức"
     (Ban Tổ chức Trung ương), "Mặt trận" — a known agency whose name is "Bộ/Ban …" plus the words, or
     starts with them (two words at least)."""
-    names = {a.name: agency_names._key(a.name) for a in agency_names.known() if not a.issuer}
+    names = _agency_keys()
     out: list[str] = []
     for m in _SPOKEN_AGENCY_LEAD.finditer(folded):
         tail = m.group(1).split()
