@@ -242,8 +242,8 @@ class ExtractiveAnswerer:
         return filters
 
     # --- answering -----------------------------------------------------------------------------------
-    def analyze(self, message: str) -> Question:
-        return self.reader.read(message)
+    def analyze(self, message: str, today: dt.date | None = None) -> Question:
+        return self.reader.read(message, today)
 
     def answer(
         self, question: Question, filters: SearchFilters | None = None, today: dt.date | None = None

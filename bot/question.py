@@ -532,7 +532,7 @@ def kind_of(
     return "generic"
 
 
-def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
+def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | None = None) -> Question:
     if isinstance(lexicon, AttestedPhrases):
         lexicon = Lexicon(lexicon)
     norm = normalize_question(message)
@@ -566,7 +566,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     drop |= {w for n in numbers for w in fold(n).split("-")}
     content = content_words(folded, drop | {"ket", "luan", "kl", "tw"})
     specific = len(content) >= 2
-    span = window(folded, lexicon.today())
+    span = window(folded, today or lexicon.today())
     status: Literal["overdue", "upcoming"] | None = None
     if "overdue" in found:
         status = "overdue"
@@ -735,8 +735,10 @@ class Reader:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
 
-    def read(self, message: str) -> Question:
-        return analyze(message, self.lexicon)
+    def read(self, message: str, today: dt.date | None = None) -> Question:
+        """`today`: the day relative windows ("tuần tới", "từ nay đến cuối năm") are read from (default: the
+        lexicon's today)."""
+        return analyze(message, self.lexicon, today)
 
     def search_query(self, text: str, filters: SearchFilters | None = None) -> SearchQuery:
         """A search box query read like a question: "Kết luận 183 …" filters on 183-KL/TW."""

@@ -187,9 +187,17 @@ _RANGE = re.compile(rf"\btu\s+(?:ngay\s+)?{_D}\s+den\s+(?:het\s+)?(?:ngay\s+)?{_
 _BEFORE = re.compile(rf"\b(?:truoc|den|cham nhat|han)\s+(?:het\s+)?(?:ngay\s+)?{_D}")
 _AFTER = re.compile(rf"\b(?:sau|tu)\s+(?:ngay\s+)?{_D}")
 _ON = re.compile(rf"\b(?:ngay\s+)?{_D}")
-_UNTIL_YEAR_END = re.compile(r"\b(?:tu nay )?(?:den|toi) (?:het |cuoi )+nam (\d{4})\b|\bcuoi nam (\d{4})\b")
-_FROM_NOW = re.compile(r"\btu nay\b")
-_RELATIVE = re.compile(r"\b(tuan|thang|nam|quy)\s+(nay|toi|sau|truoc)\b")
+_UNTIL_YEAR_END = re.compile(r"\b(?:den|toi) (?:het |cuoi )+nam (\d{4})\b|\bcuoi nam (\d{4})\b")
+_FROM_NOW = re.compile(r"\b(?:tu|ke tu) (?:nay|gio|bay gio|hom nay|luc nay)\b")
+# "tuần tới" is next week; "vài tuần tới", "3 tuần tới" are a stretch from today (an upcoming question)
+_RELATIVE = re.compile(r"(?<!vai )(?<!may )(?<!\d )\b(tuan|thang|nam|quy)\s+(nay|toi|sau|truoc)\b")
+# months written as words: "tháng mười năm 2025", "tháng chạp"; "tháng năm" only before a year
+_MONTH_WORDS = {"gieng": 1, "hai": 2, "ba": 3, "tu": 4, "nam": 5, "sau": 6, "bay": 7, "tam": 8,
+                "chin": 9, "muoi": 10, "muoi mot": 11, "muoi hai": 12, "chap": 12}  # fmt: skip
+_MONTH_WORD = re.compile(
+    r"\bthang (muoi mot|muoi hai|muoi|gieng|hai|ba|bay|tam|chin|chap|(?:tu|sau|nam)(?=\s*(?:/|nam \d|\d)))\b"
+)
+_THIS_YEAR = re.compile(r"\b(thang \d{1,2}) (?:nam )?nay\b")
 _QUARTERS = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 
 
@@ -207,6 +215,8 @@ def _month_end(year: int, month: int) -> dt.date:
 def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None] | None:
     """The date window a folded question names: "trong tháng 10/2025", "trước ngày 31/12/2025", "năm 2025",
     "quý IV/2025", "từ 1/9/2025 đến 30/9/2025", "tháng này", "tuần tới" (relative to `today`); None if none."""
+    folded = _MONTH_WORD.sub(lambda m: f"thang {_MONTH_WORDS[m.group(1)]}", folded)
+    folded = _THIS_YEAR.sub(rf"\1 nam {today.year}", folded)
     if m := _RANGE.search(folded):
         return _day(*m.group(1, 2, 3)), _day(*m.group(4, 5, 6))
     if m := _BEFORE.search(folded):
@@ -215,7 +225,9 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
         return _day(*m.group(1, 2, 3)), None
     if m := _UNTIL_YEAR_END.search(folded):
         year = int(m.group(1) or m.group(2))
-        return (today if _FROM_NOW.search(folded) else None), dt.date(year, 12, 31)
+        end = dt.date(year, 12, 31)
+        # "từ nay đến cuối năm 2025" asked after that year: the tasks due by its end, not an empty window
+        return (today if _FROM_NOW.search(folded) and today <= end else None), end
     if m := _QUARTER.search(folded):
         q, year = _QUARTERS[m.group(1)], int(m.group(2))
         return dt.date(year, 3 * q - 2, 1), _month_end(year, 3 * q)
@@ -255,7 +267,9 @@ _QUANTITY = re.compile(
     r"\b(?:bao nhieu|may)\s+(phan tram|%|nam|thang|ngay|tuan|lan|nguoi|dong|trieu|ty)\b|\bbao nhieu(?:\s+(\w+))?"
     r"|\b(bao lau)\b"
 )
-_NEAR_FUTURE = re.compile(r"^may (ngay|tuan|thang|hom) (toi|nay|qua|sau|truoc|gan day)\b")  # "mấy ngày tới"
+_NEAR_FUTURE = re.compile(
+    r"^may (ngay|tuan|thang|hom|bua) (toi|nay|qua|sau|truoc|gan day|nua)\b"
+)  # "mấy ngày tới"
 _MONEY = re.compile(r"\b(luong|tien|phi|gia|kinh phi|thu nhap|phu cap|tro cap|muc huong)\b")
 _NOT_A_NOUN = frozenset(
     [

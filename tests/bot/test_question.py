@@ -58,6 +58,29 @@ def test_overdue_and_upcoming_are_statuses_of_a_window() -> None:
 
 
 @pytest.mark.parametrize(
+    "message",
+    [
+        "mấy bữa nữa có việc gì tới hạn không",
+        "trong vài tuần tới có nhiệm vụ nào",
+        "mấy ngày tới có hạn gì gấp",
+    ],
+)
+def test_a_few_days_ahead_is_upcoming(message: str) -> None:
+    question = analyze(message, LEXICON)
+    assert (question.intent, question.window) == ("upcoming", None)
+
+
+def test_relative_windows_are_read_on_the_day_asked() -> None:
+    asked = dt.date(2025, 8, 15)
+    question = Reader(LEXICON).read("những việc phải xong trong tuần tới", asked)
+    assert question.window == (dt.date(2025, 8, 18), dt.date(2025, 8, 24))
+    assert analyze("những việc phải xong trong tuần tới", LEXICON).window == (
+        dt.date(2025, 10, 20),
+        dt.date(2025, 10, 26),
+    )
+
+
+@pytest.mark.parametrize(
     ("folded", "numbers"),
     [
         ("ket luan 300 va 301", ["300-KL/TW", "301-KL/TW"]),

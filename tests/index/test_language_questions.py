@@ -56,6 +56,19 @@ TODAY = dt.date(2025, 10, 15)
         ("thang toi", (dt.date(2025, 11, 1), dt.date(2025, 11, 30))),
         ("tuan sau", (dt.date(2025, 10, 20), dt.date(2025, 10, 26))),
         ("thang 2", (dt.date(2025, 2, 1), dt.date(2025, 2, 28))),
+        ("thang muoi nam 2025 co viec gi", (dt.date(2025, 10, 1), dt.date(2025, 10, 31))),  # months as words
+        ("han trong thang chap", (dt.date(2025, 12, 1), dt.date(2025, 12, 31))),
+        ("thang muoi mot/2026", (dt.date(2026, 11, 1), dt.date(2026, 11, 30))),
+        ("thang sau nam 2026", (dt.date(2026, 6, 1), dt.date(2026, 6, 30))),  # "tháng Sáu" before a year
+        ("viec thang sau", (dt.date(2025, 11, 1), dt.date(2025, 11, 30))),  # otherwise "next month"
+        ("thang hai nam nay", (dt.date(2025, 2, 1), dt.date(2025, 2, 28))),
+        ("tu gio toi cuoi nam 2025", (TODAY, dt.date(2025, 12, 31))),
+        (
+            "tu nay den het nam 2024",
+            (None, dt.date(2024, 12, 31)),
+        ),  # a past year: its tasks, not an empty span
+        ("vai tuan toi co viec gi", None),  # a stretch from today: an upcoming question, not next week
+        ("3 thang toi", None),
         ("ai ky van ban", None),
         ("ngay 31/2/2025", None),  # no such day
     ],
