@@ -30,6 +30,7 @@ class NormalizedQuestion:
     folded: str  # `text` folded: lower case, no diacritics
     replaced: tuple[tuple[str, str], ...] = ()  # (typed, written) pairs, for logs and tests
     added: tuple[str, ...] = ()  # the documents' words for everyday ones the user kept ("sắp xếp" …)
+    kept: tuple[str, ...] = ()  # the user's everyday words that `added` stands for ("trường học" …)
 
     @property
     def search_text(self) -> str:
@@ -75,13 +76,16 @@ def abbreviations() -> _Table:
 
 @cache
 def spoken() -> _Table:
-    """Spoken forms match with or without diacritics: "chung nao" is "chừng nào"."""
+    """Spoken forms match with or without diacritics: "chung nao" is "chừng nào"; mode `exact` only as typed
+    ("tháng sáu" is June, "tháng sau" next month)."""
     exact: dict[tuple[str, ...], _Entry] = {}
     folded: dict[tuple[str, ...], _Entry] = {}
     for row in _rows("spoken.tsv"):
-        entry = _Entry(row[1], add=len(row) > 2 and row[2] == "add")
+        mode = row[2] if len(row) > 2 else "replace"
+        entry = _Entry(row[1], add=mode == "add")
         exact.setdefault(_key(row[0]), entry)
-        folded.setdefault(tuple(fold(w) for w in _key(row[0])), entry)
+        if mode != "exact":
+            folded.setdefault(tuple(fold(w) for w in _key(row[0])), entry)
     return _Table(exact, folded)
 
 
@@ -121,7 +125,7 @@ def _is_filler(tokens: list[str], i: int) -> int:
     return 0
 
 
-def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[str]]:
+def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[str], list[str]]:
     """One left-to-right pass of longest matches of `table` (and fillers) over the words of `text`."""
     glued = _GLUED.sub(lambda m: m.group(1) + " ", text)
     found_tokens = list(_TOKEN.finditer(glued))
@@ -131,6 +135,7 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
     out: list[str] = []
     replaced: list[tuple[str, str]] = []
     added: list[str] = []
+    kept: list[str] = []
     i = 0
     while i < len(tokens):
         if size := _is_filler(tokens, i):
@@ -146,6 +151,7 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
         typed = glued[found_tokens[i].start() : found_tokens[i + size - 1].end()]
         if entry.add:
             out.append(sep + typed)
+            kept.append(typed)
             if entry.written not in added:
                 added.append(entry.written)
         else:
@@ -153,19 +159,19 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
             if typed.lower() != entry.written.lower():
                 replaced.append((typed, entry.written))
         i += size
-    return "".join(out), replaced, added
+    return "".join(out), replaced, added, kept
 
 
 def normalize_question(message: str) -> NormalizedQuestion:
     """The written form of a typed question; its meaning, numbers and names are kept as they are."""
     original = normalize(message)
-    text, replaced, _ = _pass(_MONTH_SHORT.sub(r"tháng \1", original), abbreviations())
-    text, more, added = _pass(text, spoken())
+    text, replaced, _, _ = _pass(_MONTH_SHORT.sub(r"tháng \1", original), abbreviations())
+    text, more, added, kept = _pass(text, spoken())
     text = _SPACE_AFTER.sub(r"\1", _SPACE_BEFORE.sub(r"\1", text))
     text = re.sub(r"^[\s,.;:!?]+", "", text).strip()
     if not any(ch.isalnum() for ch in text):
         text = original  # a message made only of fillers ("ạ") is kept as it was
-    return NormalizedQuestion(original, text, fold(text), (*replaced, *more), tuple(added))
+    return NormalizedQuestion(original, text, fold(text), (*replaced, *more), tuple(added), tuple(kept))
 
 
 @cache

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bot.question import AttestedPhrases, Lexicon, Reader, analyze, ket_luan_numbers
+from bot.question import AttestedPhrases, Lexicon, Reader, analyze, ket_luan_numbers, spoken_agencies
 
 TEXTS = [
     "Giao Bộ Tư pháp chủ trì rà soát văn bản; Bộ Nội vụ phối hợp.",
@@ -105,3 +105,17 @@ def test_search_query_filters_on_a_named_ket_luan_and_drops_the_name() -> None:
 def test_a_question_typed_without_diacritics_gets_them_back_for_retrieval() -> None:
     lexicon = Lexicon(LEXICON.attested, restore=lambda text: text.replace("tram y te", "trạm y tế"))
     assert "trạm y tế" in analyze("tram y te cap xa", lexicon).topic
+
+
+def test_everyday_words_are_weighed_by_the_documents_words_added_for_them() -> None:
+    question = analyze("kết luận 300 có kêu bớt họp hành không", LEXICON)
+    assert {"keu", "bot"} <= question.everyday
+    assert "giam" in question.content and not {"keu", "bot"} & set(question.content)
+
+
+@pytest.mark.parametrize(
+    ("folded", "agency"),
+    [("roi ben tu phap thi sao", "Bộ Tư pháp"), ("con phia ban to chuc thi sao", "Ban Tổ chức Trung ương")],
+)
+def test_an_agency_by_its_short_name_after_a_follow_up_word(folded: str, agency: str) -> None:
+    assert spoken_agencies(folded) == [agency]

@@ -20,6 +20,9 @@ from index.language.questions import cues, normalize_question, window
         ("hs tthc của tui", "hồ sơ thủ tục hành chính của tôi"),
         ("ủa anh ơi, t/g nộp là bữa nào ạ", "thời gian nộp là khi nào"),
         ("chung nao xong", "khi nào xong"),
+        ("tháng sau có gì", "tháng sau có gì"),  # next month, not "tháng sáu"
+        ("tháng sáu có gì", "tháng 6 có gì"),
+        ("thang sau co gi", "thang sau co gì"),
         ("Số 221-KL/TW ngày 31/12/2025", "Số 221-KL/TW ngày 31/12/2025"),
         ("ha noi nha nuoc", "ha noi nha nuoc"),  # bare syllables are never taken for fillers
         ("ạ", "ạ"),
@@ -32,7 +35,8 @@ def test_written_form(typed: str, written: str) -> None:
 def test_everyday_words_keep_the_users_words_and_add_the_documents() -> None:
     norm = normalize_question("giấy tờ của trường học")
     assert norm.text == "giấy tờ của trường học"
-    assert set(norm.added) == {"hồ sơ", "cơ sở giáo dục"}
+    assert set(norm.added) == {"hồ sơ, văn bản", "cơ sở giáo dục"}
+    assert norm.kept == ("giấy tờ", "trường học")
     assert "hồ sơ" in norm.search_text
 
 
