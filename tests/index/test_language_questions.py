@@ -99,3 +99,10 @@ def test_cues(folded: str, present: set[str], absent: set[str]) -> None:
     found = cues(folded)
     assert present <= found
     assert not (absent & found)
+
+
+@pytest.mark.parametrize(
+    "folded", ["ho so ton dong con trong han khong", "viec do het han chua", "con kip khong", "tre roi ha"]
+)
+def test_asking_whether_a_deadline_has_passed_is_a_deadline_question(folded: str) -> None:
+    assert "deadline" in cues(folded)
