@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -534,12 +535,13 @@ def served(
         yield s
 
 
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGBUS], ids=["SIGKILL", "SIGBUS"])
 def test_serve_replaces_a_worker_that_was_killed(
-    hashed: tuple[IndexSettings, SearchIndex], tmp_path: Path
+    hashed: tuple[IndexSettings, SearchIndex], tmp_path: Path, sig: signal.Signals
 ) -> None:
     with ketluan_serve(_data_dir(tmp_path / "data", hashed)) as s:
         [worker] = s.workers()
-        os.kill(worker, 9)
+        os.kill(worker, sig)
         _poll(
             lambda: s.workers() not in ([], [worker]), timeout=60
         )  # a new worker, without a restart by hand
@@ -547,6 +549,55 @@ def test_serve_replaces_a_worker_that_was_killed(
         r = httpx.post(s.base + "/v1/chat", json={"message": QUESTION}, timeout=30)
         assert r.status_code == 200 and r.json()["answer"]
         assert s.proc.poll() is None and "died" in s.log
+        if sig == signal.SIGBUS:  # what a read past the end of a truncated memory-mapped file raises
+            assert "Fatal Python error: Bus error" in s.log  # the dead worker said where it was
+
+
+def test_serve_keeps_answering_while_a_served_file_is_truncated(tmp_path: Path) -> None:
+    """`truncate -s 0` on the served build's vectors and BM25 arrays under load: no request fails, the worker
+    lives on, and it serves the earlier whole build from then on."""
+    data = tmp_path / "data"
+    shutil.copytree(CORPUS, data / "corpus")
+    index = IndexSettings(data_dir=data, embedding_model="hashing-64")
+    for _ in range(2):
+        build_index(
+            [data / "corpus"], index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None
+        )
+    served, earlier = sorted((index.index_dir / "builds").iterdir(), reverse=True)
+    with ketluan_serve(data) as s:
+        [worker] = s.workers()
+        assert httpx.get(s.base + "/readyz", timeout=10).json()["build"] == served.name
+        stop = threading.Event()
+        outcomes: list[str] = []
+
+        def hammer(n: int) -> None:
+            with httpx.Client(base_url=s.base, timeout=30) as c:
+                while not stop.is_set():
+                    try:
+                        r = (c.post("/v1/search", json={"query": "sắp xếp trường học cấp xã"}) if n % 2
+                             else c.post("/v1/chat", json={"message": QUESTION}))  # fmt: skip
+                        outcomes.append(str(r.status_code))
+                    except httpx.TransportError as exc:
+                        outcomes.append(repr(exc))
+
+        threads = [threading.Thread(target=hammer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            _poll(lambda: len(outcomes) >= 20)
+            for path in [served / "embeddings.npy", *(served / "bm25").glob("*.npy")]:
+                os.truncate(path, 0)
+            seen = len(outcomes)
+            _poll(lambda: len(outcomes) >= seen + 40)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        assert set(outcomes) == {"200"}, [o for o in outcomes if o != "200"][:5]
+        assert s.workers() == [worker] and "died" not in s.log
+        ready = httpx.get(s.base + "/readyz", timeout=10).json()
+        assert ready["build"] == earlier.name and "has 0 bytes, its manifest says" in ready["reload_error"]
+        assert f"index build {served.name} is damaged" in s.log
 
 
 def test_a_state_file_that_is_not_a_database_is_moved_aside_and_reported(
