@@ -25,8 +25,9 @@ import pytest
 
 from api.app import create_app
 from api.settings import ApiSettings, Settings
+from bot.models import Turn
 from bot.settings import BotSettings, TelegramSettings, ZaloSettings
-from bot.store import RedisStore
+from bot.store import RedisStore, SQLiteStore
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.layout import current_build
@@ -614,6 +615,38 @@ def test_a_state_file_that_is_not_a_database_is_moved_aside_and_reported(
         assert httpx.post(s.base + "/v1/chat", json={"message": QUESTION}, timeout=30).status_code == 200
         assert "is not a database" in s.log and "moved it aside" in s.log
     assert [p.name.split(".corrupt-")[0] for p in (data / "state").glob("*.corrupt-*")] == ["ketluan.sqlite3"]
+
+
+def test_a_state_file_overwritten_while_serving_is_replaced_and_chats_go_on(
+    hashed: tuple[IndexSettings, SearchIndex], tmp_path: Path
+) -> None:
+    data = _data_dir(tmp_path / "data", hashed)
+    state = data / "state" / "ketluan.sqlite3"
+    earlier = SQLiteStore(state)  # a state file from an earlier run, its log checkpointed on close
+    earlier.append("earlier", Turn(message_id="m1", question=QUESTION, answer="…", answered=True), 10)
+    earlier.close()
+    with ketluan_serve(data) as s, httpx.Client(base_url=s.base, timeout=30) as c:
+        assert c.get("/readyz").json()["degraded"] == []
+        state.write_bytes(os.urandom(300_000))  # `head -c 300000 /dev/urandom > ketluan.sqlite3`
+        chats = [c.post("/v1/chat", json={"message": QUESTION}) for _ in range(30)]
+        assert [r.status_code for r in chats] == [200] * 30 and all(r.json()["answer"] for r in chats)
+        last = chats[-1].json()
+        follow = c.post(
+            "/v1/chat", json={"message": "Còn hạn báo cáo?", "conversation_id": last["conversation_id"]}
+        )
+        assert follow.status_code == 200 and follow.json()["conversation_id"] == last["conversation_id"]
+        rated = c.post("/v1/feedback", json={"conversation_id": last["conversation_id"],
+                                             "message_id": last["message_id"], "rating": "up"})  # fmt: skip
+        assert rated.status_code == 204
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded", ready.text
+        assert ready.json()["degraded"] == ["state_reset"] and str(tmp_path) not in ready.text
+        assert "is not a database" in s.log and "moved it aside" in s.log
+    assert len(list(state.parent.glob("ketluan.sqlite3.corrupt-*"))) == 1
+    fresh = SQLiteStore(state)  # what was answered after the reset was kept
+    assert [t.message_id for t in fresh.history(last["conversation_id"])] == [
+        last["message_id"], follow.json()["message_id"]]  # fmt: skip
+    fresh.close()
 
 
 def test_answers_go_on_when_the_disk_is_full(
