@@ -586,11 +586,11 @@ def test_serve_keeps_answering_while_a_served_file_is_truncated(tmp_path: Path) 
         for t in threads:
             t.start()
         try:
-            _poll(lambda: len(outcomes) >= 20)
+            _poll(lambda: len(outcomes) >= 20, timeout=120)
             for path in [served / "embeddings.npy", *(served / "bm25").glob("*.npy")]:
                 os.truncate(path, 0)
             seen = len(outcomes)
-            _poll(lambda: len(outcomes) >= seen + 40)
+            _poll(lambda: len(outcomes) >= seen + 40, timeout=120)
         finally:
             stop.set()
             for t in threads:
