@@ -418,7 +418,7 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
-_BESIDES = re.compile(r"\bngoai (?!ra\b)(.{3,80}?)(?:,|\s(?=thi |con |ra\b))")
+_BESIDES = re.compile(r"\bngoai (.{3,80}?)(?:,|\s(?=thi |con |ra\s*,|ra (?:thi|con)\b))")
 _DOCUMENT_WORDS = re.compile(r"\b(ket luan|van ban|kl|nghi quyet|quy dinh|no|do|nay|ay|tren)\b")
 _PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
 _NEWEST_QUALIFIER = re.compile(
@@ -553,7 +553,8 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     norm = normalize_question(message)
     text, folded = norm.text, norm.folded
     besides: tuple[str, ...] = ()
-    if m := _BESIDES.search(folded):
+    m = _BESIDES.search(folded)
+    if m and text[m.start(1) :].split()[0].lower() != "ra":  # "ngoài ra" (moreover) sets nothing aside
         # "Ngoài việc làm việc với các đảng ủy, … còn phải làm gì?": what is set aside is not what is asked
         besides = content_words(m.group(1))
         text = (text[: m.start()] + text[m.end() :]).strip(" ,")

@@ -129,3 +129,8 @@ def test_what_ngoai_sets_aside_is_not_what_is_asked() -> None:
         "Ngoài ra Bộ Tư pháp còn phải làm gì?", LEXICON
     )  # "ngoài ra": "moreover", sets nothing aside
     assert plain.besides == () and plain.text.startswith("Ngoài ra")
+
+
+def test_ngoai_x_ra_sets_x_aside() -> None:
+    question = analyze("ngoài rà soát thể chế ra thì Bộ Tư pháp phải làm gì", LEXICON)
+    assert {"soat", "che"} <= set(question.besides)
