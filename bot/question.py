@@ -515,6 +515,8 @@ def kind_of(
     ):
         # "tóm tắt/tóm gọn Kết luận 183 giúp mình, dài quá": a summary, whatever else the message says
         return "summary" if numbers and "series" not in found else "series"
+    if "summary" in found and "series" in found and not numbers and not agencies_named:
+        return "series"  # "mấy cái kết luận …, mỗi cái nói chuyện gì": what each of them says
     if "summary" in found and not specific and not agencies_named:
         return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
     if ("overdue" in found or "upcoming" in found) and not specific:

@@ -151,3 +151,15 @@ def test_a_third_turn_keeps_the_subject_of_the_first() -> None:
     ]
     question = resolve("rồi phối hợp với bộ nào nữa", history, lambda m: analyze(m, LEXICON))
     assert "trạm y tế" in question.topic
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["mấy cái kết luận về chính quyền 2 cấp, mỗi cái nói chuyện gì vậy", "tóm tắt các kết luận giúp mình"],
+)
+def test_what_each_ket_luan_says_is_the_series(message: str) -> None:
+    assert analyze(message, LEXICON).kind == "series"
+
+
+def test_a_summary_asked_in_passing_words() -> None:
+    assert analyze("tóm gọn kết luận 300 giúp mình với, dài quá đọc không nổi", LEXICON).kind == "summary"
