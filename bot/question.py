@@ -420,7 +420,12 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
 
 _BESIDES = re.compile(r"\bngoai (.{3,80}?)(?:,|\s(?=thi |con |ra\s*,|ra (?:thi|con)\b))")
 _DOCUMENT_WORDS = re.compile(r"\b(ket luan|van ban|kl|nghi quyet|quy dinh|no|do|nay|ay|tren)\b")
-_PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
+# the end of a period a report covers, not a task's deadline: "tình hình từ 18/7 tới bữa nào",
+# "báo cáo phản ánh tình hình đến ngày nào"
+_PERIOD = re.compile(
+    r"\btu (?:ngay )?\d{1,2}(?:\s*[/-]\s*\d{1,2})?\b.*\b(?:toi|den)\b"
+    r"|\btinh hinh\b.*\b(?:den|toi) (?:ngay|bua|hom|luc|thoi diem) nao\b"
+)
 _NEWEST_QUALIFIER = re.compile(
     r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
 )

@@ -163,3 +163,11 @@ def test_what_each_ket_luan_says_is_the_series(message: str) -> None:
 
 def test_a_summary_asked_in_passing_words() -> None:
     assert analyze("tóm gọn kết luận 300 giúp mình với, dài quá đọc không nổi", LEXICON).kind == "summary"
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["báo cáo phản ánh tình hình sắp xếp đến ngày nào", "bao cao tinh hinh tu ngay 18 den ngay nao"],
+)
+def test_the_end_of_a_reported_period_is_no_task_deadline(message: str) -> None:
+    assert analyze(message, LEXICON).kind != "deadline"
