@@ -53,7 +53,7 @@ test: setup sysdeps lint typecheck unit
 # Slow: build, embedder, scale curve (10k, 100k, 1M synthetic passages; ~30 min on 2 cores) and HTTP benchmarks
 # → bench-results/*.json and bench-results/bench.png; summarised in docs/benchmarks.md.
 bench: setup sysdeps
-	nice -n 10 $(BIN)/python -m api.bench $(BENCH_ARGS)
+	nice -n 10 $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 # Long reliability runs (10,000 chats at 32 clients, workers + Redis, re-index under load); prints the numbers.
 soak: setup sysdeps
