@@ -180,10 +180,20 @@ def _open_store(settings: Settings) -> Any:
 
 
 def _chat_service(settings: Settings) -> ServiceFactory:
+    from bot.answer_cache import RedisAnswerCache
     from bot.service import ChatService
 
+    bot = settings.bot
+    # with Redis, one answer cache shared by every replica and kept across index builds (its keys name the
+    # build); without, each build's service has its own in memory, dropped with the build
+    shared = (
+        RedisAnswerCache(bot.redis_url, size=bot.answer_cache_size, ttl_seconds=int(bot.answer_cache_seconds))
+        if bot.redis_url and bot.answer_cache_size > 0
+        else None
+    )
+
     def make(index: SearchIndex, store: Any, llm: Any) -> Any:
-        return ChatService(index, store, settings.bot, llm=llm)
+        return ChatService(index, store, bot, llm=llm, cache=shared)
 
     return make
 

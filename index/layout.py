@@ -105,6 +105,15 @@ def verify(build: Path, manifest: Manifest, *, checksums: bool = False) -> None:
             raise DamagedBuild(f"index build {build.name} is corrupt: {name} does not match its checksum")
 
 
+def build_version(build: Path) -> str:
+    """What identifies a build on every host: the digest of its manifest, which holds every file's checksum
+    (a build copied elsewhere keeps it; a rebuild of changed files does not)."""
+    try:
+        return hashlib.sha256((build / MANIFEST).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return build.name
+
+
 def read_manifest(build: Path) -> Manifest:
     try:
         return Manifest.model_validate_json((build / MANIFEST).read_text("utf-8"))
