@@ -19,6 +19,7 @@ expose `lifespan(app)`, an async context manager entered after the above is set 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -94,6 +95,7 @@ def create_app(
                 on_swap=lambda snap: metrics.index_changed(
                     len(snap.index.documents), len(snap.index.passages)
                 ),
+                **_published(settings, stack),
             )
             app.state.store, app.state.http, app.state.llm, app.state.index_holder = (
                 conversation_store, http, answerer, holder,
@@ -177,6 +179,22 @@ def _open_store(settings: Settings) -> Any:
     from bot.store import open_store
 
     return open_store(settings.bot, settings.index.data_dir)
+
+
+def _published(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+    """With KETLUAN_INDEX_SOURCE this host serves the published bundle it pulls (checked file by file), not
+    a build of its own corpus, so the build is not judged stale against a corpus it may not have."""
+    source = settings.index.index_source
+    if not source:
+        return {}
+    from index.publish import Puller
+    from index.search import open_index
+
+    puller = Puller(source, settings.index.index_dir, settings.index.index_poll_seconds)
+    puller.poll()  # before the first load, so a new host starts with the latest bundle
+    puller.start()
+    stack.callback(puller.stop)
+    return {"opener": functools.partial(open_index, check_stale=False)}
 
 
 def _chat_service(settings: Settings) -> ServiceFactory:

@@ -1,6 +1,6 @@
 """`make bench`: index build, embedder, scale-curve and HTTP benchmarks → bench-results/*.json and a PNG chart.
 
-    python -m benchmarks.bench [--only build,embed,scale,http] [--sizes 10000,100000,1000000] [--out bench-results]
+    python -m benchmarks.bench [--only build,embed,scale,http,cache] [--sizes 10000,100000,1000000] [--out bench-results]
 
 Slow (the 1M scale point alone takes tens of minutes on two cores); never part of `make test`.
 """
@@ -27,7 +27,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHIPPED = PROJECT_ROOT / "data" / "corpus"
 ALQAC = PROJECT_ROOT.parent / "shared" / "benchmarks" / "alqac2023" / "corpus"
-SECTIONS = ("build", "embed", "scale", "http")
+SECTIONS = ("build", "embed", "scale", "http", "cache")
 
 
 def _build_child(conn: Any, corpus: str, index_dir: str, model: str) -> None:
@@ -249,6 +249,14 @@ def main(argv: list[str] | None = None) -> None:
                 shutil.copytree(work / "index-shipped", data / "index", symlinks=True)
             print("HTTP benchmark (ketluan serve on loopback) …", flush=True)
             save("http", run_http(data, per_level=args.requests, log=lambda m: print(m, flush=True)))
+        if "cache" in only:
+            from benchmarks.bench_cache import prepare_data
+            from benchmarks.bench_cache import run as run_cache
+
+            print("caches on / off (ketluan serve on loopback) …", flush=True)
+            index_from = PROJECT_ROOT / "data" / "index"
+            data = prepare_data(work / "cache", index_from if (index_from / "current").exists() else None)
+            save("cache", run_cache(data, log=lambda m: print(m, flush=True)))
     print(f"results: {out}/summary.json, chart: {out}/bench.png")
 
 
