@@ -41,7 +41,9 @@ LLM_MIN_CONFIDENCE = 0.2
 # Metadata answers come straight from Document fields, and task lists from the extracted directives: an LLM
 # adds nothing but risk there. Every other in-scope question may go to the LLM, even one the extractive
 # path refused (spoken phrasing, summaries), as long as retrieval found passages for it.
-_EXTRACTIVE_ONLY = frozenset({"greeting", "signer", "date", "report", "newest", "documents", "window"})
+_EXTRACTIVE_ONLY = frozenset(
+    {"greeting", "signer", "date", "report", "newest", "oldest", "documents", "window"}
+)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ class ChatService:
         cid = self._conversation(conversation_id)
         history = self.store.history(cid)
         recent = history[-self.settings.history_turns :] if self.settings.history_turns else []
-        question = resolve(text, recent, self.extractive.analyze)
+        question = resolve(text, recent, lambda m: self.extractive.analyze(m, today))
         key = hit = None
         if self.cache is not None:
             # an LLM answer reads the whole conversation; an extractive one only the resolved question
