@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup sysdeps serve test lint typecheck unit bench soak mutation index clean
+.PHONY: setup sysdeps serve test lint typecheck unit bench soak mutation index clean cluster cluster-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,3 +71,13 @@ mutation: setup
 
 clean:
 	rm -rf $(VENV) data/index data/state mutants
+
+# Several hosts simulated with network namespaces (root): replicas of `ketluan serve`, Redis, HAProxy in front
+# (deploy/haproxy/haproxy.cfg). `cluster` stays up until Ctrl-C; `cluster-test` runs the failover scenarios
+# (1,000 chats each from 32 clients) and prints one JSON object last. Both remove what they created.
+CLUSTER_ARGS ?=
+cluster: setup sysdeps
+	$(BIN)/python -m benchmarks.cluster up $(CLUSTER_ARGS)
+
+cluster-test: setup sysdeps
+	nice -n 10 $(BIN)/python -m benchmarks.cluster test $(CLUSTER_ARGS)
