@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -34,3 +35,24 @@ def test_a_replica_with_an_index_source_serves_the_pulled_bundle_and_follows_new
             deadline.wait(0.025)
         assert holder.current().index.version == new.version
         assert client.post("/v1/search", json={"query": "sắp xếp tổ chức bộ máy", "k": 1}).status_code == 200
+
+
+@pytest.mark.parametrize(("source", "builds"), [(None, 1), ("shared", 0)])
+def test_serve_builds_its_own_index_only_without_an_index_source(
+    source: str | None, builds: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import api.server
+    from api import cli, cli_chat
+
+    built: list[object] = []
+    monkeypatch.setattr(cli_chat, "_ensure_index", built.append)
+    monkeypatch.setattr(api.server, "serve", lambda *a, **k: None)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    if source:
+        monkeypatch.setenv("KETLUAN_INDEX_SOURCE", str(tmp_path / source))
+    else:
+        monkeypatch.delenv("KETLUAN_INDEX_SOURCE", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["serve", "--data-dir", str(tmp_path)])
+    assert exit_.value.code == 0
+    assert len(built) == builds
