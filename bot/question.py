@@ -506,6 +506,14 @@ def kind_of(
         return "greeting"
     if "compare" in found and len(numbers) >= 2:
         return "compare"
+    if (
+        "digest" in found
+        and not agencies_named
+        and about_document
+        and ("series" in found or bare_words <= 12)
+    ):
+        # "tóm tắt/tóm gọn Kết luận 183 giúp mình, dài quá": a summary, whatever else the message says
+        return "summary" if numbers and "series" not in found else "series"
     if "summary" in found and not specific and not agencies_named:
         return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
     if ("overdue" in found or "upcoming" in found) and not specific:
