@@ -340,7 +340,9 @@ class ExtractiveAnswerer:
         top_text = self._folded_passages[hits[best].index]
         agency = 0.0
         if question.agencies:
-            agency = 1.0 if any(f" {a} " in top_text for a in question.agencies) else -1.0
+            # "Mặt trận Tổ quốc Việt Nam" asked, "Mặt trận Tổ quốc" written: the same body
+            names = {n for a in question.agencies for n in (a, a.removesuffix(" viet nam"))}
+            agency = 1.0 if any(f" {a} " in top_text for a in names) else -1.0
         answer_type = 0.0
         if question.kind == "deadline":
             answer_type = 1.0 if any(_DEADLINE.search(h.passage.text) for h in hits[:3]) else -1.0
@@ -402,12 +404,14 @@ class ExtractiveAnswerer:
             if p.kind in ("metadata", "signature"):
                 continue
             context_folded = fold(p.context)
+            named_before = False  # a sentence after one that names the agency has it as its implicit subject
             for pos, piece in enumerate(split_sentences(p.text)):
                 folded = " " + " ".join(words(fold(piece))) + " "
                 score = self.covered(terms, folded) + 0.4 * (hit.score / top_score) - 0.04 * rank
                 if focus_agency:
                     in_sentence = any(f" {a} " in folded for a in focus_agency)
-                    in_context = any(a in context_folded for a in focus_agency)
+                    in_context = named_before or any(a in context_folded for a in focus_agency)
+                    named_before = named_before or in_sentence
                     if not (in_sentence or in_context):
                         continue
                     score += 1.0 if in_sentence else 0.5
@@ -420,6 +424,8 @@ class ExtractiveAnswerer:
                     if not _DEADLINE.search(piece):
                         continue
                     score += 0.5
+                if question.besides:  # "ngoài việc X, còn …": a sentence about X is what was set aside
+                    score -= 0.6 * sum(f" {w} " in folded for w in question.besides) / len(question.besides)
                 if question.quantity is not None and not _has_quantity(piece, question.quantity):
                     continue  # "bao lâu", "bao nhiêu tiền": only a sentence that states such a number answers
                 out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0, pos))
