@@ -118,9 +118,13 @@ def operator_of(request: Request | None) -> Operator | None:
     return Operator(settings.api.operator_name.strip(), contact, href)
 
 
-def _page(template: str, status_code: int = 200, request: Request | None = None, **context: Any) -> HTMLResponse:
-    html = _templates().get_template(template).render(
-        version=_asset_version(), operator=operator_of(request), **context
+def _page(
+    template: str, status_code: int = 200, request: Request | None = None, **context: Any
+) -> HTMLResponse:
+    html = (
+        _templates()
+        .get_template(template)
+        .render(version=_asset_version(), operator=operator_of(request), **context)
     )
     return HTMLResponse(html, status_code=status_code, headers=_PAGE_HEADERS)
 
@@ -221,23 +225,27 @@ def groups_of(index: DocumentSource) -> list[Group]:
     by_key: dict[str, list[Document]] = {}
     for d in _newest_first(index.documents):
         by_key.setdefault(d.ket_luan or f"~{d.document_id}", []).append(d)
+
+    def text(d: Document, order: int | None, of: int) -> Text:
+        meta = outlets.get(d.source_file, {})
+        return Text(d, order, of, meta.get("outlet") or None, meta.get("url") or None)
+
     groups = []
     for docs in by_key.values():
-        press = sorted((d for d in docs if not d.official), key=lambda d: d.source_file)
-        official = [d for d in docs if d.official]
-
-        def text(d: Document, order: int | None = None) -> Text:
-            meta = outlets.get(d.source_file, {})
-            return Text(d, order, len(press), meta.get("outlet") or None, meta.get("url") or None)
-
-        numbered = len(docs) > 1
+        # numbered as index/build.py numbers their citation labels ("bản tin 1/2"): by file, among all texts
+        every = sorted(docs, key=lambda d: d.source_file)
+        numbered = len(docs) > 1 and docs[0].ket_luan is not None
         groups.append(
             Group(
                 slug=slug_of(docs[0].ket_luan),
                 ket_luan=docs[0].ket_luan,
                 issued=next((d.issued for d in docs if d.issued), None),
-                official=[text(d) for d in official],
-                press=[text(d, i + 1 if numbered and len(press) > 1 else None) for i, d in enumerate(press)],
+                official=[text(d, None, 1) for d in every if d.official],
+                press=[
+                    text(d, i + 1 if numbered else None, len(every))
+                    for i, d in enumerate(every)
+                    if not d.official
+                ],
             )
         )
     return groups
@@ -350,7 +358,9 @@ def document_source(document_id: str, index: IndexDep, request: Request) -> Resp
             raise NotFound(document_id)
         text = str(reader(document.source_file))
     except NotFound:
-        return _page("message.html", 404, request, title="Không tìm thấy văn bản", message="Không có tệp này.")
+        return _page(
+            "message.html", 404, request, title="Không tìm thấy văn bản", message="Không có tệp này."
+        )
     return Response(text, media_type="text/plain; charset=utf-8", headers=_PAGE_HEADERS)
 
 
@@ -362,7 +372,7 @@ def document_page(
         return _not_ready_page(request)
     groups = groups_of(index)
     group = next((g for g in groups if g.slug and g.slug == document_id.lower()), None)
-    if group is not None and group.slug != document_id:
+    if group is not None and group.slug and group.slug != document_id:
         return _redirect(request, group.slug)
     if group is None and document_id not in index.documents:
         alias = _ALIAS.fullmatch(document_id.strip())
@@ -377,7 +387,11 @@ def document_page(
         message = "Không có văn bản nào với mã này. Văn bản có thể đã được cập nhật."
         return _page("message.html", 404, request, title="Không tìm thấy văn bản", message=message)
     group = group or _group_of(groups, document.document_id)
-    text = next((t for t in group.texts if t.document.document_id == document.document_id), None) if group else None
+    text = (
+        next((t for t in group.texts if t.document.document_id == document.document_id), None)
+        if group
+        else None
+    )
     return _page("document.html", 200, request, document=document, passages=passages, group=group, text=text,
                  marked=_marked(passages, hl), updated=_updated(index))  # fmt: skip
 

@@ -478,7 +478,7 @@
       (last || body).classList.add("cursor");
     }
     el.appendChild(body);
-    var quotes = body.querySelectorAll("q.long").length;
+    var quotes = body.querySelectorAll(".quote.long").length;
     if (quotes && !streaming) {
       var toggle = h("button", { type: "button", class: "quotes-toggle", "aria-expanded": open ? "true" : "false",
         "aria-controls": body.id }, h("span", { text: open ? T.hideQuotes : T.showQuotes(quotes) }));
@@ -627,10 +627,12 @@
     return el;
   }
 
+  // The quotation marks stay text (copy, screen readers); a long quote keeps its first words in view.
   function quote(text, keep) {
-    if (keep || text.length <= QUOTE_SHORT) return h("q", { text: text });
+    if (keep || text.length <= QUOTE_SHORT) return h("span", { class: "quote", text: "“" + text + "”" });
     var cut = text.slice(0, QUOTE_SHORT).replace(/[\s,;:]+\S*$/, "");
-    return h("q", { class: "long" }, h("span", { class: "q-short", text: cut + " …" }), h("span", { class: "q-full", text: text }));
+    return h("span", { class: "quote long" }, "“", h("span", { class: "q-short", text: cut + " …" }),
+      h("span", { class: "q-full", text: text }), "”");
   }
 
   function passageUrl(c, span) {
@@ -851,9 +853,10 @@
   }
   sheetClose.addEventListener("click", function () { closeSheet(true); });
   sheetScrim.addEventListener("click", function () { closeSheet(true); });
-  sheetOpen.addEventListener("click", function () {
+  sheetOpen.addEventListener("click", function (e) {
     // leaving for the document in this tab: the widget there starts closed, its launcher leads back here
-    if (!sheetOpen.getAttribute("target")) { state.open = false; saveState(); }
+    var newTab = sheetOpen.getAttribute("target") || e.ctrlKey || e.metaKey || e.shiftKey || e.button;
+    if (!newTab) { state.open = false; saveState(); }
   });
   function sourceLink(e) {
     var t = e.target;

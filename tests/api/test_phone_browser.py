@@ -11,6 +11,7 @@ them over the baselines (review the images before committing them).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import threading
@@ -26,8 +27,8 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, 
 
 from api import deps, routes_tasks
 from api.app import create_app
-from bot.models import ChatResponse, Citation
 from api.settings import Settings
+from bot.models import ChatResponse, Citation
 from bot.store import SQLiteStore
 from index.models import Passage
 from index.search import SearchIndex
@@ -59,7 +60,9 @@ def long_answer(passages: list[Passage]) -> tuple[str, list[Citation]]:
     citations = []
     for n, p in enumerate(passages, start=1):
         cut = p.text[:130].rsplit(" ", 1)[0]
-        lines.append(f"- {p.label.split(', ', 1)[-1]}: “{cut} …” — chủ trì; Kết luận 183-KL/TW (1/8/2025) [{n}]")
+        lines.append(
+            f"- {p.label.split(', ', 1)[-1]}: “{cut} …” — chủ trì; Kết luận 183-KL/TW (1/8/2025) [{n}]"
+        )
         citations.append(Citation(**p.model_dump(), n=n))
     return "\n".join(lines), citations
 
@@ -211,7 +214,7 @@ def test_touch_targets_input_font_and_labels(phone: Page, site: str) -> None:
     chips = [t for t in targets if t["chip"]]
     assert len(chips) >= 7
     assert all(t["w"] >= 24 and t["h"] >= 24 for t in chips), chips
-    for a, b in zip(chips, chips[1:], strict=False):  # on one line, chips never touch
+    for a, b in itertools.pairwise(chips):  # on one line, chips never touch
         if abs(a["y"] - b["y"]) < 4:
             assert b["x"] - (a["x"] + a["w"]) >= 4 or a["x"] - (b["x"] + b["w"]) >= 4, (a, b)
     size = widget(phone, "textarea").evaluate("el => parseFloat(getComputedStyle(el).fontSize)")

@@ -127,7 +127,9 @@ def test_a_ket_luan_page_shows_its_main_text_and_names_the_others(
     page = Elements(response.text)
     ids = [a["id"] for a in page.find("div") if "passage" in (a.get("class") or "").split()]
     assert ids == [p.passage_id for p in kl_index.passages_of(shown)]
-    siblings = {d for d in kl_index.documents if kl_index.documents[d].ket_luan == kl_index.documents[shown].ket_luan}
+    siblings = {
+        d for d in kl_index.documents if kl_index.documents[d].ket_luan == kl_index.documents[shown].ket_luan
+    }
     for other in siblings - {shown}:
         assert f'href="/documents/{other}"' in response.text
     assert client.get("/documents/kl-999").status_code == 404
@@ -159,7 +161,9 @@ def test_search_finds_titles_and_text_without_accents(client: TestClient, kl_ind
     assert nothing.status_code == 200 and "Không có văn bản hay đoạn nào" in nothing.text
 
 
-def test_outlet_and_link_of_a_press_report_come_from_sources_json(tmp_path: Any, kl_index: SearchIndex) -> None:
+def test_outlet_and_link_of_a_press_report_come_from_sources_json(
+    tmp_path: Any, kl_index: SearchIndex
+) -> None:
     (tmp_path / "sources.json").write_text(json.dumps({
         "003_a134ef8411e6adba.txt": {"outlet": "Báo Mẫu", "url": "https://bao-mau.example.vn/kl-179"},
         "002_b7aa1c61d36e9fd3.txt": {"outlet": "Tạp chí Thử", "url": "javascript:alert(1)"},
