@@ -337,6 +337,9 @@ def differs(shot: Path, baseline: Path) -> str | None:
 
 
 def check_screen(page: Page, name: str, problems: list[str], mask: list[Locator]) -> None:
+    """axe-core over the screen, then its screenshot against the approved baseline; problems are collected
+    so one run reports every screen (and keeps every screenshot)."""
+    problems.extend(f"{name}: axe {violation}" for violation in axe_violations(page))
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot = SHOTS / f"{name}.png"
     page.screenshot(path=str(shot), animations="disabled", caret="hide", mask=mask, mask_color="#888888")
@@ -344,14 +347,10 @@ def check_screen(page: Page, name: str, problems: list[str], mask: list[Locator]
     if os.environ.get("UPDATE_BASELINES"):
         BASELINES.mkdir(exist_ok=True)
         shutil.copyfile(shot, baseline)
-        return
-    if not baseline.exists():
+    elif not baseline.exists():
         problems.append(f"{name}: no approved baseline (run with UPDATE_BASELINES=1, review, commit)")
-        return
-    if (why := differs(shot, baseline)) is not None:
+    elif (why := differs(shot, baseline)) is not None:
         problems.append(f"{name}: {why}; see {shot}")
-    for violation in axe_violations(page):
-        problems.append(f"{name}: axe {violation}")
 
 
 @pytest.mark.parametrize("device", ["phone", "desktop"])
