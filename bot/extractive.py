@@ -150,6 +150,8 @@ class ExtractiveAnswerer:
 
     def _metadata(self, question: Question, numbers: list[str]) -> Draft:
         infos = [self.ket_luan[n] for n in numbers] if numbers else list(self.ket_luan.values())
+        if question.kind == "oldest":
+            infos.reverse()  # the catalogue is newest first
         cites = Cites()
         sources = cites.sources
 
@@ -181,14 +183,15 @@ class ExtractiveAnswerer:
         if not lines:
             return self.refusal(question)
         numbers_cited = [i.number for i in infos]
-        if kind == "newest":
-            newest = infos[0]
-            about = render("about", subject=newest.subject) if newest.subject else ""
-            head = render("meta_newest", number=newest.number, date=vn_date(newest.issued), about=about,
+        if kind in ("newest", "oldest"):
+            first = infos[0]
+            about = render("about", subject=first.subject) if first.subject else ""
+            head = render(f"meta_{kind}", number=first.number, date=vn_date(first.issued), about=about,
                           cite=cite(sources[0]))  # fmt: skip
             rest = [render("list_line", line=line) for line in lines[1:]]
+            more = "meta_earlier" if kind == "newest" else "meta_later"
             text = head + (
-                "\n" + render("meta_earlier", cite=cite(sources[0])) + "\n" + "\n".join(rest) if rest else ""
+                "\n" + render(more, cite=cite(sources[0])) + "\n" + "\n".join(rest) if rest else ""
             )
         elif kind == "documents":
             text = render("meta_documents", count=len(lines), cite=cite(sources[0])) + "\n"
@@ -204,8 +207,9 @@ class ExtractiveAnswerer:
         return Draft(text, True, sources, numbers_cited, kind)
 
     # --- evidence ------------------------------------------------------------------------------------
-    def terms(self, text: str) -> list[tuple[str, float]]:
-        """Content segments of the question (folded, "a b" for compounds) with an IDF weight."""
+    def terms(self, text: str, everyday: frozenset[str] = frozenset()) -> list[tuple[str, float]]:
+        """Content segments of the question (folded, "a b" for compounds) with an IDF weight; segments made
+        only of `everyday` words are left out (the documents' words added for them are weighed instead)."""
         out: list[tuple[str, float]] = []
         seen: set[str] = set()
         n = len(self._folded_passages)
@@ -213,7 +217,7 @@ class ExtractiveAnswerer:
             if seg in STOPWORDS or (seg.isdigit() and len(seg) < 4) or len(seg) < 2 or seg in seen:
                 continue
             parts = seg.split("_")
-            if all(p in STOPWORDS for p in parts):
+            if all(p in STOPWORDS or p in everyday for p in parts):
                 continue
             seen.add(seg)
             phrase = " ".join(parts)
@@ -242,8 +246,8 @@ class ExtractiveAnswerer:
         return filters
 
     # --- answering -----------------------------------------------------------------------------------
-    def analyze(self, message: str) -> Question:
-        return self.reader.read(message)
+    def analyze(self, message: str, today: dt.date | None = None) -> Question:
+        return self.reader.read(message, today)
 
     def answer(
         self, question: Question, filters: SearchFilters | None = None, today: dt.date | None = None
@@ -275,7 +279,7 @@ class ExtractiveAnswerer:
         if not numbers and filters and filters.ket_luan:
             numbers = [n for n in (_norm(x) for x in filters.ket_luan) if n and n in self.ket_luan]
         if kind in METADATA_KINDS:
-            return self._metadata(question, [] if kind in ("newest", "documents") else numbers)
+            return self._metadata(question, [] if kind in ("newest", "oldest", "documents") else numbers)
         if (asked := _LISTS_DOCUMENTS.search(question.folded)) and not (
             kind == "task" and question.canonical
         ):
@@ -299,7 +303,7 @@ class ExtractiveAnswerer:
             if found is not None:
                 return found
         hits = self.search(question, self.effective_filters(question, filters))
-        terms = self.terms(question.topic)
+        terms = self.terms(question.topic, question.everyday)
         evidence = self.evidence(hits, terms, question)
         if kind == "deadline":
             found = self.tasks.deadline(question, hits, terms)
@@ -360,7 +364,7 @@ class ExtractiveAnswerer:
     def features(self, question: Question, filters: SearchFilters | None = None) -> dict[str, float]:
         """The answerability evidence of a question (for fitting the model and for tests)."""
         hits = self.search(question, self.effective_filters(question, filters))
-        return self.evidence(hits, self.terms(question.topic), question).as_dict()
+        return self.evidence(hits, self.terms(question.topic, question.everyday), question).as_dict()
 
     def _agency_not_named(self, question: Question, numbers: Sequence[str]) -> Draft | None:
         """The refusal for an agency that the Kết luận asked about never names (checked over every passage
@@ -468,7 +472,7 @@ class ExtractiveAnswerer:
     def _compose(self, picked: list[_Sentence], question: Question, kind: str) -> Draft:
         cites = Cites()
         sources, cite = cites.sources, cites.cite
-        focus = [(a, 3.0) for a in question.agencies] + self.terms(question.topic)
+        focus = [(a, 3.0) for a in question.agencies] + self.terms(question.topic, question.everyday)
         # the newest Kết luận first; within one, the best sentence first
         picked.sort(key=lambda s: (-self._issued(s.passage).toordinal(), -s.score))
         numbers: list[str] = []
