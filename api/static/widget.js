@@ -772,16 +772,31 @@
 
   // The start of the newest answer (with the end of the question above it) at the top of the log, so a
   // reader lands on the answer's first line, not on the source list below it.
+  // A new answer is short at first: a spacer below it lets the log scroll its start to the top anyway, and
+  // shrinks as the answer grows into it, so nothing jumps while it streams.
+  var spacer = h("div", { class: "spacer", "aria-hidden": "true" });
+  var anchor = { el: null, offset: 0 };
+  function addToLog(node) { log.insertBefore(node, spacer.parentNode === log ? spacer : null); }
+  function fitSpacer() {
+    if (!anchor.el || !anchor.el.isConnected) { spacer.style.height = "0px"; return; }
+    if (spacer.parentNode !== log || log.lastChild !== spacer) log.appendChild(spacer);
+    spacer.style.height = "0px";
+    var below = log.scrollHeight - (anchor.el.offsetTop - log.offsetTop) + anchor.offset;
+    spacer.style.height = Math.max(0, log.clientHeight - below) + "px";
+  }
   function showAnswer(m) {
     if (!m || !m.el || !m.el.isConnected) return;
-    var top = m.el.offsetTop - log.offsetTop;
+    var el = m.el, offset = 12;
     var i = state.messages.indexOf(m);
     var q = i > 0 ? state.messages[i - 1] : null;
     if (q && q.role === "user" && q.el && q.el.isConnected) {
-      var qTop = q.el.offsetTop - log.offsetTop;
-      top = top - qTop < log.clientHeight / 3 ? qTop : top - 48;
+      // the question above stays in view when it is short; a long one shows only its end
+      if (m.el.offsetTop - q.el.offsetTop < log.clientHeight / 3) el = q.el;
+      else offset = 60;
     }
-    log.scrollTop = Math.max(0, top - 12);
+    anchor = { el: el, offset: offset };
+    fitSpacer();
+    log.scrollTop = Math.max(0, el.offsetTop - log.offsetTop - offset);
   }
   function showLatest() {
     for (var i = state.messages.length - 1; i >= 0; i--) {
@@ -898,7 +913,7 @@
     if (!replacing) {
       var um = { role: "user", text: question };
       state.messages.push(um);
-      log.appendChild(renderMessage(um));
+      addToLog(renderMessage(um));
     }
     var m = { role: "bot", status: "thinking", question: question, answer: "", citations: [] };
     if (replacing && replacing.el) {
@@ -908,7 +923,7 @@
       fillBot(m);
     } else {
       state.messages.push(m);
-      log.appendChild(renderMessage(m));
+      addToLog(renderMessage(m));
     }
     // follow-up questions belong to the answer before: they go once a new question is asked
     log.querySelectorAll(".followups").forEach(function (f) { f.remove(); });
@@ -973,6 +988,7 @@
       // the reader stays where the answer starts while it streams in below, unless they scrolled away
       var keep = log.scrollTop;
       fillBot(m);
+      fitSpacer();
       log.scrollTop = keep;
     }
     function schedule() {

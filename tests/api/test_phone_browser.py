@@ -155,11 +155,12 @@ def open_and_ask(page: Page, question: str = QUESTION, *, tap: bool = True) -> L
 
 
 def on_screen(page: Page, element: Locator) -> bool:
-    """Inside the viewport and inside the conversation's visible part."""
+    """Its top inside the viewport and in the upper half of the conversation's visible part, where the eye
+    lands (not squeezed at the bottom above the text box)."""
     return bool(
         element.evaluate(
             """el => { const r = el.getBoundingClientRect(), log = el.closest('.log').getBoundingClientRect();
-                 return r.top >= log.top - 1 && r.top + 16 <= log.bottom && r.top >= 0 && r.top < innerHeight; }"""
+                 return r.top >= log.top - 1 && r.top < log.top + log.height / 2 && r.top >= 0; }"""
         )
     )
 
