@@ -314,6 +314,17 @@ def test_follow_ups_copy_and_a_shared_link_that_asks_again(browser: Browser, sit
         ctx.close()
 
 
+def test_print_shows_the_document_without_navigation_or_widget(phone: Page, site: str) -> None:
+    phone.goto(site + "/documents/kl-221")
+    expect(phone.get_by_role("button", name="Mở hộp hỏi đáp về các Kết luận")).to_be_visible()
+    phone.emulate_media(media="print")
+    for selector in ("header.site nav", ".doc-bar", ".skip"):
+        assert phone.locator(selector).evaluate("el => getComputedStyle(el).display") == "none", selector
+    expect(phone.get_by_role("button", name="Mở hộp hỏi đáp về các Kết luận")).to_be_hidden()
+    expect(phone.get_by_role("heading", level=1)).to_be_visible()
+    assert phone.locator(".passage").count() > 5
+
+
 # --- axe-core and the screenshots ------------------------------------------------------------------------------
 def axe_violations(page: Page) -> list[str]:
     """Serious and critical axe-core violations on the page, the widget's open shadow root included."""
