@@ -18,121 +18,27 @@
   SCRIPT.dataset.klMounted = "1";
 
   // --- user-facing text ------------------------------------------------------------------------------
-  var STRINGS = {
-    vi: {
-      title: "Hỏi đáp Kết luận",
-      launcher: "Hỏi đáp",
-      launcherLabel: "Mở hộp hỏi đáp về các Kết luận",
-      welcome: "Xin chào! Tôi trả lời câu hỏi về các Kết luận của Bộ Chính trị, Ban Bí thư, kèm trích dẫn đến từng đoạn văn bản.",
-      suggestionsTitle: "Bạn có thể hỏi:",
-      placeholder: "Nhập câu hỏi về các Kết luận…",
-      inputLabel: "Câu hỏi của bạn",
-      send: "Gửi câu hỏi",
-      close: "Đóng hộp hỏi đáp",
-      reset: "Cuộc trò chuyện mới",
-      log: "Nội dung trò chuyện",
-      you: "Bạn hỏi:",
-      bot: "Trả lời:",
-      thinking: "Đang tìm trong các Kết luận…",
-      answered: "Đã có câu trả lời.",
-      sources: "Nguồn trích dẫn",
-      source: "Nguồn",
-      showQuotes: function (n) { return "Xem trích dẫn (" + n + ")"; },
-      hideQuotes: "Ẩn trích dẫn",
-      followUps: "Hỏi tiếp:",
-      copy: "Sao chép",
-      copied: "Đã sao chép câu trả lời.",
-      share: "Chia sẻ",
-      shared: "Đã sao chép liên kết đến câu hỏi này.",
-      copyFailed: "Chưa sao chép được.",
-      issued: "Ngày ban hành",
-      openDocument: "Mở văn bản",
-      closeSource: "Đóng trích dẫn",
-      quoted: "Câu được trích",
-      refusedTitle: "Không có căn cứ trong các văn bản",
-      helpful: "Câu trả lời hữu ích",
-      notHelpful: "Câu trả lời chưa hữu ích",
-      thanks: "Cảm ơn phản hồi của bạn!",
-      feedbackFailed: "Chưa gửi được phản hồi.",
-      rateLimited: function (s) { return s ? "Bạn gửi quá nhiều câu hỏi trong thời gian ngắn. Vui lòng thử lại sau " + s + " giây." : "Bạn gửi quá nhiều câu hỏi trong thời gian ngắn. Vui lòng thử lại sau ít phút."; },
-      rateTitle: "Tạm dừng một chút",
-      starting: "Hệ thống đang khởi động hoặc đang nạp dữ liệu văn bản. Vui lòng thử lại sau ít phút.",
-      startingTitle: "Dịch vụ chưa sẵn sàng",
-      offline: "Không kết nối được tới máy chủ hỏi đáp. Hãy kiểm tra kết nối mạng rồi thử lại.",
-      offlineTitle: "Mất kết nối",
-      interrupted: "Câu trả lời bị gián đoạn giữa chừng.",
-      unauthorized: "Trang web này chưa được cấp khóa truy cập hợp lệ cho dịch vụ hỏi đáp.",
-      failedTitle: "Chưa trả lời được",
-      serverError: "Máy chủ gặp lỗi khi trả lời. Vui lòng thử lại.",
-      retry: "Thử lại",
-      retryIn: function (s) { return "Thử lại (" + s + " giây)"; },
-      tooLong: "Câu hỏi quá dài (tối đa 2000 ký tự).",
-      disclaimer: "Câu trả lời tự động dựa trên các Kết luận; hãy đối chiếu với văn bản gốc."
-    },
-    en: {
-      title: "Kết luận Q&A",
-      launcher: "Ask",
-      launcherLabel: "Open the Kết luận question box",
-      welcome: "Hello! I answer questions about the Kết luận of the Politburo and the Secretariat, citing the exact paragraph each point comes from. The documents are in Vietnamese.",
-      suggestionsTitle: "You could ask:",
-      placeholder: "Ask about the Kết luận…",
-      inputLabel: "Your question",
-      send: "Send question",
-      close: "Close the question box",
-      reset: "New conversation",
-      log: "Conversation",
-      you: "You asked:",
-      bot: "Answer:",
-      thinking: "Searching the Kết luận…",
-      answered: "Answer ready.",
-      sources: "Sources",
-      source: "Source",
-      showQuotes: function (n) { return "Show quotes (" + n + ")"; },
-      hideQuotes: "Hide quotes",
-      followUps: "Ask next:",
-      copy: "Copy",
-      copied: "Answer copied.",
-      share: "Share",
-      shared: "Link to this question copied.",
-      copyFailed: "Could not copy.",
-      issued: "Issued",
-      openDocument: "Open the document",
-      closeSource: "Close the quote",
-      quoted: "Quoted sentence",
-      refusedTitle: "Not covered by the documents",
-      helpful: "Helpful answer",
-      notHelpful: "Unhelpful answer",
-      thanks: "Thanks for your feedback!",
-      feedbackFailed: "Feedback not sent.",
-      rateLimited: function (s) { return s ? "Too many questions in a short time. Please try again in " + s + " seconds." : "Too many questions in a short time. Please try again in a few minutes."; },
-      rateTitle: "Please wait a moment",
-      starting: "The service is starting or loading its documents. Please try again in a few minutes.",
-      startingTitle: "Service not ready",
-      offline: "Cannot reach the question service. Check your connection and try again.",
-      offlineTitle: "Connection lost",
-      interrupted: "The answer was interrupted.",
-      unauthorized: "This site has no valid access key for the question service.",
-      failedTitle: "No answer",
-      serverError: "The server failed to answer. Please try again.",
-      retry: "Try again",
-      retryIn: function (s) { return "Try again (" + s + " s)"; },
-      tooLong: "The question is too long (2000 characters at most).",
-      disclaimer: "Automatic answers based on the Kết luận; check the source documents."
-    }
-  };
+  // user-facing text and limits come from the server (prompts/widget.json, the service's settings), inlined
+  // into this file when it is served; "{n}" in a text is filled by fmt()
+  var SERVER = /*__WIDGET_CONFIG__*/{};
+  var STRINGS = SERVER.strings || {};
+  function fmt(text, values) {
+    return String(text || "").replace(/\{(\w+)\}/g, function (m, k) { return k in values ? String(values[k]) : m; });
+  }
   var DEFAULT_SUGGESTIONS = [
     "Kết luận 183-KL/TW giao Đảng ủy Chính phủ những nhiệm vụ gì?",
     "Hạn chót sắp xếp trạm y tế cấp xã là khi nào?",
     "Ai ký Kết luận 221-KL/TW?"
   ];
-  var MAX_CHARS = 2000;
+  var MAX_CHARS = SERVER.maxChars;
   var MAX_MESSAGES = 60;
   var STALL_MS = 90000;
 
   // --- options ---------------------------------------------------------------------------------------
   var data = SCRIPT.dataset;
   var lang = (data.lang || "vi").toLowerCase().slice(0, 2) === "en" ? "en" : "vi";
-  var T = STRINGS[lang];
+  var T = STRINGS[lang] || STRINGS.vi || {};
+  function rateText(seconds) { return seconds ? fmt(T.rateLimited, { s: seconds }) : T.rateLimitedLater; }
   var scriptUrl = new URL(SCRIPT.src, location.href);
   var API = (function () {
     try { return new URL(data.api || scriptUrl.origin, location.href).href.replace(/\/+$/, ""); }
@@ -404,7 +310,7 @@
   function submit() {
     var text = input.value.trim();
     if (!text || busy) return;
-    if (text.length > MAX_CHARS) { announce(T.tooLong); return; }
+    if (text.length > MAX_CHARS) { announce(fmt(T.tooLong, { max: MAX_CHARS })); return; }
     input.value = "";
     autosize();
     ask(text);
@@ -481,12 +387,12 @@
     var quotes = body.querySelectorAll(".quote.long").length;
     if (quotes && !streaming) {
       var toggle = h("button", { type: "button", class: "quotes-toggle", "aria-expanded": open ? "true" : "false",
-        "aria-controls": body.id }, h("span", { text: open ? T.hideQuotes : T.showQuotes(quotes) }));
+        "aria-controls": body.id }, h("span", { text: open ? T.hideQuotes : fmt(T.showQuotes, { n: quotes }) }));
       toggle.addEventListener("click", function () {
         m.quotesOpen = !m.quotesOpen;
         body.classList.toggle("quotes-open", m.quotesOpen);
         toggle.setAttribute("aria-expanded", m.quotesOpen ? "true" : "false");
-        toggle.firstChild.textContent = m.quotesOpen ? T.hideQuotes : T.showQuotes(quotes);
+        toggle.firstChild.textContent = m.quotesOpen ? T.hideQuotes : fmt(T.showQuotes, { n: quotes });
         saveState();
       });
       el.appendChild(toggle);
@@ -514,7 +420,7 @@
     var kind = (m.error && m.error.kind) || "server";
     var title = kind === "rate" ? T.rateTitle : kind === "starting" ? T.startingTitle
       : kind === "offline" ? T.offlineTitle : T.failedTitle;
-    var text = kind === "rate" ? T.rateLimited(m.error.seconds)
+    var text = kind === "rate" ? rateText(m.error.seconds)
       : kind === "starting" ? T.starting
       : kind === "offline" ? T.offline
       : kind === "interrupted" ? T.interrupted
@@ -552,7 +458,7 @@
         label.textContent = T.retry;
         return;
       }
-      label.textContent = T.retryIn(left);
+      label.textContent = fmt(T.retryIn, { s: left });
       setTimeout(tick, 1000);
     })();
   }
@@ -943,7 +849,7 @@
     m.status = "error";
     m.error = error;
     fillBot(m);
-    announce((error.kind === "offline" ? T.offline : error.kind === "rate" ? T.rateLimited(error.seconds) : error.kind === "starting" ? T.starting : error.text || T.serverError));
+    announce((error.kind === "offline" ? T.offline : error.kind === "rate" ? rateText(error.seconds) : error.kind === "starting" ? T.starting : error.text || T.serverError));
     showAnswer(m);
   }
 

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +20,7 @@ from api.app import create_app
 from api.settings import Settings
 from index.errors import NotFound
 from index.models import Document, Passage, Source
-from index.search import SearchIndex
+from index.search import MAX_QUERY_CHARS, SearchIndex
 from tests.api.conftest import make_settings
 
 
@@ -306,7 +307,7 @@ def test_widget_js_is_served_with_its_css_inlined(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     body = response.text
-    assert "/*__WIDGET_CSS__*/" not in body
+    assert "/*__WIDGET_CSS__*/" not in body and "/*__WIDGET_CONFIG__*/" not in body
     assert ".launcher" in body and ":host" in body
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in body, f"{sink}: server and user text must only ever reach the DOM as text"
@@ -345,3 +346,14 @@ def test_the_app_includes_the_pages(
         response = c.get("/documents/kl221-9045a8")
         assert response.status_code == 200
         assert 'id="kl221-9045a8.' in response.text
+
+
+def test_the_widget_takes_its_texts_and_limits_from_the_service(client: TestClient) -> None:
+    texts = json.loads((Path(__file__).resolve().parents[2] / "prompts" / "widget.json").read_text("utf-8"))
+    source = (Path(__file__).resolve().parents[2] / "api" / "static" / "widget.js").read_text("utf-8")
+    assert texts["vi"]["thinking"] not in source and "2000" not in source.replace(
+        "/2000/svg", ""
+    )  # not repeated
+    body = client.get("/widget.js").text
+    assert json.dumps(texts["vi"]["thinking"], ensure_ascii=False) in body
+    assert f'"maxChars": {MAX_QUERY_CHARS}' in body
