@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+SHIPPED_CORPUS = PROJECT_ROOT / "data" / "corpus"
 
 
 class IndexSettings(BaseSettings):
@@ -30,5 +31,11 @@ class IndexSettings(BaseSettings):
         return self.data_dir / "index"
 
     @property
-    def default_corpus(self) -> Path:
+    def corpus_dir(self) -> Path:
+        """The data dir's own corpus folder (documents added by the operator go here)."""
         return self.data_dir / "corpus"
+
+    @property
+    def default_corpus(self) -> Path:
+        """The data dir's `corpus/`, else the project's shipped Kết luận corpus."""
+        return self.corpus_dir if self.corpus_dir.is_dir() else SHIPPED_CORPUS

@@ -95,3 +95,16 @@ def test_serve_builds_a_missing_index_then_serves_with_workers(tmp_path: Path) -
             _, err = proc.communicate()
     assert "index built" in err or "index ready" in err
     assert (tmp_path / "index" / "current").exists()
+
+
+def test_index_without_a_corpus_folder_builds_the_shipped_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API.md: `ketluan index --data-dir D` with no D/corpus indexes the project's shipped Kết luận."""
+    monkeypatch.setenv("KETLUAN_EMBEDDING_MODEL", "hashing-64")
+    code, _, err = _run(["index", "--quiet", "--data-dir", str(tmp_path)], capsys)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "index" / "current" / "manifest.json").read_text("utf-8"))
+    assert manifest["corpora"] == [str((ROOT / "data" / "corpus").resolve())]
+    assert manifest["documents"] == len(list((ROOT / "data" / "corpus").glob("*.txt")))
+    assert not (tmp_path / "corpus").exists()  # the shipped corpus is read, never copied or changed
