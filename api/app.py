@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
@@ -113,13 +114,15 @@ def create_app(
                     await stack.enter_async_context(hook(app))
             yield
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served by the app itself: no CDN, so they work offline
+    app = FastAPIOffline(
         title="Hỏi đáp Kết luận",
         version="0.1.0",
         summary="Cited Vietnamese answers from the Kết luận of the Bộ Chính trị and Ban Bí thư",
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.metrics = metrics
