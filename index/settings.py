@@ -26,6 +26,20 @@ class IndexSettings(BaseSettings):
         "(exact search costs ~3.7 ms p95 per query at 10k passages and ~16 ms at 50k: docs/benchmarks.md)",
     )
 
+    max_document_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="largest document an operator may upload or fetch"
+    )
+    fetch_timeout: float = Field(default=20.0, gt=0, description="seconds to download a document's URL")
+    fetch_allow: str = Field(
+        default="",
+        description="comma-separated host:port that may be fetched although private or loopback (an intranet "
+        "source); every other private, loopback or link-local address is refused",
+    )
+    ocr_language: str = Field(default="vie", description="Tesseract language of scanned PDF pages")
+
+    def fetch_allowed(self) -> set[str]:
+        return {h.strip() for h in self.fetch_allow.split(",") if h.strip()}
+
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
