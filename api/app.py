@@ -31,7 +31,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
-from api import errors, routes, routes_tasks
+from api import errors, routes, routes_admin, routes_tasks
 from api.holder import IndexHolder
 from api.metrics import Metrics
 from api.middleware import GuardMiddleware, MetricsMiddleware
@@ -56,6 +56,11 @@ TAGS = [
     {"name": "documents", "description": "the indexed documents and their passages"},
     {"name": "tasks", "description": "who must do what, by when: the tasks the Kết luận assign, as data"},
     {"name": "operations", "description": "health, readiness, metrics, index reload"},
+    {
+        "name": "administration",
+        "description": "documents in (upload, URL, replace, remove) as background "
+        "jobs; needs a key from KETLUAN_ADMIN_KEYS",
+    },
 ]
 
 ServiceFactory = Callable[[SearchIndex, Any, Any], Any]  # (index, store, llm) → ChatService
@@ -100,6 +105,8 @@ def create_app(
                 conversation_store, http, answerer, holder,
             )  # fmt: skip
             app.state.service = CurrentService(holder)
+            app.state.library = _library(settings, holder)
+            stack.callback(app.state.library.close)
             stack.callback(metrics.close)
             if index is not None:
                 holder.install(index)
@@ -131,6 +138,7 @@ def create_app(
     app.include_router(routes_tasks.router)
     app.include_router(routes_tasks.pages)
     app.include_router(routes.ops)
+    app.include_router(routes_admin.router)
     for module in _optional_modules():
         router = getattr(module, "router", None)
         if router is not None:
@@ -146,12 +154,15 @@ def create_app(
         trusted_proxies=settings.api.proxies(),
         body_timeout=settings.api.body_timeout,
         metrics=metrics,
+        admin_keys=settings.api.admin(),
+        admin_max_body_bytes=settings.index.max_document_bytes
+        + 64 * 1024,  # the file and its multipart frame
     )
     origins = settings.api.origins()
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=["Retry-After"],
         max_age=600,
@@ -174,6 +185,21 @@ class CurrentService:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._holder.current().service, name)
+
+
+def _library(settings: Settings, holder: IndexHolder) -> Any:
+    """The operator's document library; its jobs embed with the served index's embedder (loaded once)."""
+    from index.embedding import load_embedder
+    from index.library import Library
+
+    def embedder() -> Any:
+        snap = holder.snapshot
+        return snap.index.embedder if snap is not None else load_embedder(settings.index.embedding_model)
+
+    def reload() -> None:
+        holder.reload()
+
+    return Library(settings.index, embedder, on_built=reload)
 
 
 def _open_store(settings: Settings) -> Any:

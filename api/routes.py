@@ -177,7 +177,7 @@ def reload_index(request: Request, holder: HolderDep, settings: SettingsDep, llm
     Needs an API key when KETLUAN_API_KEYS is set, else a loopback client. The server also notices a new
     build by itself within a second of `ketluan index` finishing."""
     client = request.client.host if request.client else ""
-    if not settings.api.keys() and not _is_loopback(client):
+    if not settings.api.keys() and not settings.api.admin() and not _is_loopback(client):
         raise Forbidden("admin routes need KETLUAN_API_KEYS set, or a loopback client")
     holder.reload()
     return _readiness(holder, llm)

@@ -1,0 +1,139 @@
+"""The administration routes of API.md (`/v1/admin/*`): documents in (upload, URL, replace, delete) as
+background jobs, their status, and the document list with status. GuardMiddleware checks the admin key."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from api.deps import HolderDep
+from api.schemas import error_responses
+from index.errors import BadQuery, IndexNotReady, UnsupportedMedia
+from index.library import Job, JobState, Library, Upload
+
+router = APIRouter(prefix="/v1/admin", tags=["administration"], responses=error_responses(401, 404, 429))
+
+
+async def get_library(request: Request) -> Library:
+    library: Library = request.app.state.library
+    return library
+
+
+LibraryDep = Annotated[Library, Depends(get_library)]
+
+
+class UrlBody(BaseModel):
+    url: str = Field(
+        min_length=1, max_length=2000, description="an http(s) address of a PDF, DOCX or web page"
+    )
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    document_id: str
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    state: JobState
+    progress: float = Field(ge=0, le=1)
+    error: str | None
+    action: str = Field(description='"add", "replace" or "remove"')
+    document_id: str
+
+
+class AdminDocumentList(BaseModel):
+    documents: list[dict[str, Any]] = Field(
+        description='Document + {"status": "indexed" | "updating" | "removing" | "queued" | "indexing" | '
+        '"failed", "sha256", "source_url", "error"}'
+    )
+
+
+def actor(request: Request) -> str:
+    """Who did it, for the audit log: a short digest of the admin key, never the key."""
+    key = request.headers.get("authorization", "").partition(" ")[2].strip()
+    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+async def _upload(request: Request, library: Library) -> Upload:
+    """The body's document: a multipart `file`, or JSON `{"url": …}` fetched now."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=5)
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise BadQuery('multipart body without a "file" part')
+        data = await file.read()
+        return await run_in_threadpool(library.accept, data, file.filename or "upload")
+    if content_type == "application/json":
+        try:
+            body = UrlBody.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise BadQuery(f'expected {{"url": "https://…"}}: {exc.errors()[0]["msg"]}') from None
+        return await run_in_threadpool(library.accept_url, body.url)
+    raise UnsupportedMedia('send multipart/form-data with a "file", or application/json with a "url"')
+
+
+_BODY_DOC = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+            },
+            "application/json": {"schema": UrlBody.model_json_schema()},
+        }
+    }
+}
+
+
+def _accepted(library: Library, job: Job) -> JobAccepted:
+    if job.state == "queued":
+        library.start(job)
+    return JobAccepted(job_id=job.job_id, document_id=job.document_id)
+
+
+@router.post("/documents", status_code=202, response_model=JobAccepted, openapi_extra=_BODY_DOC,
+             responses=error_responses(400, 413, 415), summary="Add a document (file or URL)")  # fmt: skip
+async def add_document(request: Request, library: LibraryDep) -> JobAccepted:
+    """Keeps the original, then indexes it in the background: poll `/v1/admin/jobs/{job_id}`. The same
+    bytes as an indexed document give that document and a job that is already done."""
+    upload = await _upload(request, library)
+    job = await run_in_threadpool(library.submit_add, upload, actor(request))
+    return _accepted(library, job)
+
+
+@router.put("/documents/{document_id}", status_code=202, response_model=JobAccepted, openapi_extra=_BODY_DOC,
+            responses=error_responses(400, 413, 415), summary="Replace a document")  # fmt: skip
+async def replace_document(document_id: str, request: Request, library: LibraryDep) -> JobAccepted:
+    """The new text keeps the document's id; until the job is done the old text answers."""
+    upload = await _upload(request, library)
+    job = await run_in_threadpool(library.submit_add, upload, actor(request), replace=document_id)
+    return _accepted(library, job)
+
+
+@router.delete("/documents/{document_id}", status_code=202, response_model=JobAccepted,
+               summary="Remove a document")  # fmt: skip
+async def remove_document(document_id: str, request: Request, library: LibraryDep) -> JobAccepted:
+    job = await run_in_threadpool(library.submit_remove, document_id, actor(request))
+    return _accepted(library, job)
+
+
+@router.get("/documents", response_model=AdminDocumentList, summary="Documents with their status")
+def admin_documents(library: LibraryDep, holder: HolderDep) -> AdminDocumentList:
+    try:
+        indexed = holder.current().index.documents
+    except IndexNotReady:
+        indexed = {}
+    return AdminDocumentList(documents=library.documents(indexed))
+
+
+@router.get("/jobs/{job_id}", response_model=JobStatus, summary="A job's state and progress")
+def job_status(job_id: str, library: LibraryDep) -> JobStatus:
+    job = library.job(job_id)
+    return JobStatus(job_id=job.job_id, state=job.state, progress=job.progress, error=job.error,
+                     action=job.action, document_id=job.document_id)  # fmt: skip
