@@ -204,8 +204,9 @@ class ExtractiveAnswerer:
         return Draft(text, True, sources, numbers_cited, kind)
 
     # --- evidence ------------------------------------------------------------------------------------
-    def terms(self, text: str) -> list[tuple[str, float]]:
-        """Content segments of the question (folded, "a b" for compounds) with an IDF weight."""
+    def terms(self, text: str, everyday: frozenset[str] = frozenset()) -> list[tuple[str, float]]:
+        """Content segments of the question (folded, "a b" for compounds) with an IDF weight; segments made
+        only of `everyday` words are left out (the documents' words added for them are weighed instead)."""
         out: list[tuple[str, float]] = []
         seen: set[str] = set()
         n = len(self._folded_passages)
@@ -213,7 +214,7 @@ class ExtractiveAnswerer:
             if seg in STOPWORDS or (seg.isdigit() and len(seg) < 4) or len(seg) < 2 or seg in seen:
                 continue
             parts = seg.split("_")
-            if all(p in STOPWORDS for p in parts):
+            if all(p in STOPWORDS or p in everyday for p in parts):
                 continue
             seen.add(seg)
             phrase = " ".join(parts)
@@ -242,8 +243,8 @@ class ExtractiveAnswerer:
         return filters
 
     # --- answering -----------------------------------------------------------------------------------
-    def analyze(self, message: str) -> Question:
-        return self.reader.read(message)
+    def analyze(self, message: str, today: dt.date | None = None) -> Question:
+        return self.reader.read(message, today)
 
     def answer(
         self, question: Question, filters: SearchFilters | None = None, today: dt.date | None = None
@@ -299,7 +300,7 @@ class ExtractiveAnswerer:
             if found is not None:
                 return found
         hits = self.search(question, self.effective_filters(question, filters))
-        terms = self.terms(question.topic)
+        terms = self.terms(question.topic, question.everyday)
         evidence = self.evidence(hits, terms, question)
         if kind == "deadline":
             found = self.tasks.deadline(question, hits, terms)
@@ -360,7 +361,7 @@ class ExtractiveAnswerer:
     def features(self, question: Question, filters: SearchFilters | None = None) -> dict[str, float]:
         """The answerability evidence of a question (for fitting the model and for tests)."""
         hits = self.search(question, self.effective_filters(question, filters))
-        return self.evidence(hits, self.terms(question.topic), question).as_dict()
+        return self.evidence(hits, self.terms(question.topic, question.everyday), question).as_dict()
 
     def _agency_not_named(self, question: Question, numbers: Sequence[str]) -> Draft | None:
         """The refusal for an agency that the Kết luận asked about never names (checked over every passage
@@ -468,7 +469,7 @@ class ExtractiveAnswerer:
     def _compose(self, picked: list[_Sentence], question: Question, kind: str) -> Draft:
         cites = Cites()
         sources, cite = cites.sources, cites.cite
-        focus = [(a, 3.0) for a in question.agencies] + self.terms(question.topic)
+        focus = [(a, 3.0) for a in question.agencies] + self.terms(question.topic, question.everyday)
         # the newest Kết luận first; within one, the best sentence first
         picked.sort(key=lambda s: (-self._issued(s.passage).toordinal(), -s.score))
         numbers: list[str] = []

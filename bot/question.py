@@ -263,6 +263,9 @@ class Question:
     content: tuple[str, ...] = ()  # folded content words: what the question is about, not what it asks
     quantity: str | None = None  # what a "bao nhiêu …" question counts ("" unnamed); None: no quantity asked
     canonical: tuple[str, ...] = ()  # the agencies named, by their canonical names ("Bộ Tư pháp")
+    everyday: frozenset[str] = (
+        frozenset()
+    )  # folded words of everyday phrases `added` stands for ("truong", "hoc")
 
     @property
     def intent(self) -> str:
@@ -419,7 +422,8 @@ _NEWEST_QUALIFIER = re.compile(
     r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
 )
 _SPOKEN_AGENCY_LEAD = re.compile(
-    r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(\w+(?: \w+){0,3})"
+    # the name is looked ahead, so "rồi bên tư pháp" tries the words after "rồi" and after "bên"
+    r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(?=(\w+(?: \w+){0,3}))"
 )
 
 
@@ -532,7 +536,7 @@ def kind_of(
     return "generic"
 
 
-def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
+def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | None = None) -> Question:
     if isinstance(lexicon, AttestedPhrases):
         lexicon = Lexicon(lexicon)
     norm = normalize_question(message)
@@ -564,9 +568,12 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     references = tuple([*mentioned, *others])
     drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in name.split()}
     drop |= {w for n in numbers for w in fold(n).split("-")}
-    content = content_words(folded, drop | {"ket", "luan", "kl", "tw"})
+    everyday = frozenset(w for phrase in norm.kept for w in words(fold(phrase)))
+    # the everyday words the documents' words were added for say nothing more ("kêu bớt" → "yêu cầu giảm")
+    content = content_words(folded, drop | everyday | {"ket", "luan", "kl", "tw"})
+    content += tuple(w for w in content_words(fold(" ".join(norm.added)), drop) if w not in content)
     specific = len(content) >= 2
-    span = window(folded, lexicon.today())
+    span = window(folded, today or lexicon.today())
     status: Literal["overdue", "upcoming"] | None = None
     if "overdue" in found:
         status = "overdue"
@@ -615,6 +622,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         content=content,
         quantity="nguoi" if asks_person(folded) else quantity(folded),
         canonical=tuple(canonical),
+        everyday=everyday,
     )
 
 
@@ -735,8 +743,10 @@ class Reader:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
 
-    def read(self, message: str) -> Question:
-        return analyze(message, self.lexicon)
+    def read(self, message: str, today: dt.date | None = None) -> Question:
+        """`today`: the day relative windows ("tuần tới", "từ nay đến cuối năm") are read from (default: the
+        lexicon's today)."""
+        return analyze(message, self.lexicon, today)
 
     def search_query(self, text: str, filters: SearchFilters | None = None) -> SearchQuery:
         """A search box query read like a question: "Kết luận 183 …" filters on 183-KL/TW."""

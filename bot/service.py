@@ -134,7 +134,7 @@ class ChatService:
         question = resolve(
             text,
             history[-self.settings.history_turns :] if self.settings.history_turns else [],
-            self.extractive.analyze,
+            lambda m: self.extractive.analyze(m, today),
         )
         draft = self.extractive.answer(question, filters, today)
         return _Prepared(cid, text, question, history, draft, started)

@@ -177,18 +177,18 @@ class TaskAnswers:
         if question.status == "overdue":
             query = TaskQuery(status="overdue", as_of=today)
             head, values = "window_head_overdue", {"as_of": vn_date(today)}
+        elif question.window:  # a named window ("tháng 10/2025 có việc gì tới hạn") before "sắp đến hạn"
+            query = TaskQuery(due_after=question.window[0], due_before=question.window[1])
+            values = {"span": _span(*question.window)}
         elif question.status == "upcoming":
             query = TaskQuery(due_after=today, due_before=today + dt.timedelta(days=UPCOMING_DAYS))
             head, values = "window_head_upcoming", {"as_of": vn_date(today), "days": UPCOMING_DAYS}
-        elif question.window:
-            query = TaskQuery(due_after=question.window[0], due_before=question.window[1])
-            values = {"span": _span(*question.window)}
         else:
             return None
         found: list[Directive] = []
         for number in numbers or [None]:
             found += self.book.query(query.model_copy(update={"ket_luan": number, "agency": agency}))
-        if question.status == "upcoming":
+        if head == "window_head_upcoming":
             for number in numbers or [None]:
                 found += [d for d in self.book.query(TaskQuery(ket_luan=number, agency=agency))
                           if d.recurring and d not in found]  # fmt: skip
