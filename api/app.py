@@ -89,10 +89,14 @@ def create_app(
             if conversation_store is None:
                 conversation_store = await run_in_threadpool(_open_store, settings)
                 stack.callback(conversation_store.close)
+            questions = await run_in_threadpool(_open_questions, settings)
+            if questions is not None:
+                stack.callback(questions.close)
+            app.state.questions = questions
             http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
             stack.push_async_callback(http.aclose)
             answerer = llm if llm is not None else _build_llm(settings, http)
-            make = service_factory or _chat_service(settings)
+            make = service_factory or _chat_service(settings, questions)
 
             holder = IndexHolder(
                 settings.index,
@@ -202,17 +206,27 @@ def _library(settings: Settings, holder: IndexHolder) -> Any:
     return Library(settings.index, embedder, on_built=reload)
 
 
+def _open_questions(settings: Settings) -> Any:
+    from bot.analytics import open_question_log
+
+    try:
+        return open_question_log(settings.bot, settings.index.data_dir)
+    except Exception:  # a question log that cannot open never stops the service
+        log.exception("question log not opened; questions are not recorded")
+        return None
+
+
 def _open_store(settings: Settings) -> Any:
     from bot.store import open_store
 
     return open_store(settings.bot, settings.index.data_dir)
 
 
-def _chat_service(settings: Settings) -> ServiceFactory:
+def _chat_service(settings: Settings, questions: Any = None) -> ServiceFactory:
     from bot.service import ChatService
 
     def make(index: SearchIndex, store: Any, llm: Any) -> Any:
-        return ChatService(index, store, settings.bot, llm=llm)
+        return ChatService(index, store, settings.bot, llm=llm, questions=questions)
 
     return make
 

@@ -28,6 +28,7 @@ from api.schemas import (
     SearchResponse,
     error_responses,
 )
+from bot.analytics import set_asker
 from index.errors import IndexNotReady, KetLuanError
 
 # The key itself is checked by GuardMiddleware (before the body is read); this only documents it in OpenAPI.
@@ -55,10 +56,13 @@ ops = APIRouter(tags=["operations"])
         **error_responses(400, 404, 413, 422),
     },
 )
-async def chat(body: ChatRequest, service: ServiceDep, metrics: MetricsDep, llm: LLMEnabledDep) -> Any:
+async def chat(
+    body: ChatRequest, request: Request, service: ServiceDep, metrics: MetricsDep, llm: LLMEnabledDep
+) -> Any:
     """Answers in Vietnamese from the Kết luận, every claim marked `[n]` with the cited passage in
     `citations`. `answered` is false (and `citations` empty) when the documents do not support an answer.
     Send back the returned `conversation_id` to ask a follow-up question."""
+    _asker(request)
     if llm:
         response = await service.answer_async(body.message, body.conversation_id, body.filters)
     else:  # extractive answers are CPU work: in the threadpool, never on the event loop
@@ -85,10 +89,13 @@ _SSE_EXAMPLE = (
         **error_responses(400, 404, 413, 422),
     },
 )
-async def chat_stream(body: ChatRequest, service: ServiceDep, metrics: MetricsDep) -> EventSourceResponse:
+async def chat_stream(
+    body: ChatRequest, request: Request, service: ServiceDep, metrics: MetricsDep
+) -> EventSourceResponse:
     """Same request as `/v1/chat`. Events, in order: `token` (`{"text": …}`, the answer text piece by
     piece), then one `citations` (`[Citation…]`), then one `done` (the full ChatResponse). A failure after
     the stream started arrives as one `error` event (`{"code", "message"}`)."""
+    _asker(request)
     events = aiter(service.stream(body.message, body.conversation_id, body.filters))
     try:
         first = await anext(events)  # bad input fails here, before the 200 is sent, as a JSON error
@@ -108,6 +115,16 @@ async def chat_stream(body: ChatRequest, service: ServiceDep, metrics: MetricsDe
             yield {"event": "error", "data": _json({"code": exc.code, "message": exc.message})}
 
     return EventSourceResponse(frames(), ping=15)
+
+
+def _asker(request: Request) -> None:
+    """Questions from here are recorded as the widget's (a browser sends Origin) or the API's, the asker as a
+    salted hash of the client's address."""
+    questions = getattr(request.app.state, "questions", None)
+    if questions is None:
+        return
+    channel = "widget" if request.headers.get("origin") else "api"
+    set_asker(channel, request.client.host if request.client else None, questions.salt)
 
 
 def _json(data: Any) -> str:

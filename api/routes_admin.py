@@ -3,17 +3,23 @@ background jobs, their status, and the document list with status. GuardMiddlewar
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import hashlib
-from typing import Annotated, Any
+import io
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from api.charts import stacked_days
 from api.deps import HolderDep
 from api.schemas import error_responses
-from index.errors import BadQuery, IndexNotReady, UnsupportedMedia
+from bot.analytics import CHANNELS, QuestionLog, QuestionRecord
+from bot.question_report import summary
+from index.errors import BadQuery, IndexNotReady, NotFound, UnsupportedMedia
 from index.library import Job, JobState, Library, Upload
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"], responses=error_responses(401, 404, 429))
@@ -137,3 +143,79 @@ def job_status(job_id: str, library: LibraryDep) -> JobStatus:
     job = library.job(job_id)
     return JobStatus(job_id=job.job_id, state=job.state, progress=job.progress, error=job.error,
                      action=job.action, document_id=job.document_id)  # fmt: skip
+
+
+# --- questions asked ---------------------------------------------------------------------------------------
+def get_questions(request: Request) -> QuestionLog:
+    questions: QuestionLog | None = getattr(request.app.state, "questions", None)
+    if questions is None:
+        raise NotFound("questions are not recorded (KETLUAN_ANALYTICS_ENABLED=false)")
+    return questions
+
+
+QuestionsDep = Annotated[QuestionLog, Depends(get_questions)]
+
+
+class QuestionFilter(BaseModel):
+    answered: bool | None = None
+    since: dt.date | dt.datetime | None = Field(
+        default=None, description="YYYY-MM-DD or an ISO date-time (UTC)"
+    )
+    channel: Literal["widget", "api", "telegram", "zalo"] | None = None
+    limit: int = Field(default=100, ge=1, le=10_000)
+
+    def fetch(self, questions: QuestionLog) -> list[QuestionRecord]:
+        since = self.since
+        if isinstance(since, dt.datetime):
+            start: float | None = (since if since.tzinfo else since.replace(tzinfo=dt.UTC)).timestamp()
+        elif isinstance(since, dt.date):
+            start = dt.datetime.combine(since, dt.time(), dt.UTC).timestamp()
+        else:
+            start = None
+        return questions.questions(
+            answered=self.answered, since=start, channel=self.channel, limit=self.limit
+        )
+
+
+class QuestionList(BaseModel):
+    questions: list[dict[str, Any]] = Field(
+        description='{"text", "at", "channel", "answered", "intent", "latency_ms", "feedback", "comment", '
+        '"answer", "passage_ids", "user" (a salted hash), "message_id"}, newest first'
+    )
+
+
+@router.get("/questions", response_model=QuestionList, summary="Questions asked, newest first")
+def admin_questions(questions: QuestionsDep, query: Annotated[QuestionFilter, Query()]) -> QuestionList:
+    return QuestionList(questions=[r.public() for r in query.fetch(questions)])
+
+
+_CSV_COLUMNS = ("at", "channel", "text", "intent", "answered", "latency_ms", "feedback", "comment", "answer",
+                "passage_ids", "user")  # fmt: skip
+
+
+@router.get("/questions.csv", summary="Questions asked, as CSV (UTF-8 with BOM, opens in Excel)",
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+def admin_questions_csv(questions: QuestionsDep, query: Annotated[QuestionFilter, Query()]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+    for record in query.fetch(questions):
+        row = record.public()
+        row["passage_ids"] = " ".join(row["passage_ids"])
+        writer.writerow([_cell(row[c]) for c in _CSV_COLUMNS])
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="cau-hoi.csv"'})  # fmt: skip
+
+
+def _cell(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula."""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
+
+
+@router.get("/stats", summary="The console's numbers: per day by channel, answer rate, latency, gaps")
+def admin_stats(questions: QuestionsDep, days: Annotated[int, Query(ge=1, le=365)] = 30) -> dict[str, Any]:
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).timestamp()
+    records = questions.questions(since=since, limit=100_000)
+    report = summary(records, days)
+    report["chart_svg"] = stacked_days(report["per_day"], list(CHANNELS))
+    return report

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.analytics import QuestionLog, QuestionRecord, current_asker
 from bot.citations import CitedAnswerBuilder, gate, renumber
 from bot.extractive import Draft, ExtractiveAnswerer
 from bot.followup import resolve
@@ -78,11 +79,13 @@ class ChatService:
         store: ConversationStore,
         settings: BotSettings,
         llm: LLMAnswerer | None = None,
+        questions: QuestionLog | None = None,
     ) -> None:
         self.index = index
         self.store = store
         self.settings = settings
         self.llm = llm
+        self.questions = questions  # the operator's question log (bot/analytics.py); None = not recorded
         self.extractive = ExtractiveAnswerer(index)
         self._sources: dict[str, str] = {}
         self._sources_lock = threading.Lock()
@@ -112,6 +115,8 @@ class ChatService:
         if not self.store.has_message(conversation_id, message_id):
             raise NotFound(f"no message {message_id!r} in conversation {conversation_id!r}")
         self.store.add_feedback(conversation_id, message_id, rating, comment)
+        if self.questions is not None:
+            self._log("feedback", self.questions.feedback, message_id, rating, comment)
 
     def _conversation(self, conversation_id: str | None) -> str:
         # clients never pick ids: an unknown id starts a fresh conversation
@@ -274,6 +279,15 @@ class ChatService:
             created_at=time.time(),
         )
         self.store.append(prepared.conversation_id, turn, self.settings.history_turns)
+        latency_ms = round((time.perf_counter() - prepared.started) * 1000, 2)
+        asker = current_asker()
+        if self.questions is not None and asker is not None:
+            record = QuestionRecord(
+                message_id=message_id, at=time.time(), channel=asker.channel, text=prepared.message,
+                intent=prepared.question.intent, answered=answered, latency_ms=latency_ms,
+                passage_ids=turn.passage_ids, answer=answer, user=asker.user,
+            )  # fmt: skip
+            self._log("record", self.questions.record, record)
         return ChatResponse(
             conversation_id=prepared.conversation_id,
             message_id=message_id,
@@ -281,10 +295,17 @@ class ChatService:
             answered=answered,
             citations=citations,
             mode=mode,
-            latency_ms=round((time.perf_counter() - prepared.started) * 1000, 2),
+            latency_ms=latency_ms,
             suggestions=suggestions,
             intent=prepared.question.intent,
         )
+
+    @staticmethod
+    def _log(what: str, call: Any, *args: Any) -> None:
+        try:
+            call(*args)
+        except Exception:  # the question log never costs an answer
+            log.exception("question log: %s failed", what)
 
     def _source_text(self, file: str) -> str:
         with self._sources_lock:

@@ -17,6 +17,7 @@ SUFFIX: dict[Kind, str] = {"pdf": ".pdf", "docx": ".docx", "html": ".html", "tex
 # a PDF page with fewer characters than this in its text layer is taken for a scan
 MIN_TEXT_LAYER = 20
 OCR_DPI = 300
+SHORT_LINE = 0.8
 _HTML = re.compile(rb"<\s*(?:!doctype\s+html|html|head|body|article|div|p)\b", re.IGNORECASE)
 _LIST_START = re.compile(r"^(?:\d+(?:\.\d+)*\.|[a-zđ]\)|\([a-z0-9ivx]+\)|[-+•*–])\s", re.IGNORECASE)
 
@@ -133,15 +134,18 @@ def reflow(text: str) -> str:
     join unless a blank line parts them or the next one starts a numbered or bulleted item."""
     paragraphs: list[str] = []
     for block in re.split(r"\n\s*\n", text):
+        lines = [ln.strip() for ln in block.splitlines() if ln.strip()]
+        width = max((len(ln) for ln in lines), default=0)
         current = ""
-        for line in (ln.strip() for ln in block.splitlines()):
-            if not line:
-                continue
-            if current and (_LIST_START.match(line) or current.endswith(":")):
+        ended = False  # the previous line was the last of its paragraph
+        for line in lines:
+            if current and (ended or _LIST_START.match(line)):
                 paragraphs.append(current)
                 current = line
             else:
                 current = f"{current} {line}" if current else line
+            # a line well short of the block's width ends its paragraph (a heading, a paragraph's last line)
+            ended = line.endswith(":") or len(line) < SHORT_LINE * width
         if current:
             paragraphs.append(current)
     return "\n".join(paragraphs)

@@ -186,3 +186,64 @@ def test_audit_log_names_the_key_by_its_digest(admin: TestClient, tmp_path: Path
     lines = [json.loads(x) for x in (tmp_path / "admin" / "audit.jsonl").read_text("utf-8").splitlines()]
     assert [x["action"] for x in lines] == ["add", "add.done"]
     assert all(x["actor"].startswith("key:") and ADMIN not in x["actor"] for x in lines)
+
+
+@pytest.fixture()
+def console(tmp_path: Path) -> Iterator[TestClient]:
+    """The app with the real ChatService (so questions are recorded) and administration on."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "data" / "corpus", corpus)
+    index = IndexSettings(data_dir=tmp_path, embedding_model="hashing-64")
+    build_index([corpus], index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    with TestClient(create_app(make_settings(index, admin_keys=ADMIN))) as client:
+        _poll(lambda: client.get("/readyz").status_code == 200)
+        yield client
+
+
+def test_questions_are_recorded_by_channel_with_feedback(console: TestClient, tmp_path: Path) -> None:
+    widget = console.post("/v1/chat", json={"message": "Ai ký Kết luận 183?"},
+                          headers={"Origin": "https://tinh.example"}).json()  # fmt: skip
+    console.post("/v1/chat", json={"message": "Giá vàng hôm nay bao nhiêu?"})
+    with console.stream("POST", "/v1/chat/stream", json={"message": "Kết luận 221 ban hành ngày nào?"}) as r:
+        r.read()
+    fb = {"conversation_id": widget["conversation_id"], "message_id": widget["message_id"], "rating": "down",
+          "comment": "thiếu ngày ký"}  # fmt: skip
+    assert console.post("/v1/feedback", json=fb).status_code == 204
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    assert console.get("/v1/admin/questions").status_code == 401
+    listed = console.get("/v1/admin/questions", headers=admin).json()["questions"]
+    assert [q["text"] for q in listed] == ["Kết luận 221 ban hành ngày nào?", "Giá vàng hôm nay bao nhiêu?",
+                                           "Ai ký Kết luận 183?"]  # fmt: skip
+    assert [q["channel"] for q in listed] == ["api", "api", "widget"]
+    assert {"text", "at", "channel", "answered", "intent", "latency_ms", "feedback"} <= set(listed[0])
+    assert listed[2]["feedback"] == "down" and listed[2]["comment"] == "thiếu ngày ký"
+    assert all(q["user"] and "testclient" not in q["user"] for q in listed)
+    refused = console.get("/v1/admin/questions", params={"answered": "false"}, headers=admin).json()
+    assert "Giá vàng hôm nay bao nhiêu?" in [q["text"] for q in refused["questions"]]
+    only = console.get("/v1/admin/questions", params={"channel": "widget", "since": "2020-01-01"}, headers=admin)
+    assert [q["text"] for q in only.json()["questions"]] == ["Ai ký Kết luận 183?"]
+    bad = console.get("/v1/admin/questions", params={"channel": "fax"}, headers=admin)
+    assert bad.status_code == 422
+    csv_text = console.get("/v1/admin/questions.csv", headers=admin).content.decode("utf-8-sig")
+    assert csv_text.splitlines()[0].startswith("at,channel,text") and "thiếu ngày ký" in csv_text
+    stats = console.get("/v1/admin/stats", headers=admin).json()
+    assert stats["questions"] == 3 and stats["per_day"][-1]["total"] == 3
+    assert stats["chart_svg"].startswith("<svg") and stats["thumbs_down"][0]["comment"] == "thiếu ngày ký"
+    assert set(stats["latency_ms"]) == {"p50", "p90", "p99"}
+
+
+def test_recording_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KETLUAN_ANALYTICS_ENABLED", "false")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "data" / "corpus", corpus)
+    index = IndexSettings(data_dir=tmp_path, embedding_model="hashing-64")
+    build_index([corpus], index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    settings = make_settings(index, admin_keys=ADMIN)
+    settings = type(settings)(settings.index, type(settings.bot)(llm_base_url=None, redis_url=None),
+                              settings.api, settings.telegram, settings.zalo)  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        _poll(lambda: client.get("/readyz").status_code == 200)
+        client.post("/v1/chat", json={"message": "Ai ký Kết luận 183?"})
+        r = client.get("/v1/admin/questions", headers={"Authorization": f"Bearer {ADMIN}"})
+        assert r.status_code == 404
+    assert not (tmp_path / "state" / "questions.sqlite3").exists()
