@@ -143,6 +143,7 @@ def create_app(
     app.include_router(routes_tasks.pages)
     app.include_router(routes.ops)
     app.include_router(routes_admin.router)
+    app.include_router(routes_admin.pages)
     for module in _optional_modules():
         router = getattr(module, "router", None)
         if router is not None:

@@ -10,19 +10,32 @@ import io
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+import prompts
 from api.charts import stacked_days
-from api.deps import HolderDep
+from api.deps import HolderDep, SettingsDep
 from api.schemas import error_responses
+from api.web import render_page
 from bot.analytics import CHANNELS, QuestionLog, QuestionRecord
 from bot.question_report import summary
 from index.errors import BadQuery, IndexNotReady, NotFound, UnsupportedMedia
 from index.library import Job, JobState, Library, Upload
 
 router = APIRouter(prefix="/v1/admin", tags=["administration"], responses=error_responses(401, 404, 429))
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/admin", response_class=HTMLResponse)
+def admin_page(settings: SettingsDep) -> HTMLResponse:
+    """The operator console; the page asks for the admin key and keeps it for the tab only."""
+    enabled = bool(settings.api.admin())
+    return render_page(
+        "admin.html", 200 if enabled else 404, enabled=enabled, words=prompts.table("admin_console")
+    )
 
 
 async def get_library(request: Request) -> Library:

@@ -17,7 +17,8 @@ SUFFIX: dict[Kind, str] = {"pdf": ".pdf", "docx": ".docx", "html": ".html", "tex
 # a PDF page with fewer characters than this in its text layer is taken for a scan
 MIN_TEXT_LAYER = 20
 OCR_DPI = 300
-SHORT_LINE = 0.8
+SHORT_LINE = 0.9
+_SENTENCE_END = (".", ";", "!", "?", "…", ")", '"', "”")
 _HTML = re.compile(rb"<\s*(?:!doctype\s+html|html|head|body|article|div|p)\b", re.IGNORECASE)
 _LIST_START = re.compile(r"^(?:\d+(?:\.\d+)*\.|[a-zđ]\)|\([a-z0-9ivx]+\)|[-+•*–])\s", re.IGNORECASE)
 
@@ -99,7 +100,12 @@ def _pdf(data: bytes, *, ocr: bool, language: str) -> Extracted:
         recognised = ocr_pages(data, scans, language)
         for i in scans:
             layers[i] = recognised[i]
-    return Extracted("\n".join(t.strip("\n") for t in layers), len(scans) if ocr else 0, len(layers))
+    text = ""
+    for i, layer in enumerate(t.strip() for t in layers):
+        # a recognised page that starts mid-sentence continues the paragraph the page before broke off
+        carried = i in scans and text and not text.endswith((":", *_SENTENCE_END)) and layer[:1].islower()
+        text = f"{text} {layer}" if carried else f"{text}\n{layer}" if text else layer
+    return Extracted(text, len(scans) if ocr else 0, len(layers))
 
 
 def ocr_pages(data: bytes, pages: list[int], language: str) -> dict[int, str]:
@@ -130,22 +136,28 @@ def ocr_pages(data: bytes, pages: list[int], language: str) -> dict[int, str]:
 
 
 def reflow(text: str) -> str:
-    """OCR text broken at the page's line ends → one paragraph a line, as the corpus files are written: lines
-    join unless a blank line parts them or the next one starts a numbered or bulleted item."""
+    """OCR text broken at the page's line ends → one paragraph a line, as the corpus files are written. A line
+    joins the one before unless that one ended its paragraph (a colon; a sentence's end short of the page's
+    width; a heading well short of it), it starts a numbered or bulleted item, or a blank line parts them
+    and it does not carry on a sentence (Tesseract sometimes leaves a blank line inside a paragraph)."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    width = max((len(ln) for ln in lines), default=0)
     paragraphs: list[str] = []
-    for block in re.split(r"\n\s*\n", text):
-        lines = [ln.strip() for ln in block.splitlines() if ln.strip()]
-        width = max((len(ln) for ln in lines), default=0)
-        current = ""
-        ended = False  # the previous line was the last of its paragraph
-        for line in lines:
-            if current and (ended or _LIST_START.match(line)):
-                paragraphs.append(current)
-                current = line
-            else:
-                current = f"{current} {line}" if current else line
-            # a line well short of the block's width ends its paragraph (a heading, a paragraph's last line)
-            ended = line.endswith(":") or len(line) < SHORT_LINE * width
-        if current:
+    current = ""
+    ended = gap = False
+    for line in lines:
+        if not line:
+            gap = True
+            continue
+        carries = line[:1].islower() and not current.endswith((":", *_SENTENCE_END))
+        if current and (ended or _LIST_START.match(line) or (gap and not carries)):
             paragraphs.append(current)
+            current = line
+        else:
+            current = f"{current} {line}" if current else line
+        short = len(line) < SHORT_LINE * width
+        ended = line.endswith(":") or (short and line.endswith(_SENTENCE_END)) or len(line) < width / 2
+        gap = False
+    if current:
+        paragraphs.append(current)
     return "\n".join(paragraphs)

@@ -4,6 +4,7 @@ jobs, the document list with status, bad input refused with the right status, th
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -192,7 +193,9 @@ def test_audit_log_names_the_key_by_its_digest(admin: TestClient, tmp_path: Path
 def console(tmp_path: Path) -> Iterator[TestClient]:
     """The app with the real ChatService (so questions are recorded) and administration on."""
     corpus = tmp_path / "corpus"
-    shutil.copytree(ROOT / "data" / "corpus", corpus)
+    corpus.mkdir()
+    for name in ("000_5d30afc99b18f1f4.txt", OFFICIAL_221.name):
+        shutil.copy(ROOT / "data" / "corpus" / name, corpus)
     index = IndexSettings(data_dir=tmp_path, embedding_model="hashing-64")
     build_index([corpus], index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
     with TestClient(create_app(make_settings(index, admin_keys=ADMIN))) as client:
@@ -220,7 +223,9 @@ def test_questions_are_recorded_by_channel_with_feedback(console: TestClient, tm
     assert all(q["user"] and "testclient" not in q["user"] for q in listed)
     refused = console.get("/v1/admin/questions", params={"answered": "false"}, headers=admin).json()
     assert "Giá vàng hôm nay bao nhiêu?" in [q["text"] for q in refused["questions"]]
-    only = console.get("/v1/admin/questions", params={"channel": "widget", "since": "2020-01-01"}, headers=admin)
+    only = console.get(
+        "/v1/admin/questions", params={"channel": "widget", "since": "2020-01-01"}, headers=admin
+    )
     assert [q["text"] for q in only.json()["questions"]] == ["Ai ký Kết luận 183?"]
     bad = console.get("/v1/admin/questions", params={"channel": "fax"}, headers=admin)
     assert bad.status_code == 422
@@ -247,3 +252,22 @@ def test_recording_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.Monke
         r = client.get("/v1/admin/questions", headers={"Authorization": f"Bearer {ADMIN}"})
         assert r.status_code == 404
     assert not (tmp_path / "state" / "questions.sqlite3").exists()
+
+
+def test_the_console_page_is_served_whole_from_the_app(console: TestClient) -> None:
+    page = console.get("/admin")
+    assert page.status_code == 200 and "Khóa quản trị" in page.text
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page.text)
+    words = json.loads(re.search(r'id="admin-words">(.*?)</script>', page.text, re.S).group(1))  # type: ignore[union-attr]
+    assert words["status_indexed"] and words["confirm_remove"]
+    for asset in re.findall(r"""(?:src|href)=["'](/static/[^"'?]+)""", page.text):
+        assert console.get(asset).status_code == 200, asset
+    assert "'unsafe-inline'" not in page.headers["Content-Security-Policy"]
+
+
+def test_the_console_page_says_when_administration_is_off(
+    tmp_path: Path, fake_service_factory: Factory
+) -> None:
+    with _app_over(tmp_path, fake_service_factory) as client:
+        page = client.get("/admin")
+        assert page.status_code == 404 and "KETLUAN_ADMIN_KEYS" in page.text and "admin.js" not in page.text

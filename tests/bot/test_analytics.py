@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.analytics import QuestionLog, QuestionRecord, RedisQuestionLog, SQLiteQuestionLog, asking, current_asker
+from bot.analytics import (
+    QuestionLog,
+    QuestionRecord,
+    RedisQuestionLog,
+    SQLiteQuestionLog,
+    asking,
+    current_asker,
+)
 from bot.question_report import summary, unanswered_groups
 from tests.redis_server import RedisServer
 

@@ -106,6 +106,7 @@ def _hit_at_1(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_a_scanned_ket_luan_reads_back_within_two_percent(
     kl_settings: IndexSettings, kl_index: SearchIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
