@@ -150,6 +150,8 @@ class ExtractiveAnswerer:
 
     def _metadata(self, question: Question, numbers: list[str]) -> Draft:
         infos = [self.ket_luan[n] for n in numbers] if numbers else list(self.ket_luan.values())
+        if question.kind == "oldest":
+            infos.reverse()  # the catalogue is newest first
         cites = Cites()
         sources = cites.sources
 
@@ -181,14 +183,15 @@ class ExtractiveAnswerer:
         if not lines:
             return self.refusal(question)
         numbers_cited = [i.number for i in infos]
-        if kind == "newest":
-            newest = infos[0]
-            about = render("about", subject=newest.subject) if newest.subject else ""
-            head = render("meta_newest", number=newest.number, date=vn_date(newest.issued), about=about,
+        if kind in ("newest", "oldest"):
+            first = infos[0]
+            about = render("about", subject=first.subject) if first.subject else ""
+            head = render(f"meta_{kind}", number=first.number, date=vn_date(first.issued), about=about,
                           cite=cite(sources[0]))  # fmt: skip
             rest = [render("list_line", line=line) for line in lines[1:]]
+            more = "meta_earlier" if kind == "newest" else "meta_later"
             text = head + (
-                "\n" + render("meta_earlier", cite=cite(sources[0])) + "\n" + "\n".join(rest) if rest else ""
+                "\n" + render(more, cite=cite(sources[0])) + "\n" + "\n".join(rest) if rest else ""
             )
         elif kind == "documents":
             text = render("meta_documents", count=len(lines), cite=cite(sources[0])) + "\n"
@@ -276,7 +279,7 @@ class ExtractiveAnswerer:
         if not numbers and filters and filters.ket_luan:
             numbers = [n for n in (_norm(x) for x in filters.ket_luan) if n and n in self.ket_luan]
         if kind in METADATA_KINDS:
-            return self._metadata(question, [] if kind in ("newest", "documents") else numbers)
+            return self._metadata(question, [] if kind in ("newest", "oldest", "documents") else numbers)
         if (asked := _LISTS_DOCUMENTS.search(question.folded)) and not (
             kind == "task" and question.canonical
         ):

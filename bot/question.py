@@ -21,6 +21,7 @@ from index.textnorm import fold, has_diacritics, normalize, words
 QuestionKind = Literal[
     "greeting",
     "newest",
+    "oldest",
     "documents",
     "signer",
     "date",
@@ -40,6 +41,7 @@ QuestionKind = Literal[
 INTENTS: dict[str, str] = {
     "greeting": "greeting",
     "newest": "metadata",
+    "oldest": "metadata",
     "documents": "metadata",
     "signer": "metadata",
     "date": "metadata",
@@ -55,7 +57,7 @@ INTENTS: dict[str, str] = {
     "list": "list",
     "generic": "fact",
 }
-METADATA_KINDS = frozenset({"newest", "documents", "signer", "date", "report"})
+METADATA_KINDS = frozenset({"newest", "oldest", "documents", "signer", "date", "report"})
 
 # another document by its number: "Kế hoạch số 56-KH/BCĐ", "Quy định 89-QĐ/TW", "Nghị quyết 18"
 _DOC_NUMBER = re.compile(r"\b(\d{1,4})\s*-\s*([a-z]{1,4})\s*/\s*([a-z]{1,8})\b")
@@ -278,8 +280,8 @@ class Question:
         focus: Literal["content", "document", "signer", "newest", "oldest"] = "content"
         if self.kind == "signer":
             focus = "signer"
-        elif self.kind == "newest":
-            focus = "newest"
+        elif self.kind in ("newest", "oldest"):
+            focus = self.kind
         elif self.kind in METADATA_KINDS:
             focus = "document"
         text = self.topic or self.text
@@ -510,7 +512,7 @@ def kind_of(
         return "window"
     if has_window and "window_ask" in found and not specific:
         return "window"
-    for kind in ("newest", "documents", "signer", "report", "date"):
+    for kind in ("newest", "oldest", "documents", "signer", "report", "date"):
         if kind in found and (about_document or kind in ("newest", "documents", "signer")):
             return kind  # type: ignore[return-value]
     if (

@@ -40,7 +40,9 @@ LLM_MIN_CONFIDENCE = 0.2
 # Metadata answers come straight from Document fields, and task lists from the extracted directives: an LLM
 # adds nothing but risk there. Every other in-scope question may go to the LLM, even one the extractive
 # path refused (spoken phrasing, summaries), as long as retrieval found passages for it.
-_EXTRACTIVE_ONLY = frozenset({"greeting", "signer", "date", "report", "newest", "documents", "window"})
+_EXTRACTIVE_ONLY = frozenset(
+    {"greeting", "signer", "date", "report", "newest", "oldest", "documents", "window"}
+)
 
 
 @dataclass(frozen=True)
