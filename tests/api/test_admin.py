@@ -206,7 +206,7 @@ def console(tmp_path: Path) -> Iterator[TestClient]:
 def test_questions_are_recorded_by_channel_with_feedback(console: TestClient, tmp_path: Path) -> None:
     widget = console.post("/v1/chat", json={"message": "Ai ký Kết luận 183?"},
                           headers={"Origin": "https://tinh.example"}).json()  # fmt: skip
-    console.post("/v1/chat", json={"message": "Giá vàng hôm nay bao nhiêu?"})
+    console.post("/v1/chat", json={"message": "Thời tiết Hà Nội ngày mai thế nào?"})
     with console.stream("POST", "/v1/chat/stream", json={"message": "Kết luận 221 ban hành ngày nào?"}) as r:
         r.read()
     fb = {"conversation_id": widget["conversation_id"], "message_id": widget["message_id"], "rating": "down",
@@ -215,14 +215,14 @@ def test_questions_are_recorded_by_channel_with_feedback(console: TestClient, tm
     admin = {"Authorization": f"Bearer {ADMIN}"}
     assert console.get("/v1/admin/questions").status_code == 401
     listed = console.get("/v1/admin/questions", headers=admin).json()["questions"]
-    assert [q["text"] for q in listed] == ["Kết luận 221 ban hành ngày nào?", "Giá vàng hôm nay bao nhiêu?",
+    assert [q["text"] for q in listed] == ["Kết luận 221 ban hành ngày nào?", "Thời tiết Hà Nội ngày mai thế nào?",
                                            "Ai ký Kết luận 183?"]  # fmt: skip
     assert [q["channel"] for q in listed] == ["api", "api", "widget"]
     assert {"text", "at", "channel", "answered", "intent", "latency_ms", "feedback"} <= set(listed[0])
     assert listed[2]["feedback"] == "down" and listed[2]["comment"] == "thiếu ngày ký"
     assert all(q["user"] and "testclient" not in q["user"] for q in listed)
     refused = console.get("/v1/admin/questions", params={"answered": "false"}, headers=admin).json()
-    assert "Giá vàng hôm nay bao nhiêu?" in [q["text"] for q in refused["questions"]]
+    assert "Thời tiết Hà Nội ngày mai thế nào?" in [q["text"] for q in refused["questions"]]
     only = console.get(
         "/v1/admin/questions", params={"channel": "widget", "since": "2020-01-01"}, headers=admin
     )
