@@ -39,6 +39,7 @@ STOPWORDS = stopwords()
 
 _PRAISE = re.compile(r"\b(biểu dương|ghi nhận|khen)", re.IGNORECASE)
 _ASSIGN = re.compile(r"\b(giao|yêu cầu|chủ trì|phối hợp|khẩn trương|chỉ đạo|trách nhiệm)\b", re.IGNORECASE)
+_NAMED = re.compile(r"[\"“][^\"“”]{2,60}[\"”]")
 _DEADLINE = re.compile(
     r"(?:hoàn thành(?: dứt điểm)? )?(?:chậm nhất )?"
     r"trước ngày \d{1,2}(?:[/-]\d{1,2}(?:[/-]\d{4})?)?(?: hằng tháng)?"
@@ -401,12 +402,14 @@ class ExtractiveAnswerer:
             if p.kind in ("metadata", "signature"):
                 continue
             context_folded = fold(p.context)
+            named_before = False  # a sentence after one that names the agency has it as its implicit subject
             for pos, piece in enumerate(split_sentences(p.text)):
                 folded = " " + " ".join(words(fold(piece))) + " "
                 score = self.covered(terms, folded) + 0.4 * (hit.score / top_score) - 0.04 * rank
                 if focus_agency:
                     in_sentence = any(f" {a} " in folded for a in focus_agency)
-                    in_context = any(a in context_folded for a in focus_agency)
+                    in_context = named_before or any(a in context_folded for a in focus_agency)
+                    named_before = named_before or in_sentence
                     if not (in_sentence or in_context):
                         continue
                     score += 1.0 if in_sentence else 0.5
@@ -419,6 +422,10 @@ class ExtractiveAnswerer:
                     if not _DEADLINE.search(piece):
                         continue
                     score += 0.5
+                if question.besides:  # "ngoài việc X, còn …": a sentence about X is what was set aside
+                    score -= 0.6 * sum(f" {w} " in folded for w in question.besides) / len(question.besides)
+                if question.quantity is not None and not _has_quantity(piece, question.quantity):
+                    continue  # "bao lâu", "bao nhiêu tiền": only a sentence that states such a number answers
                 out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0, pos))
         if not out:  # e.g. no sentence of the hits names the agency asked about
             return []
@@ -492,7 +499,9 @@ class ExtractiveAnswerer:
             budget = MAX_QUOTE_WORDS * 3 // 2 if kind in ("list", "who") else MAX_QUOTE_WORDS
             # never cut away what was asked: the deadline, the documents asked for
             text = f"{s.quote} {s.extra}" if s.extra else s.quote
-            keep = [m.group(0) for m in _DEADLINE.finditer(text)] if kind == "deadline" else []
+            # a deadline of the quoted clause ("(hoàn thành trước ngày 31/8/2025)") and a named standard in
+            # quotation marks ("đúng-đủ-sạch-sống") are what people ask for: never trimmed away
+            keep = [m.group(0) for m in _DEADLINE.finditer(text)] + _NAMED.findall(text)
             if asks_documents:
                 keep += _DOCUMENT_NUMBER.findall(text)
             if s.extra:  # two sentences: each trimmed on its own, the one that answers more gets more room
@@ -547,7 +556,7 @@ class ExtractiveAnswerer:
         return Draft(text, True, sources, numbers, kind)
 
 
-_NUMBER_WORDS = r"(?:\d[\d.,]*|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
+_NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
 
 
 def _has_quantity(text: str, noun: str) -> bool:
@@ -559,7 +568,8 @@ def _has_quantity(text: str, noun: str) -> bool:
     if noun == "nguoi":  # a person's name: "đồng chí Trần Cẩm Tú", "ông Nguyễn Văn A"
         return bool(re.search(r"\b(?:đồng chí|ông|bà)\s+[A-ZĐ][\w]+(?:\s+[A-ZĐ][\w]+){1,3}", text))
     if noun == "dong":
-        return bool(re.search(rf"{number}\s+(?:dong|trieu|ty|nghin)\b|\d\s*%", folded))
+        # an amount of money: "500 triệu đồng", "2 tỷ" ("3 đồng chí" is no amount)
+        return bool(re.search(rf"{number}\s+(?:dong(?! (?:chi|thoi|bo|y|bao))|trieu|ty|nghin)\b", folded))
     if noun == "thoi gian":
         return bool(re.search(rf"{number}\s+(?:nam|thang|tuan|ngay|gio)\b", folded))
     if not noun:

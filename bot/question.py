@@ -265,9 +265,9 @@ class Question:
     content: tuple[str, ...] = ()  # folded content words: what the question is about, not what it asks
     quantity: str | None = None  # what a "bao nhiêu …" question counts ("" unnamed); None: no quantity asked
     canonical: tuple[str, ...] = ()  # the agencies named, by their canonical names ("Bộ Tư pháp")
-    everyday: frozenset[str] = (
-        frozenset()
-    )  # folded words of everyday phrases `added` stands for ("truong", "hoc")
+    # folded words of the everyday phrases `added` stands for ("truong", "hoc")
+    everyday: frozenset[str] = frozenset()
+    besides: tuple[str, ...] = ()  # folded words of what "ngoài …" sets aside: not what the answer is about
 
     @property
     def intent(self) -> str:
@@ -418,6 +418,7 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
+_BESIDES = re.compile(r"\bngoai (.{3,80}?)(?:,|\s(?=thi |con |ra\s*,|ra (?:thi|con)\b))")
 _DOCUMENT_WORDS = re.compile(r"\b(ket luan|van ban|kl|nghi quyet|quy dinh|no|do|nay|ay|tren)\b")
 _PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
 _NEWEST_QUALIFIER = re.compile(
@@ -506,6 +507,14 @@ def kind_of(
         return "greeting"
     if "compare" in found and len(numbers) >= 2:
         return "compare"
+    if (
+        "digest" in found
+        and not agencies_named
+        and about_document
+        and ("series" in found or bare_words <= 12)
+    ):
+        # "tóm tắt/tóm gọn Kết luận 183 giúp mình, dài quá": a summary, whatever else the message says
+        return "summary" if numbers and "series" not in found else "series"
     if "summary" in found and not specific and not agencies_named:
         return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
     if ("overdue" in found or "upcoming" in found) and not specific:
@@ -543,6 +552,13 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
         lexicon = Lexicon(lexicon)
     norm = normalize_question(message)
     text, folded = norm.text, norm.folded
+    besides: tuple[str, ...] = ()
+    m = _BESIDES.search(folded)
+    if m and text[m.start(1) :].split()[0].lower() != "ra":  # "ngoài ra" (moreover) sets nothing aside
+        # "Ngoài việc làm việc với các đảng ủy, … còn phải làm gì?": what is set aside is not what is asked
+        besides = content_words(m.group(1))
+        text = (text[: m.start()] + text[m.end() :]).strip(" ,")
+        folded = fold(text)
     numbers = ket_luan_numbers(folded)
     if not numbers or ("compare" in cues(folded) and len(numbers) < 2):
         numbers += [n for n in bare_ket_luan(folded, lexicon.ket_luan) if n not in numbers]
@@ -625,6 +641,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
         quantity="nguoi" if asks_person(folded) else quantity(folded),
         canonical=tuple(canonical),
         everyday=everyday,
+        besides=besides,
     )
 
 

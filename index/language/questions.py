@@ -193,7 +193,7 @@ _RANGE = re.compile(rf"\btu\s+(?:ngay\s+)?{_D}\s+den\s+(?:het\s+)?(?:ngay\s+)?{_
 _BEFORE = re.compile(rf"\b(?:truoc|den|cham nhat|han)\s+(?:het\s+)?(?:ngay\s+)?{_D}")
 _AFTER = re.compile(rf"\b(?:sau|tu)\s+(?:ngay\s+)?{_D}")
 _ON = re.compile(rf"\b(?:ngay\s+)?{_D}")
-_UNTIL_YEAR_END = re.compile(r"\b(?:den|toi) (?:het |cuoi )+nam (\d{4})\b|\bcuoi nam (\d{4})\b")
+_UNTIL_YEAR_END = re.compile(r"\b(?:den|toi) (?:het |cuoi )+nam(?: (\d{4}|nay))?\b|\bcuoi nam (\d{4}|nay)\b")
 _FROM_NOW = re.compile(r"\b(?:tu|ke tu) (?:nay|gio|bay gio|hom nay|luc nay)\b")
 # "tuần tới" is next week; "vài tuần tới", "3 tuần tới" are a stretch from today (an upcoming question)
 _RELATIVE = re.compile(r"(?<!vai )(?<!may )(?<!\d )\b(tuan|thang|nam|quy)\s+(nay|toi|sau|truoc)\b")
@@ -230,7 +230,8 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
     if m := _AFTER.search(folded):
         return _day(*m.group(1, 2, 3)), None
     if m := _UNTIL_YEAR_END.search(folded):
-        year = int(m.group(1) or m.group(2))
+        said = m.group(1) or m.group(2)
+        year = int(said) if said and said.isdigit() else today.year  # "cuối năm (nay)": this year
         end = dt.date(year, 12, 31)
         # "từ nay đến cuối năm 2025" asked after that year: the tasks due by its end, not an empty window
         return (today if _FROM_NOW.search(folded) and today <= end else None), end
@@ -270,8 +271,10 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
 
 
 _QUANTITY = re.compile(
-    r"\b(?:bao nhieu|may)\s+(phan tram|%|nam|thang|ngay|tuan|lan|nguoi|dong|trieu|ty)\b|\bbao nhieu(?:\s+(\w+))?"
-    r"|\b(bao lau)\b"
+    # "bộ máy năm 2025" is no "mấy năm": not after "bộ", and a unit before a number is a date
+    r"\b(?:bao nhieu|(?<!bo )may)\s+(phan tram|%|nam|thang|ngay|tuan|lan|nguoi|dong|trieu|ty)\b(?!\s*\d)"
+    r"|\bbao nhieu(?:\s+(\w+))?"
+    r"|\b(bao lau|tan suat)\b"
 )
 _NEAR_FUTURE = re.compile(
     r"^may (ngay|tuan|thang|hom|bua) (toi|nay|qua|sau|truoc|gan day|nua)\b"

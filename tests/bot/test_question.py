@@ -119,3 +119,18 @@ def test_everyday_words_are_weighed_by_the_documents_words_added_for_them() -> N
 )
 def test_an_agency_by_its_short_name_after_a_follow_up_word(folded: str, agency: str) -> None:
     assert spoken_agencies(folded) == [agency]
+
+
+def test_what_ngoai_sets_aside_is_not_what_is_asked() -> None:
+    question = analyze("Ngoài việc rà soát thể chế, Bộ Tư pháp còn phải làm gì?", LEXICON)
+    assert {"soat", "che"} <= set(question.besides)
+    assert "thể chế" not in question.text and "Bộ Tư pháp" in question.text
+    plain = analyze(
+        "Ngoài ra Bộ Tư pháp còn phải làm gì?", LEXICON
+    )  # "ngoài ra": "moreover", sets nothing aside
+    assert plain.besides == () and plain.text.startswith("Ngoài ra")
+
+
+def test_ngoai_x_ra_sets_x_aside() -> None:
+    question = analyze("ngoài rà soát thể chế ra thì Bộ Tư pháp phải làm gì", LEXICON)
+    assert {"soat", "che"} <= set(question.besides)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from index.language.questions import cues, normalize_question, window
+from index.language.questions import cues, normalize_question, quantity, window
 
 
 @pytest.mark.parametrize(
@@ -106,3 +106,18 @@ def test_cues(folded: str, present: set[str], absent: set[str]) -> None:
 )
 def test_asking_whether_a_deadline_has_passed_is_a_deadline_question(folded: str) -> None:
     assert "deadline" in cues(folded)
+
+
+@pytest.mark.parametrize(
+    ("folded", "counted"),
+    [
+        ("tong kinh phi sap xep bo may nam 2025 la bao nhieu", "dong"),  # "bộ máy năm 2025" counts no years
+        ("mat bao nhieu nam", "nam"),
+        ("hop bao lau mot lan", "thoi gian"),
+        ("hop voi tan suat nao", "thoi gian"),
+        ("may thang nua thi xong", None),
+        ("ai ky", None),
+    ],
+)
+def test_what_a_quantity_question_counts(folded: str, counted: str | None) -> None:
+    assert quantity(folded) == counted
