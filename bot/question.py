@@ -662,6 +662,12 @@ def core(question: Question) -> str:
     return _strip_spans(question.text, spans)
 
 
+def _before(previous: Question) -> str:
+    """What a follow-up takes as its subject from the turn before: that turn's own words, or, when it was a
+    follow-up itself ("ai chịu trách nhiệm?"), the subject it carried on from the turn before it."""
+    return previous.topic if "topic" in previous.inherited else core(previous)
+
+
 def merge(current: Question, previous: Question) -> Question:
     """A follow-up takes what it does not say from the previous question: Kết luận, agency, topic, kind."""
     inherited: list[str] = []
@@ -687,7 +693,7 @@ def merge(current: Question, previous: Question) -> Question:
             window_, status = window_ or previous.window, status or previous.status
         if kind in ("generic", "who", "list") and names:
             kind = "task"
-        topic = " ".join(x for x in (current.topic if own_words else "", core(previous), *mentions) if x)
+        topic = " ".join(x for x in (current.topic if own_words else "", _before(previous), *mentions) if x)
         inherited.append("topic")
     else:
         if (
@@ -699,7 +705,8 @@ def merge(current: Question, previous: Question) -> Question:
             inherited.append("kind")
         extra = [m for m in mentions if fold(m) not in current.folded]
         if len(current.content) <= 2:
-            extra.append(core(previous))
+            extra.append(_before(previous))
+            inherited.append("topic")
         topic = " ".join([current.topic or current.text, *extra])
     if kind == "compare" and len(ket_luan) < 2 and previous.ket_luan:
         ket_luan = tuple(dict.fromkeys([*ket_luan, *previous.ket_luan]))

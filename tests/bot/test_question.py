@@ -134,3 +134,20 @@ def test_what_ngoai_sets_aside_is_not_what_is_asked() -> None:
 def test_ngoai_x_ra_sets_x_aside() -> None:
     question = analyze("ngoài rà soát thể chế ra thì Bộ Tư pháp phải làm gì", LEXICON)
     assert {"soat", "che"} <= set(question.besides)
+
+
+def test_a_third_turn_keeps_the_subject_of_the_first() -> None:
+    from bot.followup import resolve
+    from bot.models import Turn
+
+    history = [
+        Turn(
+            message_id="1",
+            question="việc sắp xếp trạm y tế cấp xã do kết luận nào yêu cầu",
+            answer="",
+            answered=True,
+        ),
+        Turn(message_id="2", question="ai chịu trách nhiệm làm", answer="", answered=True),
+    ]
+    question = resolve("rồi phối hợp với bộ nào nữa", history, lambda m: analyze(m, LEXICON))
+    assert "trạm y tế" in question.topic
