@@ -29,10 +29,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
-from api import errors, routes, routes_tasks
+from api import errors, routes, routes_admin, routes_tasks
 from api.holder import IndexHolder
 from api.metrics import Metrics
 from api.middleware import GuardMiddleware, MetricsMiddleware
@@ -57,6 +58,11 @@ TAGS = [
     {"name": "documents", "description": "the indexed documents and their passages"},
     {"name": "tasks", "description": "who must do what, by when: the tasks the Kết luận assign, as data"},
     {"name": "operations", "description": "health, readiness, metrics, index reload"},
+    {
+        "name": "administration",
+        "description": "documents in (upload, URL, replace, remove) as background "
+        "jobs; needs a key from KETLUAN_ADMIN_KEYS",
+    },
 ]
 
 ServiceFactory = Callable[[SearchIndex, Any, Any], Any]  # (index, store, llm) → ChatService
@@ -85,10 +91,14 @@ def create_app(
             if conversation_store is None:
                 conversation_store = await run_in_threadpool(_open_store, settings)
                 stack.callback(conversation_store.close)
+            questions = await run_in_threadpool(_open_questions, settings)
+            if questions is not None:
+                stack.callback(questions.close)
+            app.state.questions = questions
             http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False)
             stack.push_async_callback(http.aclose)
             answerer = llm if llm is not None else _build_llm(settings, http)
-            make = service_factory or _chat_service(settings)
+            make = service_factory or _chat_service(settings, questions)
 
             holder = IndexHolder(
                 settings.index,
@@ -102,6 +112,8 @@ def create_app(
                 conversation_store, http, answerer, holder,
             )  # fmt: skip
             app.state.service = CurrentService(holder)
+            app.state.library = _library(settings, holder)
+            stack.callback(app.state.library.close)
             stack.callback(metrics.close)
             if index is not None:
                 holder.install(index)
@@ -116,13 +128,15 @@ def create_app(
                     await stack.enter_async_context(hook(app))
             yield
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served by the app itself: no CDN, so they work offline
+    app = FastAPIOffline(
         title="Hỏi đáp Kết luận",
         version="0.1.0",
         summary="Cited Vietnamese answers from the Kết luận of the Bộ Chính trị and Ban Bí thư",
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -131,6 +145,8 @@ def create_app(
     app.include_router(routes_tasks.router)
     app.include_router(routes_tasks.pages)
     app.include_router(routes.ops)
+    app.include_router(routes_admin.router)
+    app.include_router(routes_admin.pages)
     for module in _optional_modules():
         router = getattr(module, "router", None)
         if router is not None:
@@ -146,12 +162,15 @@ def create_app(
         trusted_proxies=settings.api.proxies(),
         body_timeout=settings.api.body_timeout,
         metrics=metrics,
+        admin_keys=settings.api.admin(),
+        admin_max_body_bytes=settings.index.max_document_bytes
+        + 64 * 1024,  # the file and its multipart frame
     )
     origins = settings.api.origins()
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
         expose_headers=["Retry-After"],
         max_age=600,
@@ -178,6 +197,31 @@ class CurrentService:
         return getattr(self._holder.current().service, name)
 
 
+def _library(settings: Settings, holder: IndexHolder) -> Any:
+    """The operator's document library; its jobs embed with the served index's embedder (loaded once)."""
+    from index.embedding import load_embedder
+    from index.library import Library
+
+    def embedder() -> Any:
+        snap = holder.snapshot
+        return snap.index.embedder if snap is not None else load_embedder(settings.index.embedding_model)
+
+    def reload() -> None:
+        holder.reload()
+
+    return Library(settings.index, embedder, on_built=reload)
+
+
+def _open_questions(settings: Settings) -> Any:
+    from bot.analytics import open_question_log
+
+    try:
+        return open_question_log(settings.bot, settings.index.data_dir)
+    except Exception:  # a question log that cannot open never stops the service
+        log.exception("question log not opened; questions are not recorded")
+        return None
+
+
 def _open_store(settings: Settings) -> Any:
     from bot.store import open_store
 
@@ -200,7 +244,7 @@ def _published(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str
     return {"opener": functools.partial(open_index, check_stale=False)}
 
 
-def _chat_service(settings: Settings) -> ServiceFactory:
+def _chat_service(settings: Settings, questions: Any = None) -> ServiceFactory:
     from bot.answer_cache import RedisAnswerCache
     from bot.service import ChatService
 
@@ -214,7 +258,7 @@ def _chat_service(settings: Settings) -> ServiceFactory:
     )
 
     def make(index: SearchIndex, store: Any, llm: Any) -> Any:
-        return ChatService(index, store, bot, llm=llm, cache=shared)
+        return ChatService(index, store, bot, llm=llm, cache=shared, questions=questions)
 
     return make
 

@@ -15,7 +15,7 @@ from index.errors import KetLuanError
 from index.settings import IndexSettings
 
 # Subcommands that live beside their own layer's adapters: each module has `register(subparsers, common)`.
-_EXTRA_COMMANDS = ("api.cli_chat", "api.cli_bots", "api.cli_eval")
+_EXTRA_COMMANDS = ("api.cli_chat", "api.cli_bots", "api.cli_eval", "api.cli_admin")
 
 
 def index_settings(args: argparse.Namespace) -> IndexSettings:

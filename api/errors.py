@@ -17,12 +17,15 @@ from starlette.exceptions import HTTPException
 import prompts
 from index.errors import (
     BadCorpus,
+    BadDocument,
     BadQuery,
+    DocumentTooLarge,
     EmbedderUnavailable,
     IndexNotReady,
     KetLuanError,
     NoEvidence,
     NotFound,
+    UnsupportedMedia,
     UpstreamError,
 )
 from index.tasks import UnknownAgency
@@ -74,6 +77,9 @@ _STATUS: dict[str, int] = {
     UnknownAgency.code: 404,
     "method_not_allowed": 405,
     TooLarge.code: 413,
+    DocumentTooLarge.code: 413,
+    UnsupportedMedia.code: 415,
+    BadDocument.code: 400,
     "validation_error": 422,
     NoEvidence.code: 422,
     RateLimited.code: 429,

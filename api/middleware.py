@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import RateLimited, TooLarge, Unauthorized, to_response
 from api.metrics import Metrics
+from index.errors import NotFound
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _CHAT_PATHS = frozenset({"/v1/chat", "/v1/chat/stream"})
@@ -125,10 +126,14 @@ class GuardMiddleware:
         trusted_proxies: list[Network] | None = None,
         body_timeout: float = 10.0,
         metrics: Metrics | None = None,
+        admin_keys: list[str] | None = None,
+        admin_max_body_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.api_keys = [k.encode() for k in api_keys]
+        self.admin_keys = [k.encode() for k in admin_keys or []]
+        self.admin_max_body_bytes = admin_max_body_bytes or max_body_bytes
         self.limits = limits
         self.store = store
         self.trusted = trusted_proxies or []
@@ -143,13 +148,22 @@ class GuardMiddleware:
         peer = scope["client"] if scope.get("client") else ("unknown", 0)
         address = client_address(peer[0], headers.get("x-forwarded-for"), self.trusted)
         scope["client"] = (address, peer[1])
+        path = scope["path"]
+        # /v1/admin/* needs an admin key; /v1/admin/reload keeps its older rule while administration is off
+        admin = path.startswith("/v1/admin/") and (bool(self.admin_keys) or path != "/v1/admin/reload")
+        limit = self.admin_max_body_bytes if admin else self.max_body_bytes
         if scope["method"] in _BODY_METHODS:
             declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._reject(TooLarge(self._too_large()), scope, receive, send)
+            if declared.isdigit() and int(declared) > limit:
+                await self._reject(TooLarge(self._too_large(limit)), scope, receive, send)
                 return
-            receive = self._limited(receive)
-        if scope["path"].startswith("/v1/") and scope["method"] != "OPTIONS":
+            receive = self._limited(receive, limit)
+        if admin and scope["method"] != "OPTIONS":
+            refused = await self._check_admin(headers, address)
+            if refused is not None:
+                await self._reject(refused, scope, receive, send)
+                return
+        elif path.startswith("/v1/") and scope["method"] != "OPTIONS":
             refused, receive = await self._check(scope, receive, headers, address)
             if refused is not None:
                 await self._reject(refused, scope, receive, send)
@@ -157,6 +171,25 @@ class GuardMiddleware:
         await self.app(scope, receive, send)
 
     # --- keys and rate limits -----------------------------------------------------------------------
+    async def _check_admin(self, headers: Headers, address: str) -> Exception | None:
+        """An admin key (never an API key), compared in constant time; wrong keys from one address are
+        counted, and past `auth_failures` a minute even a right key waits."""
+        if not self.admin_keys:
+            return NotFound("administration is disabled: set KETLUAN_ADMIN_KEYS to enable it")
+        store = self.store()
+        failures = "adminfail:" + address
+        peek = getattr(store, "rate_exceeded", None)
+        if peek is not None:
+            blocked, wait = await _run(peek, failures, self.limits.auth_failures, 60)
+            if blocked:
+                return self._limited_by(wait, "too many failed admin keys from this address")
+        key = _bearer(headers.get("authorization", ""))
+        if self._matches(key, self.admin_keys):
+            return None
+        if store is not None:
+            await _run(store.rate_limit, failures, self.limits.auth_failures, 60)
+        return Unauthorized("missing Authorization: Bearer header" if key is None else "unknown admin key")
+
     async def _check(
         self, scope: Scope, receive: Receive, headers: Headers, address: str
     ) -> tuple[Exception | None, Receive]:
@@ -239,16 +272,20 @@ class GuardMiddleware:
         return replay, conversation, None
 
     def _known(self, key: str | None) -> bool:
+        return self._matches(key, self.api_keys)
+
+    @staticmethod
+    def _matches(key: str | None, keys: list[bytes]) -> bool:
         if key is None:
             return False
         given = key.encode()
         found = False
-        for k in self.api_keys:  # compare with every key, so timing says nothing about which one matched
+        for k in keys:  # compare with every key, so timing says nothing about which one matched
             found |= secrets.compare_digest(given, k)
         return found
 
     # --- bodies: size and time ----------------------------------------------------------------------
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         seen = 0
         deadline = time.monotonic() + self.body_timeout
 
@@ -264,15 +301,16 @@ class GuardMiddleware:
                 ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
+                if seen > limit:
                     # raised inside the route's body read, so the app's one exception handler answers it
-                    raise HTTPException(413, self._too_large())
+                    raise HTTPException(413, self._too_large(limit))
             return message
 
         return receive_limited
 
-    def _too_large(self) -> str:
-        return f"request body larger than {self.max_body_bytes} bytes"
+    @staticmethod
+    def _too_large(limit: int) -> str:
+        return f"request body larger than {limit} bytes"
 
     @staticmethod
     async def _reject(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:

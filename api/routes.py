@@ -28,6 +28,7 @@ from api.schemas import (
     SearchResponse,
     error_responses,
 )
+from bot.analytics import set_asker
 from index.errors import KetLuanError
 
 # The key itself is checked by GuardMiddleware (before the body is read); this only documents it in OpenAPI.
@@ -56,13 +57,19 @@ ops = APIRouter(tags=["operations"])
     },
 )
 async def chat(
-    body: ChatRequest, service: ServiceDep, metrics: MetricsDep, llm: LLMEnabledDep, reply: Response
+    body: ChatRequest,
+    request: Request,
+    service: ServiceDep,
+    metrics: MetricsDep,
+    llm: LLMEnabledDep,
+    reply: Response,
 ) -> Any:
     """Answers in Vietnamese from the Kết luận, every claim marked `[n]` with the cited passage in
     `citations`. `answered` is false (and `citations` empty) when the documents do not support an answer.
     Send back the returned `conversation_id` to ask a follow-up question. The `X-Index-Version` header
     names the index build the answer came from."""
     _version_header(reply, service)
+    _asker(request)
     if llm:
         response = await service.answer_async(body.message, body.conversation_id, body.filters)
     else:  # extractive answers are CPU work: in the threadpool, never on the event loop
@@ -89,10 +96,13 @@ _SSE_EXAMPLE = (
         **error_responses(400, 404, 413, 422),
     },
 )
-async def chat_stream(body: ChatRequest, service: ServiceDep, metrics: MetricsDep) -> EventSourceResponse:
+async def chat_stream(
+    body: ChatRequest, request: Request, service: ServiceDep, metrics: MetricsDep
+) -> EventSourceResponse:
     """Same request as `/v1/chat`. Events, in order: `token` (`{"text": …}`, the answer text piece by
     piece), then one `citations` (`[Citation…]`), then one `done` (the full ChatResponse). A failure after
     the stream started arrives as one `error` event (`{"code", "message"}`)."""
+    _asker(request)
     events = aiter(service.stream(body.message, body.conversation_id, body.filters))
     try:
         first = await anext(events)  # bad input fails here, before the 200 is sent, as a JSON error
@@ -120,6 +130,16 @@ def _version_header(reply: Response, service: Any) -> None:
     version = getattr(getattr(service, "index", None), "version", None)
     if isinstance(version, str):
         reply.headers["X-Index-Version"] = version
+
+
+def _asker(request: Request) -> None:
+    """Questions from here are recorded as the widget's (a browser sends Origin) or the API's, the asker as a
+    salted hash of the client's address."""
+    questions = getattr(request.app.state, "questions", None)
+    if questions is None:
+        return
+    channel = "widget" if request.headers.get("origin") else "api"
+    set_asker(channel, request.client.host if request.client else None, questions.salt)
 
 
 def _json(data: Any) -> str:
@@ -189,7 +209,7 @@ def reload_index(request: Request, holder: HolderDep, settings: SettingsDep, llm
     Needs an API key when KETLUAN_API_KEYS is set, else a loopback client. The server also notices a new
     build by itself within a second of `ketluan index` finishing."""
     client = request.client.host if request.client else ""
-    if not settings.api.keys() and not _is_loopback(client):
+    if not settings.api.keys() and not settings.api.admin() and not _is_loopback(client):
         raise Forbidden("admin routes need KETLUAN_API_KEYS set, or a loopback client")
     holder.reload()
     return _readiness(holder, llm)

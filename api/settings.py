@@ -18,6 +18,11 @@ class ApiSettings(BaseSettings):
     api_keys: SecretStr | None = Field(
         default=None, description="comma-separated keys; set = /v1/* needs Bearer"
     )
+    admin_keys: SecretStr | None = Field(
+        default=None,
+        description="comma-separated admin keys; set = /v1/admin/* and the /admin console are enabled "
+        "(an API key is never an admin key)",
+    )
     cors_origins: str = Field(default="*", description="comma-separated origins allowed to embed the widget")
     rate_limit_per_minute: int = Field(
         default=60, ge=1, description="requests per client per minute on /v1/*"
@@ -71,6 +76,10 @@ class ApiSettings(BaseSettings):
 
     def keys(self) -> list[str]:
         raw = self.api_keys.get_secret_value() if self.api_keys else ""
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+    def admin(self) -> list[str]:
+        raw = self.admin_keys.get_secret_value() if self.admin_keys else ""
         return [k.strip() for k in raw.split(",") if k.strip()]
 
     def limits(self) -> Limits:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import prompts
+from bot.analytics import set_asker
 from bot.models import ChatResponse, Citation
 from index.errors import BadQuery, IndexNotReady
 from index.language import agencies
@@ -99,6 +100,8 @@ class Conversations:
         conversation_id = self.conversation_id(chat_key)
         service = self._service()
         await store_call(self.store.create, conversation_id)  # no-op when it exists
+        questions = getattr(service, "questions", None)
+        set_asker(self.channel, chat_key, questions.salt if questions is not None else "")
         if self.prefer_async:
             return await service.answer_async(text, conversation_id=conversation_id)
         return await asyncio.to_thread(service.answer, text, conversation_id)

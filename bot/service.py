@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.analytics import QuestionLog, QuestionRecord, current_asker
 from bot.answer_cache import AnswerCache, MemoryAnswerCache, answer_key
 from bot.citations import CitedAnswerBuilder, gate, renumber
 from bot.extractive import Draft, ExtractiveAnswerer
@@ -97,6 +98,7 @@ class ChatService:
         settings: BotSettings,
         llm: LLMAnswerer | None = None,
         cache: AnswerCache | None = None,
+        questions: QuestionLog | None = None,
     ) -> None:
         """`cache`: answers to questions asked again (default: this service's own memory cache of
         `settings.answer_cache_size` answers, none when that is 0)."""
@@ -107,6 +109,7 @@ class ChatService:
         if cache is None and settings.answer_cache_size > 0:
             cache = MemoryAnswerCache(settings.answer_cache_size)
         self.cache = cache
+        self.questions = questions  # the operator's question log (bot/analytics.py); None = not recorded
         self.extractive = ExtractiveAnswerer(index)
         self._sources: dict[str, str] = {}
         self._sources_lock = threading.Lock()
@@ -136,6 +139,8 @@ class ChatService:
         if not self.store.has_message(conversation_id, message_id):
             raise NotFound(f"no message {message_id!r} in conversation {conversation_id!r}")
         self.store.add_feedback(conversation_id, message_id, rating, comment)
+        if self.questions is not None:
+            self._log("feedback", self.questions.feedback, message_id, rating, comment)
 
     def _conversation(self, conversation_id: str | None) -> str:
         # clients never pick ids: an unknown id starts a fresh conversation
@@ -186,9 +191,11 @@ class ChatService:
         message_id = secrets.token_urlsafe(12)
         self._remember(read.conversation_id, message_id, read.message, read.hit.answer, read.hit.answered,
                        read.hit.citations)  # fmt: skip
+        latency_ms = round((time.perf_counter() - read.started) * 1000, 2)
+        self._record(message_id, read.message, read.question.intent, read.hit.answered, latency_ms,
+                     read.hit.answer, read.hit.citations)  # fmt: skip
         return read.hit.model_copy(update={
-            "conversation_id": read.conversation_id, "message_id": message_id,
-            "latency_ms": round((time.perf_counter() - read.started) * 1000, 2)})  # fmt: skip
+            "conversation_id": read.conversation_id, "message_id": message_id, "latency_ms": latency_ms})  # fmt: skip
 
     def answer(
         self,
@@ -331,6 +338,10 @@ class ChatService:
             citations = []
         message_id = secrets.token_urlsafe(12)
         self._remember(prepared.conversation_id, message_id, prepared.message, answer, answered, citations)
+        latency_ms = round((time.perf_counter() - prepared.started) * 1000, 2)
+        self._record(
+            message_id, prepared.message, prepared.question.intent, answered, latency_ms, answer, citations
+        )
         response = ChatResponse(
             conversation_id=prepared.conversation_id,
             message_id=message_id,
@@ -338,13 +349,34 @@ class ChatService:
             answered=answered,
             citations=citations,
             mode=mode,
-            latency_ms=round((time.perf_counter() - prepared.started) * 1000, 2),
+            latency_ms=latency_ms,
             suggestions=suggestions,
             intent=prepared.question.intent,
         )
         if self.cache is not None and prepared.cache_key is not None:
             self.cache.put(prepared.cache_key, response)
         return response
+
+    def _record(
+        self,
+        message_id: str,
+        message: str,
+        intent: str,
+        answered: bool,
+        latency_ms: float,
+        answer: str,
+        citations: Sequence[Citation],
+    ) -> None:
+        """The question in the operator's log (bot/analytics.py), when one is kept and the channel is known."""
+        asker = current_asker()
+        if self.questions is None or asker is None:
+            return
+        record = QuestionRecord(
+            message_id=message_id, at=time.time(), channel=asker.channel, text=message, intent=intent,
+            answered=answered, latency_ms=latency_ms, passage_ids=[c.passage_id for c in citations],
+            answer=answer, user=asker.user,
+        )  # fmt: skip
+        self._log("record", self.questions.record, record)
 
     def _remember(
         self,
@@ -369,6 +401,13 @@ class ChatService:
             created_at=time.time(),
         )
         self.store.append(conversation_id, turn, self.settings.history_turns)
+
+    @staticmethod
+    def _log(what: str, call: Any, *args: Any) -> None:
+        try:
+            call(*args)
+        except Exception:  # the question log never costs an answer
+            log.exception("question log: %s failed", what)
 
     def _source_text(self, file: str) -> str:
         with self._sources_lock:

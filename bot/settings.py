@@ -31,6 +31,13 @@ class BotSettings(BaseSettings):
     state_retention_days: float = Field(
         default=30.0, gt=0, description="conversations untouched this long are purged from the state store"
     )
+    analytics_enabled: bool = Field(
+        default=True, description="record every question for the operator's console (false = record nothing)"
+    )
+    analytics_retention_days: float = Field(
+        default=90.0, gt=0, description="recorded questions older than this are purged"
+    )
+    analytics_max_rows: int = Field(default=100_000, ge=100, description="most recorded questions kept")
     reminder_days_before: int = Field(
         default=3, ge=0, le=60, description="days before a followed task's deadline that the bots remind"
     )

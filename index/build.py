@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+import prompts
 from index.embedding import BATCH, Embedder
 from index.errors import BadCorpus, IndexNotReady
 from index.extract import CACHE_FILE, Extraction, extract, load_cache
@@ -26,6 +27,7 @@ from index.layout import (
     HNSW_EF_SEARCH,
     MANIFEST,
     Manifest,
+    RegistryEntry,
     current_build,
     file_entries,
     fingerprint,
@@ -33,6 +35,7 @@ from index.layout import (
     point_current,
     prune,
     read_manifest,
+    read_registry,
 )
 from index.lexical import accent_table, document_tokens
 from index.loaders import corpus_files, read_text
@@ -128,21 +131,38 @@ def _read_corpora(corpora: Sequence[Path]) -> tuple[list[ParsedDocument], dict[s
     parsed: list[ParsedDocument] = []
     texts: dict[str, str] = {}
     for folder in corpora:
+        added = read_registry(folder)
         for path in corpus_files(folder):
             name = str(path.relative_to(folder))
             if name in texts:
                 raise BadCorpus(f"two corpus folders both hold a file named {name!r}; rename one")
             text = read_text(path)
             texts[name] = text
-            doc = parse_document(name, text, corpus=folder.name)
+            entry = added.get(name)
+            doc = parse_document(
+                name, text, corpus=folder.name, document_id=entry.document_id if entry else None
+            )
             if not doc.passages:
                 continue
-            parsed.append(doc)
+            parsed.append(_with_origin(doc, entry) if entry else doc)
     ids = [d.document.document_id for d in parsed]
     if len(ids) != len(set(ids)):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise BadCorpus(f"several files map to the same document id {dupes}; rename one of them")
     return _reconcile(parsed), texts
+
+
+def _with_origin(doc: ParsedDocument, entry: RegistryEntry) -> ParsedDocument:
+    """A document the operator added: where it came from, and labels that say when its text was recognised
+    from a scan (a reader then knows a quoted word may be misread)."""
+    document = doc.document.model_copy(
+        update={"source_url": entry.source_url, "sha256": entry.sha256, "scanned": entry.scanned}
+    )
+    passages = doc.passages
+    if entry.scanned:
+        mark = prompts.load("scanned_label")
+        passages = [p.model_copy(update={"label": f"{p.label} {mark}"}) for p in passages]
+    return ParsedDocument(document, passages)
 
 
 def _reconcile(parsed: list[ParsedDocument]) -> list[ParsedDocument]:

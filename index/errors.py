@@ -53,3 +53,21 @@ class NotFound(KetLuanError):
     """A document or passage id that does not exist."""
 
     code = "not_found"
+
+
+class UnsupportedMedia(KetLuanError):
+    """Uploaded bytes that are not a PDF, DOCX, HTML page or UTF-8 text (judged by content, not by name)."""
+
+    code = "unsupported_media"
+
+
+class DocumentTooLarge(KetLuanError):
+    """A document (uploaded or fetched) above the configured size."""
+
+    code = "too_large"
+
+
+class BadDocument(KetLuanError):
+    """A document that cannot be read (a damaged PDF or DOCX, a page with no text) or a URL refused."""
+
+    code = "bad_document"

@@ -66,10 +66,48 @@ class DamagedBuild(IndexNotReady):
     """A build whose files do not match its manifest (truncated, missing or altered)."""
 
 
+REGISTRY = ".documents.json"
+
+
+class RegistryEntry(BaseModel):
+    """What a corpus folder's registry (REGISTRY, a hidden file beside the texts) says of one file the operator
+    added: the document id given at upload, the original's checksum, where it came from."""
+
+    document_id: str
+    sha256: str
+    original: str = Field(description="the original file under the data dir's originals/")
+    source_url: str | None = None
+    scanned: bool = False
+    added_at: str = ""
+    job_id: str = ""
+
+
+def read_registry(folder: Path) -> dict[str, RegistryEntry]:
+    """Corpus file name → its registry entry (empty when the folder has no registry)."""
+    path = folder / REGISTRY
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+        return {name: RegistryEntry.model_validate(entry) for name, entry in raw.items()}
+    except ValueError as exc:
+        raise BadCorpus(f"{path} is corrupt: {exc}") from exc
+
+
+def write_registry(folder: Path, entries: dict[str, RegistryEntry]) -> None:
+    """Replace the registry in one rename."""
+    tmp = folder / f"{REGISTRY}.{os.getpid()}.tmp"
+    body = {name: e.model_dump() for name, e in sorted(entries.items())}
+    tmp.write_text(json.dumps(body, ensure_ascii=False, indent=1), "utf-8")
+    os.replace(tmp, folder / REGISTRY)
+
+
 def fingerprint(corpora: Sequence[Path], model: str) -> str:
-    """Changes when any corpus file, the parser format or the embedding model changes."""
+    """Changes when any corpus file or registry, the parser format or the embedding model changes."""
     digest = hashlib.sha256(f"format={FORMAT};model={model}".encode())
     for folder in corpora:
+        if (folder / REGISTRY).is_file():
+            digest.update((folder / REGISTRY).read_bytes())
         for path in corpus_files(folder):
             digest.update(str(path.relative_to(folder)).encode("utf-8"))
             digest.update(hashlib.sha256(path.read_bytes()).digest())

@@ -63,6 +63,9 @@ class Document(BaseModel):
         default=False, description="true for the official full text, false for a press report"
     )
     corpus: str = Field(default="", description="name of the corpus folder the file came from")
+    source_url: str | None = Field(default=None, description="the web address it was fetched from, if any")
+    sha256: str | None = Field(default=None, description="sha256 of the original file as uploaded or fetched")
+    scanned: bool = Field(default=False, description="true when some of its text was recognised from a scan")
 
 
 DeadlinePrecision = Literal["day", "week", "month", "year"]

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+SHIPPED_CORPUS = PROJECT_ROOT / "data" / "corpus"
 
 
 class IndexSettings(BaseSettings):
@@ -39,10 +40,30 @@ class IndexSettings(BaseSettings):
         default=True, description="queries arriving while the model is busy are embedded in one call"
     )
 
+    max_document_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="largest document an operator may upload or fetch"
+    )
+    fetch_timeout: float = Field(default=20.0, gt=0, description="seconds to download a document's URL")
+    fetch_allow: str = Field(
+        default="",
+        description="comma-separated host:port that may be fetched although private or loopback (an intranet "
+        "source); every other private, loopback or link-local address is refused",
+    )
+    ocr_language: str = Field(default="vie", description="Tesseract language of scanned PDF pages")
+
+    def fetch_allowed(self) -> set[str]:
+        return {h.strip() for h in self.fetch_allow.split(",") if h.strip()}
+
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
 
     @property
-    def default_corpus(self) -> Path:
+    def corpus_dir(self) -> Path:
+        """The data dir's own corpus folder (documents added by the operator go here)."""
         return self.data_dir / "corpus"
+
+    @property
+    def default_corpus(self) -> Path:
+        """The data dir's `corpus/`, else the project's shipped Kết luận corpus."""
+        return self.corpus_dir if self.corpus_dir.is_dir() else SHIPPED_CORPUS

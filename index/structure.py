@@ -195,8 +195,9 @@ def _document_id(file: str, ket_luan: str | None) -> str:
 
 
 class _Reader:
-    def __init__(self, file: str, text: str, corpus: str) -> None:
+    def __init__(self, file: str, text: str, corpus: str, document_id: str | None = None) -> None:
         self.file, self.text, self.corpus = file, text, corpus
+        self.forced_id = document_id
         self.lines = clean_lines(text)
 
     # --- what kind of document is this -------------------------------------------------------
@@ -267,7 +268,7 @@ class _Reader:
             about_match = _SUBJECT.search(intro) or (_SUBJECT.search(headline.text) if headline else None)
             subject = about_match.group(1).strip(" ,") if about_match else ""
         title = f"Kết luận {ket_luan} về {subject}" if subject else f"Kết luận {ket_luan}"
-        document_id = _document_id(self.file, ket_luan)
+        document_id = self.forced_id or _document_id(self.file, ket_luan)
         builder = _Builder(document_id, self.file, f"Kết luận {ket_luan}")
         meta_context = self._meta_context(ket_luan, issued, signer, report, subject)
         if official and header:
@@ -399,7 +400,7 @@ class _Reader:
     # --- laws ----------------------------------------------------------------------------------------
     def _parse_law(self) -> ParsedDocument:
         name = _law_name(self.lines[0].text) if self.lines else self.file
-        document_id = _document_id(self.file, None)
+        document_id = self.forced_id or _document_id(self.file, None)
         builder = _Builder(document_id, self.file, name)
         heading = ""
         article: str | None = None
@@ -447,7 +448,7 @@ class _Reader:
     def _parse_plain(self) -> ParsedDocument:
         first = self.lines[0].text if self.lines else self.file
         title = _MD_HEADING.sub("", first) if len(first.split()) <= 30 else self.file.rsplit(".", 1)[0]
-        document_id = _document_id(self.file, None)
+        document_id = self.forced_id or _document_id(self.file, None)
         builder = _Builder(document_id, self.file, title)
         heading = ""
         para = 0
@@ -479,6 +480,7 @@ class _Reader:
         return ParsedDocument(document, passages)
 
 
-def parse_document(file: str, text: str, corpus: str = "") -> ParsedDocument:
-    """Read one source file's text into its Document and passages."""
-    return _Reader(file, text, corpus).parse()
+def parse_document(file: str, text: str, corpus: str = "", document_id: str | None = None) -> ParsedDocument:
+    """Read one source file's text into its Document and passages; `document_id` overrides the derived id
+    (a document added by the operator keeps the id it was given at upload)."""
+    return _Reader(file, text, corpus, document_id).parse()

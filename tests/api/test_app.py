@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -390,6 +391,21 @@ def test_a_broken_new_build_keeps_the_old_one_serving(tmp_path: Path, fake_servi
         ready = c.get("/readyz").json()
         assert ready["build"] == first["build"] and ready["status"] == "ready"
         assert c.post("/v1/search", json={"query": "cấp xã"}).status_code == 200
+
+
+_EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/", "/documents", "/nhiem-vu"])
+def test_pages_load_nothing_from_elsewhere(client: TestClient, path: str) -> None:
+    """Offline means offline: /docs and every page get their scripts and styles from the app itself."""
+    page = client.get(path)
+    assert page.status_code == 200
+    own = str(client.app.state.settings.bot.public_url).rstrip("/")  # type: ignore[attr-defined]
+    text = page.text.replace(own, "")  # the demo page's embed snippet names this service's own address
+    assert not _EXTERNAL.search(text), _EXTERNAL.search(text)
+    for asset in re.findall(r"""(?:src|href)=["'](/[^"']+\.(?:js|css))""", page.text):
+        assert client.get(asset).status_code == 200, asset
 
 
 @pytest.mark.parametrize("whole_earlier_build", [True, False])

@@ -95,3 +95,39 @@ def test_serve_builds_a_missing_index_then_serves_with_workers(tmp_path: Path) -
             _, err = proc.communicate()
     assert "index built" in err or "index ready" in err
     assert (tmp_path / "index" / "current").exists()
+
+
+def test_index_without_a_corpus_folder_builds_the_shipped_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API.md: `ketluan index --data-dir D` with no D/corpus indexes the project's shipped Kết luận."""
+    monkeypatch.setenv("KETLUAN_EMBEDDING_MODEL", "hashing-64")
+    code, _, err = _run(["index", "--quiet", "--data-dir", str(tmp_path)], capsys)
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "index" / "current" / "manifest.json").read_text("utf-8"))
+    assert manifest["corpora"] == [str((ROOT / "data" / "corpus").resolve())]
+    assert manifest["documents"] == len(list((ROOT / "data" / "corpus").glob("*.txt")))
+    assert not (tmp_path / "corpus").exists()  # the shipped corpus is read, never copied or changed
+
+
+def test_add_and_remove_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ketluan add FILE` then `ketluan remove ID`: the same jobs as the admin routes, in the foreground."""
+    monkeypatch.setenv("KETLUAN_EMBEDDING_MODEL", "hashing-64")
+    note = tmp_path / "ghi-chu.txt"
+    note.write_text("Ghi chú\nMột văn bản ngắn để thử lệnh thêm văn bản.\n", "utf-8")
+    data = tmp_path / "data"
+    code, out, err = _run(["add", str(note), "--data-dir", str(data)], capsys)
+    assert code == 0, err
+    document_id = out.split("\t")[0]
+    documents = json.loads(next((data / "index" / "builds").glob("*/documents.json")).read_text("utf-8"))
+    assert document_id in {d["document_id"] for d in documents}
+    code, out, err = _run(["remove", document_id, "--data-dir", str(data)], capsys)
+    assert code == 0, err
+    current = json.loads((data / "index" / "current" / "documents.json").read_text("utf-8"))
+    assert document_id not in {d["document_id"] for d in current}
+    code, _, err = _run(["add", str(tmp_path / "missing.pdf"), "--data-dir", str(data)], capsys)
+    assert code == 2 and "file not found" in err
+    code, _, err = _run(["add", "http://127.0.0.1:9/x.pdf", "--data-dir", str(data)], capsys)
+    assert code == 2 and "private or local" in err

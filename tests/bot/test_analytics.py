@@ -1,0 +1,95 @@
+"""The operator's question log (SQLite and Redis) and the console's report over it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.analytics import (
+    QuestionLog,
+    QuestionRecord,
+    RedisQuestionLog,
+    SQLiteQuestionLog,
+    asking,
+    current_asker,
+)
+from bot.question_report import summary, unanswered_groups
+from tests.redis_server import RedisServer
+
+
+def _record(i: int, *, at: float | None = None, answered: bool = True, channel: str = "api",
+            text: str = "Câu hỏi", latency: float = 10.0) -> QuestionRecord:  # fmt: skip
+    return QuestionRecord(message_id=f"m{i}", at=at if at is not None else time.time() - i, channel=channel,
+                          text=text, intent="fact", answered=answered, latency_ms=latency,
+                          passage_ids=["kl183-621b55.m1.d1"], answer="Trả lời [1].", user="abc")  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def qlog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QuestionLog]:
+    if request.param == "sqlite":
+        log: QuestionLog = SQLiteQuestionLog(tmp_path / "q.sqlite3", retention_days=1, max_rows=100)
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        log = RedisQuestionLog(server.url, retention_days=1, max_rows=100)
+    yield log
+    log.close()
+
+
+def test_record_filter_and_feedback(qlog: QuestionLog) -> None:
+    qlog.record(_record(1, channel="telegram", answered=False, text="Kết luận 999 nói gì?"))
+    qlog.record(_record(2, channel="widget"))
+    assert [r.message_id for r in qlog.questions()] == ["m1", "m2"]  # newest first
+    assert [r.message_id for r in qlog.questions(answered=False)] == ["m1"]
+    assert [r.message_id for r in qlog.questions(channel="widget")] == ["m2"]
+    assert qlog.questions(since=time.time() + 60) == []
+    qlog.feedback("m2", "down", "sai hạn")
+    qlog.feedback("unknown", "up", None)  # nothing to attach it to: ignored
+    down = qlog.questions(channel="widget")[0]
+    assert (down.feedback, down.comment) == ("down", "sai hạn")
+
+
+def test_retention_and_size_are_bounded(qlog: QuestionLog) -> None:
+    qlog.record(_record(0, at=time.time() - 2 * 86_400))  # past the one-day retention
+    for i in range(1, 106):
+        qlog.record(_record(i))
+    qlog.purge()
+    kept = qlog.questions(limit=1000)
+    assert len(kept) == 100 and "m0" not in {r.message_id for r in kept}
+    assert {r.message_id for r in kept} == {f"m{i}" for i in range(1, 101)}  # the newest
+
+
+def test_salt_stays_and_users_are_hashed(tmp_path: Path) -> None:
+    first = SQLiteQuestionLog(tmp_path / "q.sqlite3")
+    again = SQLiteQuestionLog(tmp_path / "q.sqlite3")
+    assert first.salt == again.salt and len(first.salt) == 32
+    with asking("zalo", "user-123", first.salt):
+        asker = current_asker()
+        assert asker is not None and asker.channel == "zalo" and asker.user and "user-123" not in asker.user
+    assert current_asker() is None
+
+
+def test_unanswered_questions_are_grouped_by_similarity() -> None:
+    texts = ["Kết luận 250 nói về chuyển đổi số?", "Kết luận 250 nói gì về chuyển đổi số",
+             "kết luận 250 về chuyển đổi số nói gì?", "Thời tiết Hà Nội ngày mai thế nào?"]  # fmt: skip
+    records = [_record(i, answered=False, text=t) for i, t in enumerate(texts)] + [_record(9, answered=True)]
+    groups = unanswered_groups(records)
+    assert [g["count"] for g in groups] == [3, 1]
+    assert groups[1]["question"] == "Thời tiết Hà Nội ngày mai thế nào?"
+
+
+def test_summary_numbers() -> None:
+    now = time.time()
+    records = [_record(i, at=now - i * 86_400, answered=i % 2 == 0, latency=float(10 * (i + 1)),
+                       channel=("api", "zalo")[i % 2]) for i in range(4)]  # fmt: skip
+    records[1].feedback, records[1].comment = "down", "chưa đúng"
+    report = summary(records, days=7)
+    assert report["questions"] == 4 and report["answer_rate"] == 0.5
+    assert report["latency_ms"]["p50"] == 25.0
+    assert len(report["per_day"]) == 7 and sum(r["total"] for r in report["per_day"]) == 4
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert report["per_day"][-1] == {"day": today, "total": 1, "api": 1}
+    assert report["thumbs_down"][0]["comment"] == "chưa đúng"
