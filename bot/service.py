@@ -257,8 +257,6 @@ class ChatService:
             refusal = self.extractive.refusal(prepared.question)
             answer, citations, answered = refusal.answer, [], False
             suggestions = refusal.suggestions
-        if not answered:
-            citations = []
         message_id = secrets.token_urlsafe(12)
         cited_kl: list[str] = []
         for c in citations:
