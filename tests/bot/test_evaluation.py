@@ -177,12 +177,14 @@ class FakeService:
     def __init__(self, answers: dict[str, ChatResponse], build: Path) -> None:
         self.answers = answers
         self.asked: list[tuple[str, str | None]] = []
+        self.days: list[dt.date | None] = []
         self.index = type("Index", (), {"build": build})()
 
     def answer(
         self, message: str, conversation_id: str | None = None, today: dt.date | None = None
     ) -> ChatResponse:
         self.asked.append((message, conversation_id))
+        self.days.append(today)
         response = self.answers[message]
         return response.model_copy(update={"conversation_id": conversation_id or f"c{len(self.asked)}"})
 
@@ -212,6 +214,15 @@ def test_answer_report_asks_the_history_first_in_one_conversation(
     # read from the build's sources on disk: there the first citation's text is no longer at its offsets
     assert report.as_dict()["citations_verbatim"] == 0.5
     assert answer_report(service, questions[:1], read_source).as_dict()["citations_verbatim"] == 1.0  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("as_of", [dt.date(2026, 4, 1), None])
+def test_answer_report_asks_on_the_question_s_day(tmp_path: Path, as_of: dt.date | None) -> None:
+    service = FakeService(
+        {"Trước?": _response("X [1].", CITED[:1]), "Sau?": _response(ANSWER, CITED)}, tmp_path
+    )
+    answer_report(service, [_q(history=["Trước?"], question="Sau?", as_of=as_of)], read_source)  # type: ignore[arg-type]
+    assert service.days[-1] == as_of
 
 
 def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path) -> None:
