@@ -55,7 +55,8 @@ test: setup sysdeps lint typecheck unit
 bench: setup sysdeps
 	nice -n 10 $(BIN)/python -m api.bench $(BENCH_ARGS)
 
-# Long reliability runs (10,000 chats at 32 clients, workers + Redis, re-index under load); prints the numbers.
+# Long reliability runs (10,000 chats at 32 clients, workers + Redis, re-index under load, the mixed load with
+# hostile input at 2,000 requests a run: benchmarks/mixed_load.py); prints the numbers.
 soak: setup sysdeps
 	$(BIN)/pytest -q -s -m slow --timeout 3600
 

@@ -19,6 +19,7 @@ expose `lifespan(app)`, an async context manager entered after the above is set 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -159,7 +160,9 @@ def create_app(
 
 def create_worker_app() -> FastAPI:
     """The app of one `ketluan serve --workers N` process: settings from the environment, and the index
-    loaded before the worker accepts connections, so requests go to the workers that can answer them."""
+    loaded before the worker accepts connections, so requests go to the workers that can answer them. A
+    worker killed by a fatal signal (SIGBUS, SIGSEGV) logs where it was before the supervisor replaces it."""
+    faulthandler.enable()
     return create_app(load_before_serving=True)
 
 

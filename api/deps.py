@@ -6,6 +6,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.holder import IndexHolder, Snapshot
 from api.metrics import Metrics
@@ -34,8 +35,10 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 async def get_snapshot(holder: Annotated[IndexHolder, Depends(get_holder)]) -> Snapshot:
-    """The loaded build for this request; IndexNotReady (503) while loading or after a failed load."""
-    return holder.current()
+    """The loaded build for this request; IndexNotReady (503) while loading or after a failed load. A build
+    damaged under the server is swapped for the last whole one off the event loop."""
+    snapshot = holder.current_if_whole()
+    return snapshot if snapshot is not None else await run_in_threadpool(holder.current)
 
 
 async def get_index(snapshot: Annotated[Snapshot, Depends(get_snapshot)]) -> SearchIndex:

@@ -30,6 +30,20 @@ class Snapshot:
     service: Any  # bot.service.ChatService
     build: Path
     loaded_at: float
+    sizes: tuple[tuple[str, int], ...] = ()  # (name, size) of every file its manifest lists
+
+    def damage(self) -> str | None:
+        """Why the build's files no longer match their manifest (truncated, removed), or None. One stat a
+        file before every use: reading a memory-mapped file past its new end kills the process (SIGBUS)."""
+        folder = f"{self.build}{os.sep}"
+        for name, size in self.sizes:
+            try:
+                now = os.stat(folder + name).st_size
+            except OSError:
+                return f"index build {self.build.name} is damaged: {name} is missing"
+            if now != size:
+                return f"index build {self.build.name} is damaged: {name} has {now} bytes, its manifest says {size}"
+        return None
 
 
 class IndexHolder:
@@ -74,7 +88,20 @@ class IndexHolder:
         return self._snapshot
 
     def current(self) -> Snapshot:
-        """The snapshot to answer from; IndexNotReady with the reason when there is none."""
+        """The snapshot to answer from, its files checked against its manifest first; a damaged build is
+        dropped for the last whole one (IndexNotReady with the reason when there is none)."""
+        snap = self._loaded()
+        if (damage := snap.damage()) is not None:
+            return self._replace_damaged(snap, damage)
+        return snap
+
+    def current_if_whole(self) -> Snapshot | None:
+        """`current()` when that needs no load: None when the served build is damaged (then call `current()`
+        off the event loop); IndexNotReady as `current()`."""
+        snap = self._loaded()
+        return snap if snap.damage() is None else None
+
+    def _loaded(self) -> Snapshot:
         self.maybe_reload()
         snap = self._snapshot
         if snap is None:
@@ -122,6 +149,26 @@ class IndexHolder:
             self.reload_error = None
             return self._swap(index)
 
+    def _replace_damaged(self, snap: Snapshot, damage: str) -> Snapshot:
+        """Stop serving a build whose files changed under it and load what `current` offers now (the build
+        layout falls back to the newest whole build); with none, refuse until a rebuild."""
+        with self._lock:
+            now = self._snapshot
+            if now is not None and now is not snap:  # another request replaced it meanwhile
+                return now
+            log.error("%s; it is no longer served", damage)
+            try:
+                index = self._open(self.settings, snap.index.embedder)
+            except Exception as exc:
+                if not isinstance(exc, KetLuanError):
+                    log.exception("index load crashed")
+                why = exc.message if isinstance(exc, KetLuanError) else f"{exc.__class__.__name__}: {exc}"
+                self._snapshot = None
+                self._failed(None, f"{damage}; no whole build to serve instead ({why})")
+                raise IndexNotReady(self._error or damage) from exc
+            self.reload_error = damage
+            return self._swap(index)
+
     def _failed(self, old: Snapshot | None, message: str) -> None:
         if old is None:
             self._status, self._error = "failed", message
@@ -145,7 +192,8 @@ class IndexHolder:
 
     def _swap(self, index: SearchIndex) -> Snapshot:
         service = self.make_service(index)
-        snap = Snapshot(index=index, service=service, build=index.build, loaded_at=time.time())
+        sizes = tuple((name, entry.size) for name, entry in index.manifest.files.items())
+        snap = Snapshot(index=index, service=service, build=index.build, loaded_at=time.time(), sizes=sizes)
         self._snapshot = snap  # one reference assignment: readers see the old snapshot or the new one
         self._status, self._error = "ready", None
         if self._seen_target is None:

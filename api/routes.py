@@ -28,7 +28,7 @@ from api.schemas import (
     SearchResponse,
     error_responses,
 )
-from index.errors import IndexNotReady, KetLuanError
+from index.errors import KetLuanError
 
 # The key itself is checked by GuardMiddleware (before the body is read); this only documents it in OpenAPI.
 _bearer = HTTPBearer(auto_error=False, description="one of KETLUAN_API_KEYS, when that is set")
@@ -213,10 +213,7 @@ def readyz(holder: HolderDep, store: StoreDep, llm: LLMEnabledDep) -> Readiness:
 
 
 def _readiness(holder: Any, llm: bool) -> Readiness:
-    holder.maybe_reload()
-    snap = holder.snapshot
-    if snap is None:
-        raise IndexNotReady(holder.error or "index is loading")
+    snap = holder.current()  # IndexNotReady while there is none; a damaged build is replaced first
     return Readiness(
         build=snap.build.name, documents=len(snap.index.documents), passages=len(snap.index.passages),
         model=snap.index.manifest.model, mode="llm" if llm else "extractive",

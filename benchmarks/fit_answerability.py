@@ -13,6 +13,7 @@ printed; --write stores bot/answerability.json. The test split is never read her
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ from index.evaluation import fact_present  # noqa: E402
 from index.search import open_index  # noqa: E402
 from index.settings import IndexSettings  # noqa: E402
 
-DEV_FILES = ("questions.jsonl", "questions.dev.jsonl")
+DEV_FILES = ("questions.jsonl", "questions.dev.jsonl", "questions.dev2.jsonl")
 WRONG_COST = 5
 
 
@@ -52,7 +53,8 @@ def questions(data: Path) -> list[dict[str, object]]:
 def read(answerer: ExtractiveAnswerer, item: dict[str, object]) -> Question:
     history = [Turn(message_id=str(i), question=h, answer="", answered=True)
                for i, h in enumerate(item.get("history") or [])]  # type: ignore[union-attr]  # fmt: skip
-    return resolve(str(item["question"]), history, answerer.analyze)
+    as_of = dt.date.fromisoformat(str(item["as_of"])) if item.get("as_of") else None
+    return resolve(str(item["question"]), history, lambda m: answerer.analyze(m, as_of))
 
 
 def main() -> int:

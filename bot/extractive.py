@@ -39,6 +39,7 @@ STOPWORDS = stopwords()
 
 _PRAISE = re.compile(r"\b(biểu dương|ghi nhận|khen)", re.IGNORECASE)
 _ASSIGN = re.compile(r"\b(giao|yêu cầu|chủ trì|phối hợp|khẩn trương|chỉ đạo|trách nhiệm)\b", re.IGNORECASE)
+_NAMED = re.compile(r"[\"“][^\"“”]{2,60}[\"”]")
 _DEADLINE = re.compile(
     r"(?:hoàn thành(?: dứt điểm)? )?(?:chậm nhất )?"
     r"trước ngày \d{1,2}(?:[/-]\d{1,2}(?:[/-]\d{4})?)?(?: hằng tháng)?"
@@ -150,6 +151,8 @@ class ExtractiveAnswerer:
 
     def _metadata(self, question: Question, numbers: list[str]) -> Draft:
         infos = [self.ket_luan[n] for n in numbers] if numbers else list(self.ket_luan.values())
+        if question.kind == "oldest":
+            infos.reverse()  # the catalogue is newest first
         cites = Cites()
         sources = cites.sources
 
@@ -181,14 +184,15 @@ class ExtractiveAnswerer:
         if not lines:
             return self.refusal(question)
         numbers_cited = [i.number for i in infos]
-        if kind == "newest":
-            newest = infos[0]
-            about = render("about", subject=newest.subject) if newest.subject else ""
-            head = render("meta_newest", number=newest.number, date=vn_date(newest.issued), about=about,
+        if kind in ("newest", "oldest"):
+            first = infos[0]
+            about = render("about", subject=first.subject) if first.subject else ""
+            head = render(f"meta_{kind}", number=first.number, date=vn_date(first.issued), about=about,
                           cite=cite(sources[0]))  # fmt: skip
             rest = [render("list_line", line=line) for line in lines[1:]]
+            more = "meta_earlier" if kind == "newest" else "meta_later"
             text = head + (
-                "\n" + render("meta_earlier", cite=cite(sources[0])) + "\n" + "\n".join(rest) if rest else ""
+                "\n" + render(more, cite=cite(sources[0])) + "\n" + "\n".join(rest) if rest else ""
             )
         elif kind == "documents":
             text = render("meta_documents", count=len(lines), cite=cite(sources[0])) + "\n"
@@ -204,8 +208,9 @@ class ExtractiveAnswerer:
         return Draft(text, True, sources, numbers_cited, kind)
 
     # --- evidence ------------------------------------------------------------------------------------
-    def terms(self, text: str) -> list[tuple[str, float]]:
-        """Content segments of the question (folded, "a b" for compounds) with an IDF weight."""
+    def terms(self, text: str, everyday: frozenset[str] = frozenset()) -> list[tuple[str, float]]:
+        """Content segments of the question (folded, "a b" for compounds) with an IDF weight; segments made
+        only of `everyday` words are left out (the documents' words added for them are weighed instead)."""
         out: list[tuple[str, float]] = []
         seen: set[str] = set()
         n = len(self._folded_passages)
@@ -213,7 +218,7 @@ class ExtractiveAnswerer:
             if seg in STOPWORDS or (seg.isdigit() and len(seg) < 4) or len(seg) < 2 or seg in seen:
                 continue
             parts = seg.split("_")
-            if all(p in STOPWORDS for p in parts):
+            if all(p in STOPWORDS or p in everyday for p in parts):
                 continue
             seen.add(seg)
             phrase = " ".join(parts)
@@ -242,8 +247,8 @@ class ExtractiveAnswerer:
         return filters
 
     # --- answering -----------------------------------------------------------------------------------
-    def analyze(self, message: str) -> Question:
-        return self.reader.read(message)
+    def analyze(self, message: str, today: dt.date | None = None) -> Question:
+        return self.reader.read(message, today)
 
     def answer(
         self, question: Question, filters: SearchFilters | None = None, today: dt.date | None = None
@@ -275,7 +280,7 @@ class ExtractiveAnswerer:
         if not numbers and filters and filters.ket_luan:
             numbers = [n for n in (_norm(x) for x in filters.ket_luan) if n and n in self.ket_luan]
         if kind in METADATA_KINDS:
-            return self._metadata(question, [] if kind in ("newest", "documents") else numbers)
+            return self._metadata(question, [] if kind in ("newest", "oldest", "documents") else numbers)
         if (asked := _LISTS_DOCUMENTS.search(question.folded)) and not (
             kind == "task" and question.canonical
         ):
@@ -299,7 +304,7 @@ class ExtractiveAnswerer:
             if found is not None:
                 return found
         hits = self.search(question, self.effective_filters(question, filters))
-        terms = self.terms(question.topic)
+        terms = self.terms(question.topic, question.everyday)
         evidence = self.evidence(hits, terms, question)
         if kind == "deadline":
             found = self.tasks.deadline(question, hits, terms)
@@ -360,7 +365,7 @@ class ExtractiveAnswerer:
     def features(self, question: Question, filters: SearchFilters | None = None) -> dict[str, float]:
         """The answerability evidence of a question (for fitting the model and for tests)."""
         hits = self.search(question, self.effective_filters(question, filters))
-        return self.evidence(hits, self.terms(question.topic), question).as_dict()
+        return self.evidence(hits, self.terms(question.topic, question.everyday), question).as_dict()
 
     def _agency_not_named(self, question: Question, numbers: Sequence[str]) -> Draft | None:
         """The refusal for an agency that the Kết luận asked about never names (checked over every passage
@@ -397,12 +402,14 @@ class ExtractiveAnswerer:
             if p.kind in ("metadata", "signature"):
                 continue
             context_folded = fold(p.context)
+            named_before = False  # a sentence after one that names the agency has it as its implicit subject
             for pos, piece in enumerate(split_sentences(p.text)):
                 folded = " " + " ".join(words(fold(piece))) + " "
                 score = self.covered(terms, folded) + 0.4 * (hit.score / top_score) - 0.04 * rank
                 if focus_agency:
                     in_sentence = any(f" {a} " in folded for a in focus_agency)
-                    in_context = any(a in context_folded for a in focus_agency)
+                    in_context = named_before or any(a in context_folded for a in focus_agency)
+                    named_before = named_before or in_sentence
                     if not (in_sentence or in_context):
                         continue
                     score += 1.0 if in_sentence else 0.5
@@ -415,6 +422,10 @@ class ExtractiveAnswerer:
                     if not _DEADLINE.search(piece):
                         continue
                     score += 0.5
+                if question.besides:  # "ngoài việc X, còn …": a sentence about X is what was set aside
+                    score -= 0.6 * sum(f" {w} " in folded for w in question.besides) / len(question.besides)
+                if question.quantity is not None and not _has_quantity(piece, question.quantity):
+                    continue  # "bao lâu", "bao nhiêu tiền": only a sentence that states such a number answers
                 out.append(_Sentence(p, rank, piece, folded, score, role if focus_agency else 0.0, pos))
         if not out:  # e.g. no sentence of the hits names the agency asked about
             return []
@@ -468,7 +479,7 @@ class ExtractiveAnswerer:
     def _compose(self, picked: list[_Sentence], question: Question, kind: str) -> Draft:
         cites = Cites()
         sources, cite = cites.sources, cites.cite
-        focus = [(a, 3.0) for a in question.agencies] + self.terms(question.topic)
+        focus = [(a, 3.0) for a in question.agencies] + self.terms(question.topic, question.everyday)
         # the newest Kết luận first; within one, the best sentence first
         picked.sort(key=lambda s: (-self._issued(s.passage).toordinal(), -s.score))
         numbers: list[str] = []
@@ -488,7 +499,9 @@ class ExtractiveAnswerer:
             budget = MAX_QUOTE_WORDS * 3 // 2 if kind in ("list", "who") else MAX_QUOTE_WORDS
             # never cut away what was asked: the deadline, the documents asked for
             text = f"{s.quote} {s.extra}" if s.extra else s.quote
-            keep = [m.group(0) for m in _DEADLINE.finditer(text)] if kind == "deadline" else []
+            # a deadline of the quoted clause ("(hoàn thành trước ngày 31/8/2025)") and a named standard in
+            # quotation marks ("đúng-đủ-sạch-sống") are what people ask for: never trimmed away
+            keep = [m.group(0) for m in _DEADLINE.finditer(text)] + _NAMED.findall(text)
             if asks_documents:
                 keep += _DOCUMENT_NUMBER.findall(text)
             if s.extra:  # two sentences: each trimmed on its own, the one that answers more gets more room
@@ -543,7 +556,7 @@ class ExtractiveAnswerer:
         return Draft(text, True, sources, numbers, kind)
 
 
-_NUMBER_WORDS = r"(?:\d[\d.,]*|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
+_NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
 
 
 def _has_quantity(text: str, noun: str) -> bool:
@@ -555,7 +568,8 @@ def _has_quantity(text: str, noun: str) -> bool:
     if noun == "nguoi":  # a person's name: "đồng chí Trần Cẩm Tú", "ông Nguyễn Văn A"
         return bool(re.search(r"\b(?:đồng chí|ông|bà)\s+[A-ZĐ][\w]+(?:\s+[A-ZĐ][\w]+){1,3}", text))
     if noun == "dong":
-        return bool(re.search(rf"{number}\s+(?:dong|trieu|ty|nghin)\b|\d\s*%", folded))
+        # an amount of money: "500 triệu đồng", "2 tỷ" ("3 đồng chí" is no amount)
+        return bool(re.search(rf"{number}\s+(?:dong(?! (?:chi|thoi|bo|y|bao))|trieu|ty|nghin)\b", folded))
     if noun == "thoi gian":
         return bool(re.search(rf"{number}\s+(?:nam|thang|tuan|ngay|gio)\b", folded))
     if not noun:

@@ -21,6 +21,7 @@ from index.textnorm import fold, has_diacritics, normalize, words
 QuestionKind = Literal[
     "greeting",
     "newest",
+    "oldest",
     "documents",
     "signer",
     "date",
@@ -40,6 +41,7 @@ QuestionKind = Literal[
 INTENTS: dict[str, str] = {
     "greeting": "greeting",
     "newest": "metadata",
+    "oldest": "metadata",
     "documents": "metadata",
     "signer": "metadata",
     "date": "metadata",
@@ -55,7 +57,7 @@ INTENTS: dict[str, str] = {
     "list": "list",
     "generic": "fact",
 }
-METADATA_KINDS = frozenset({"newest", "documents", "signer", "date", "report"})
+METADATA_KINDS = frozenset({"newest", "oldest", "documents", "signer", "date", "report"})
 
 # another document by its number: "Kế hoạch số 56-KH/BCĐ", "Quy định 89-QĐ/TW", "Nghị quyết 18"
 _DOC_NUMBER = re.compile(r"\b(\d{1,4})\s*-\s*([a-z]{1,4})\s*/\s*([a-z]{1,8})\b")
@@ -263,6 +265,9 @@ class Question:
     content: tuple[str, ...] = ()  # folded content words: what the question is about, not what it asks
     quantity: str | None = None  # what a "bao nhiêu …" question counts ("" unnamed); None: no quantity asked
     canonical: tuple[str, ...] = ()  # the agencies named, by their canonical names ("Bộ Tư pháp")
+    # folded words of the everyday phrases `added` stands for ("truong", "hoc")
+    everyday: frozenset[str] = frozenset()
+    besides: tuple[str, ...] = ()  # folded words of what "ngoài …" sets aside: not what the answer is about
 
     @property
     def intent(self) -> str:
@@ -275,8 +280,8 @@ class Question:
         focus: Literal["content", "document", "signer", "newest", "oldest"] = "content"
         if self.kind == "signer":
             focus = "signer"
-        elif self.kind == "newest":
-            focus = "newest"
+        elif self.kind in ("newest", "oldest"):
+            focus = self.kind
         elif self.kind in METADATA_KINDS:
             focus = "document"
         text = self.topic or self.text
@@ -413,13 +418,15 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
     return known, unknown, spans
 
 
+_BESIDES = re.compile(r"\bngoai (.{3,80}?)(?:,|\s(?=thi |con |ra\s*,|ra (?:thi|con)\b))")
 _DOCUMENT_WORDS = re.compile(r"\b(ket luan|van ban|kl|nghi quyet|quy dinh|no|do|nay|ay|tren)\b")
 _PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
 _NEWEST_QUALIFIER = re.compile(
     r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
 )
 _SPOKEN_AGENCY_LEAD = re.compile(
-    r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(\w+(?: \w+){0,3})"
+    # the name is looked ahead, so "rồi bên tư pháp" tries the words after "rồi" and after "bên"
+    r"(?:^|\b(?:ben|phia|ong|may ong|co quan|thang|tui|con|the con|roi|va|voi)\s+)(?=(\w+(?: \w+){0,3}))"
 )
 
 
@@ -500,13 +507,21 @@ def kind_of(
         return "greeting"
     if "compare" in found and len(numbers) >= 2:
         return "compare"
+    if (
+        "digest" in found
+        and not agencies_named
+        and about_document
+        and ("series" in found or bare_words <= 12)
+    ):
+        # "tóm tắt/tóm gọn Kết luận 183 giúp mình, dài quá": a summary, whatever else the message says
+        return "summary" if numbers and "series" not in found else "series"
     if "summary" in found and not specific and not agencies_named:
         return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
     if ("overdue" in found or "upcoming" in found) and not specific:
         return "window"
     if has_window and "window_ask" in found and not specific:
         return "window"
-    for kind in ("newest", "documents", "signer", "report", "date"):
+    for kind in ("newest", "oldest", "documents", "signer", "report", "date"):
         if kind in found and (about_document or kind in ("newest", "documents", "signer")):
             return kind  # type: ignore[return-value]
     if (
@@ -532,11 +547,18 @@ def kind_of(
     return "generic"
 
 
-def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
+def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | None = None) -> Question:
     if isinstance(lexicon, AttestedPhrases):
         lexicon = Lexicon(lexicon)
     norm = normalize_question(message)
     text, folded = norm.text, norm.folded
+    besides: tuple[str, ...] = ()
+    m = _BESIDES.search(folded)
+    if m and text[m.start(1) :].split()[0].lower() != "ra":  # "ngoài ra" (moreover) sets nothing aside
+        # "Ngoài việc làm việc với các đảng ủy, … còn phải làm gì?": what is set aside is not what is asked
+        besides = content_words(m.group(1))
+        text = (text[: m.start()] + text[m.end() :]).strip(" ,")
+        folded = fold(text)
     numbers = ket_luan_numbers(folded)
     if not numbers or ("compare" in cues(folded) and len(numbers) < 2):
         numbers += [n for n in bare_ket_luan(folded, lexicon.ket_luan) if n not in numbers]
@@ -564,9 +586,12 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
     references = tuple([*mentioned, *others])
     drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in name.split()}
     drop |= {w for n in numbers for w in fold(n).split("-")}
-    content = content_words(folded, drop | {"ket", "luan", "kl", "tw"})
+    everyday = frozenset(w for phrase in norm.kept for w in words(fold(phrase)))
+    # the everyday words the documents' words were added for say nothing more ("kêu bớt" → "yêu cầu giảm")
+    content = content_words(folded, drop | everyday | {"ket", "luan", "kl", "tw"})
+    content += tuple(w for w in content_words(fold(" ".join(norm.added)), drop) if w not in content)
     specific = len(content) >= 2
-    span = window(folded, lexicon.today())
+    span = window(folded, today or lexicon.today())
     status: Literal["overdue", "upcoming"] | None = None
     if "overdue" in found:
         status = "overdue"
@@ -615,6 +640,8 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases) -> Question:
         content=content,
         quantity="nguoi" if asks_person(folded) else quantity(folded),
         canonical=tuple(canonical),
+        everyday=everyday,
+        besides=besides,
     )
 
 
@@ -735,8 +762,10 @@ class Reader:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
 
-    def read(self, message: str) -> Question:
-        return analyze(message, self.lexicon)
+    def read(self, message: str, today: dt.date | None = None) -> Question:
+        """`today`: the day relative windows ("tuần tới", "từ nay đến cuối năm") are read from (default: the
+        lexicon's today)."""
+        return analyze(message, self.lexicon, today)
 
     def search_query(self, text: str, filters: SearchFilters | None = None) -> SearchQuery:
         """A search box query read like a question: "Kết luận 183 …" filters on 183-KL/TW."""

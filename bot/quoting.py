@@ -50,7 +50,7 @@ def trim(
         end = sentence.find(";", at + len(k))
         piece = sentence[start : end if end >= 0 else len(sentence)].strip()
         piece = (
-            _window(piece, [(fold(k).split()[0], 1.0)], max_words)
+            _window(piece, [(fold(k).strip(',.;:()“”"').split()[0], 1.0)], max_words)
             if len(piece.split()) > max_words
             else piece
         )

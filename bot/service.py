@@ -39,7 +39,9 @@ LLM_MIN_CONFIDENCE = 0.2
 # Metadata answers come straight from Document fields, and task lists from the extracted directives: an LLM
 # adds nothing but risk there. Every other in-scope question may go to the LLM, even one the extractive
 # path refused (spoken phrasing, summaries), as long as retrieval found passages for it.
-_EXTRACTIVE_ONLY = frozenset({"greeting", "signer", "date", "report", "newest", "documents", "window"})
+_EXTRACTIVE_ONLY = frozenset(
+    {"greeting", "signer", "date", "report", "newest", "oldest", "documents", "window"}
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class ChatService:
         question = resolve(
             text,
             history[-self.settings.history_turns :] if self.settings.history_turns else [],
-            self.extractive.analyze,
+            lambda m: self.extractive.analyze(m, today),
         )
         draft = self.extractive.answer(question, filters, today)
         return _Prepared(cid, text, question, history, draft, started)

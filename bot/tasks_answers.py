@@ -49,7 +49,7 @@ class TaskAnswers:
 
     def _where(self, d: Directive) -> str:
         info = self.info.get(d.ket_luan)
-        return f"Kết luận {d.ket_luan} ({vn_date(info.issued if info else d.issued)})"
+        return render("ket_luan_name", number=d.ket_luan) + f" ({vn_date(info.issued if info else d.issued)})"
 
     def agency_of(self, question: Question) -> str | None:
         """The agency the question asks about, as the tasks name it: "Chính phủ" is asked, "Đảng ủy Chính
@@ -154,7 +154,7 @@ class TaskAnswers:
             lead=sum(1 for d in ordered if role(d) == 0),
             partner=sum(1 for d in ordered if role(d) == 1),
             named=render("tasks_named", count=min(len(named), MAX_NAMED)) if named else "",
-            ket_luan=", ".join(f"Kết luận {n}" for n in kls),
+            ket_luan=", ".join(render("ket_luan_name", number=n) for n in kls),
             newest=newest,
             more=render("task_more", shown=MAX_ITEMS) if len(ordered) > MAX_ITEMS else "",
             cite=cites.cite(self._passage(ordered[0])),
@@ -177,18 +177,18 @@ class TaskAnswers:
         if question.status == "overdue":
             query = TaskQuery(status="overdue", as_of=today)
             head, values = "window_head_overdue", {"as_of": vn_date(today)}
+        elif question.window:  # a named window ("tháng 10/2025 có việc gì tới hạn") before "sắp đến hạn"
+            query = TaskQuery(due_after=question.window[0], due_before=question.window[1])
+            values = {"span": _span(*question.window)}
         elif question.status == "upcoming":
             query = TaskQuery(due_after=today, due_before=today + dt.timedelta(days=UPCOMING_DAYS))
             head, values = "window_head_upcoming", {"as_of": vn_date(today), "days": UPCOMING_DAYS}
-        elif question.window:
-            query = TaskQuery(due_after=question.window[0], due_before=question.window[1])
-            values = {"span": _span(*question.window)}
         else:
             return None
         found: list[Directive] = []
         for number in numbers or [None]:
             found += self.book.query(query.model_copy(update={"ket_luan": number, "agency": agency}))
-        if question.status == "upcoming":
+        if head == "window_head_upcoming":
             for number in numbers or [None]:
                 found += [d for d in self.book.query(TaskQuery(ket_luan=number, agency=agency))
                           if d.recurring and d not in found]  # fmt: skip
@@ -307,7 +307,9 @@ class TaskAnswers:
         if not found:
             return None
         cites = Cites()
-        where = ", ".join(f"Kết luận {n}" for n in numbers) if numbers else render("the_series")
+        where = (
+            ", ".join(render("ket_luan_name", number=n) for n in numbers) if numbers else render("the_series")
+        )
         lines = [render("mentioned_head", where=where, count=len(found), cite=cites.cite(found[0][1]))]
         for ref, p in found:
             issued = render("reference_issued", date=vn_date(ref.issued)) if ref.issued else ""

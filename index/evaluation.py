@@ -62,12 +62,24 @@ class EvalQuestion(BaseModel):
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "data" / "eval"
 # the question sets `ketluan eval --split` reads: tuned on dev, reported on test; "old" is the first set
-SPLITS = {"dev": "questions.dev.jsonl", "test": "questions.test.jsonl", "old": "questions.jsonl"}
+# (dev2/test2: a second, independently written set, split the same way)
+SPLITS = {
+    "dev": "questions.dev.jsonl",
+    "dev2": "questions.dev2.jsonl",
+    "test": "questions.test.jsonl",
+    "test2": "questions.test2.jsonl",
+    "old": "questions.jsonl",
+}
 
 
 def split_files(split: str, folder: Path = EVAL_DIR) -> dict[str, Path]:
-    """`dev`, `test` or `all` (dev, test and the old set) → name → file, for the files that exist."""
-    names = {"dev": ["dev"], "test": ["test"], "all": ["dev", "test", "old"]}.get(split)
+    """`dev` (dev, dev2), `test` (test, test2) or `all` (both and the old set) → name → file, for the files
+    that exist."""
+    names = {
+        "dev": ["dev", "dev2"],
+        "test": ["test", "test2"],
+        "all": ["dev", "dev2", "test", "test2", "old"],
+    }.get(split)
     if names is None:
         raise ValueError(f"unknown split {split!r}: dev, test or all")
     return {name: folder / SPLITS[name] for name in names if (folder / SPLITS[name]).is_file()}

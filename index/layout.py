@@ -29,6 +29,11 @@ MANIFEST = "manifest.json"
 # Search-time parameter of an approximate index (see index/build.py for how it was chosen)
 HNSW_EF_SEARCH = 128  # SearchIndex asks for 200 candidates, so in service the effective efSearch is >= 200
 FAISS_READ_FLAGS = 0x200 | 0x2  # faiss.IO_FLAG_MMAP_IFC | IO_FLAG_READ_ONLY; faiss is imported lazily
+# A build whose vectors and BM25 arrays are smaller than this is read into memory: a file truncated under a
+# serving process cannot kill it then (reading a memory-mapped file past its new end is SIGBUS). Larger
+# builds are memory-mapped so worker processes share the page cache (the server checks their sizes instead).
+MAP_MIN_BYTES = 64 * 2**20
+MAPPED = ("embeddings.npy", "vectors.faiss", "bm25/")
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +108,11 @@ def verify(build: Path, manifest: Manifest, *, checksums: bool = False) -> None:
                                f"its manifest says {entry.size}")  # fmt: skip
         if checksums and _sha256(path) != entry.sha256:
             raise DamagedBuild(f"index build {build.name} is corrupt: {name} does not match its checksum")
+
+
+def mapped_bytes(manifest: Manifest) -> int:
+    """How much of the build a search reads from memory-mapped files when it is mapped."""
+    return sum(e.size for name, e in manifest.files.items() if name.startswith(MAPPED))
 
 
 def read_manifest(build: Path) -> Manifest:

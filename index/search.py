@@ -17,11 +17,13 @@ from index.fusion import candidates, fuse, top_rows
 from index.language.references import normalize_ket_luan
 from index.layout import (
     FAISS_READ_FLAGS,
+    MAP_MIN_BYTES,
     Manifest,
     configure_search,
     current_build,
     load_documents,
     load_passages,
+    mapped_bytes,
     read_manifest,
     staleness,
 )
@@ -92,18 +94,22 @@ class SearchIndex:
         self.build = build
         self.embedder = embedder
         self.manifest = manifest
+        # an old manifest lists no files: map, as before
+        self.mapped = mapped = not manifest.files or mapped_bytes(manifest) >= MAP_MIN_BYTES
         try:
             self.passages = load_passages(build)
             self.documents = {d.document_id: d for d in load_documents(build)}
-            self.vectors = np.load(build / "embeddings.npy", mmap_mode="r")
+            self.vectors = np.load(build / "embeddings.npy", mmap_mode="r" if mapped else None)
             # IO_FLAG_MMAP_IFC maps the HNSW graph and vectors from the file: worker processes share the
             # page cache instead of each holding a copy (IO_FLAG_MMAP only maps IVF lists).
             self.faiss = (
-                configure_search(faiss.read_index(str(build / "vectors.faiss"), FAISS_READ_FLAGS))
+                configure_search(
+                    faiss.read_index(str(build / "vectors.faiss"), FAISS_READ_FLAGS if mapped else 0)
+                )
                 if manifest.vector_index != "flat"
                 else None
             )
-            self.bm25 = bm25s.BM25.load(str(build / "bm25"), mmap=True, show_progress=False)
+            self.bm25 = bm25s.BM25.load(str(build / "bm25"), mmap=mapped, show_progress=False)
             self.tasks = TaskBook.load(build)
             self.accents: dict[str, tuple[str, int]] = {
                 k: (v[0], int(v[1]))

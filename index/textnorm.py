@@ -13,6 +13,8 @@ _OLD_TO_NEW = {
     "uỳ": "ùy", "uý": "úy", "uỷ": "ủy", "uỹ": "ũy", "uỵ": "ụy",
 }  # fmt: skip
 _OLD_TONE = re.compile(r"(?<![qQ])(" + "|".join(_OLD_TO_NEW) + r")(?!\w)", re.IGNORECASE)
+# "gi" before a vowel is a consonant: a tone typed on its i ("gía", "gìơ") belongs on the vowel after it
+_GI_TONE = re.compile(r"(?<!\w)([gG])([íìỉĩịÍÌỈĨỊ])([aăâeêoôơuưAĂÂEÊOÔƠUƯ])")
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -23,13 +25,19 @@ def _swap_tone(match: re.Match[str]) -> str:
     return "".join(n.upper() if o.isupper() else n for o, n in zip(old, new, strict=True))
 
 
+def _move_gi_tone(match: re.Match[str]) -> str:
+    g, i, vowel = match.groups()
+    decomposed = unicodedata.normalize("NFD", i)
+    return g + decomposed[0] + unicodedata.normalize("NFC", vowel + decomposed[1:])
+
+
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
 def normalize(text: str) -> str:
     """NFC, new-style tone marks, single spaces. Case and diacritics are kept."""
-    text = _OLD_TONE.sub(_swap_tone, nfc(text))
+    text = _GI_TONE.sub(_move_gi_tone, _OLD_TONE.sub(_swap_tone, nfc(text)))
     return _SPACE.sub(" ", text).strip()
 
 

@@ -3,11 +3,13 @@
 Usage (stdlib only):
     python data/eval/check_questions.py [--passages /path/to/passages.jsonl]
 
-Checks: fields and their values; ids unique; every gold id exists; every expected phrase is in a gold
-passage (accent- and case-folded, whole tokens) and every expected ISO date is written there in some form;
-no expected fact is already in the question; paraphrase groups have at least three questions (greetings and
-out-of-scope excepted) and one intent; no group is on both sides and the split is the one split.py makes;
-no question repeats one of data/eval/questions.jsonl.
+Checks both question sets — dev/test and the second writer's dev2/test2 — each on its own: fields and their
+values; ids unique; every gold id exists; every expected phrase is in a gold passage (accent- and
+case-folded, whole tokens) and every expected ISO date is written there in some form; no expected fact is
+already in the question; paraphrase groups have at least three questions (greetings and out-of-scope
+excepted) and one intent; no group is on both sides and the split is the one split.py makes. Across sets:
+no question of dev/test repeats one of data/eval/questions.jsonl, no question of dev2/test2 repeats one of
+the earlier files, and no id or group is shared between the two sets.
 """
 
 from __future__ import annotations
@@ -90,7 +92,13 @@ def load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def check(dev: list[dict], test: list[dict], passages: dict[str, str], old: list[dict]) -> list[str]:
+def check(
+    dev: list[dict],
+    test: list[dict],
+    passages: dict[str, str],
+    old: list[dict],
+    old_name: str = "questions.jsonl",
+) -> list[str]:
     problems: list[str] = []
     rows = dev + test
     ids = Counter(r.get("id") for r in rows)
@@ -112,7 +120,7 @@ def check(dev: list[dict], test: list[dict], passages: dict[str, str], old: list
             problems.append(f"{rid}: empty question")
             continue
         if fold(question) in old_questions:
-            problems.append(f"{rid}: copies a question of questions.jsonl")
+            problems.append(f"{rid}: copies a question of {old_name}")
         key = fold(" | ".join([*r["history"], question]))
         seen_questions[key] += 1
         if seen_questions[key] == 2:
@@ -190,9 +198,9 @@ def _check_groups(dev: list[dict], test: list[dict]) -> list[str]:
     return problems
 
 
-def summary(dev: list[dict], test: list[dict]) -> str:
+def summary(dev: list[dict], test: list[dict], names: tuple[str, str] = ("dev", "test")) -> str:
     lines = []
-    for name, rows in (("dev", dev), ("test", test)):
+    for name, rows in zip(names, (dev, test), strict=True):
         groups = len({r["group"] for r in rows})
         lines.append(f"{name}: {len(rows)} questions, {groups} groups")
         lines.append(
@@ -223,11 +231,36 @@ def main() -> int:
         problems.append(f"only {len(total)} questions (at least 320)")
     if sum(r["intent"] == "out_of_scope" for r in total) < 50:
         problems.append("fewer than 50 out-of-scope questions")
+    dev2, test2 = (load(p) if p.exists() else [] for p in (split.DEV2, split.TEST2))
+    problems += check_second(dev2, test2, passages, load(OLD) + total)
     for p in problems:
         print(p)
     print(summary(dev, test))
+    print("second set:")
+    print(summary(dev2, test2, names=("dev2", "test2")))
     print(f"{len(problems)} problems")
     return 1 if problems else 0
+
+
+def check_second(
+    dev2: list[dict], test2: list[dict], passages: dict[str, str], earlier: list[dict]
+) -> list[str]:
+    """The second writer's set: the same checks, no copy of an earlier question, no id or group in common."""
+    if not dev2 or not test2:
+        return [f"second set missing or empty: {split.DEV2.name}, {split.TEST2.name}"]
+    problems = check(
+        dev2, test2, passages, earlier, "questions.jsonl, questions.dev.jsonl or questions.test.jsonl"
+    )
+    total = dev2 + test2
+    shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
+    problems += [f"{i}: id also used in the first set" for i in sorted(shared_ids)]
+    shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
+    problems += [f"{g}: group also used in the first set" for g in sorted(shared_groups)]
+    if len(total) < 150:
+        problems.append(f"second set: only {len(total)} questions (at least 150)")
+    if sum(r["intent"] == "out_of_scope" for r in total) < 40:
+        problems.append("second set: fewer than 40 out-of-scope questions")
+    return problems
 
 
 if __name__ == "__main__":

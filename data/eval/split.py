@@ -3,6 +3,7 @@
 Usage (stdlib only, deterministic; re-running on the two files it wrote gives the same split):
     python data/eval/split.py                      # re-split questions.dev.jsonl + questions.test.jsonl
     python data/eval/split.py pooled.jsonl ...     # split freshly written questions
+    python data/eval/split.py --set 2 [pooled.jsonl ...]   # the second writer's set: dev2 / test2
 
 Groups are shuffled with a fixed seed separately for each intent, so both sides hold every answer type;
 about 45 % of the groups of each intent go to dev, the rest to test.
@@ -10,6 +11,7 @@ about 45 % of the groups of each intent go to dev, the rest to test.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sys
@@ -18,6 +20,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEV = HERE / "questions.dev.jsonl"
 TEST = HERE / "questions.test.jsonl"
+DEV2 = HERE / "questions.dev2.jsonl"
+TEST2 = HERE / "questions.test2.jsonl"
+SETS = {"1": (DEV, TEST), "2": (DEV2, TEST2)}
 SEED = "ketluan-eval-2026"
 DEV_SHARE = 0.45
 
@@ -54,10 +59,17 @@ def order(row: dict) -> tuple[str, int]:
 
 
 def main(argv: list[str]) -> None:
-    sources = [Path(a) for a in argv] or [DEV, TEST]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--set", choices=sorted(SETS), default="1", help="question set: 1 dev/test, 2 dev2/test2"
+    )
+    parser.add_argument("sources", nargs="*", type=Path, help="question files (default: the set's two files)")
+    args = parser.parse_args(argv)
+    dev, test = SETS[args.set]
+    sources = args.sources or [dev, test]
     rows = sorted(read(sources), key=order)
     side = assign(rows)
-    for name, path in (("dev", DEV), ("test", TEST)):
+    for name, path in (("dev", dev), ("test", test)):
         chosen = [r for r in rows if side[r["group"]] == name]
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chosen), "utf-8")
         groups = {r["group"] for r in chosen}

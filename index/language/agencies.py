@@ -173,6 +173,10 @@ _WORD = re.compile(r"(?<!\w)\w+")
 _MINISTRY = re.compile(r"(?<!\w)Bộ [A-ZĐ]\w* \w+(?:,? (?:và )?[A-ZĐ]\w* \w+)*")
 
 
+# nouns that a bare collective name ("địa phương", "bộ, ngành") only qualifies when it follows them
+_MODIFIED = [["quyen"], ["cap"], ["sach"], ["den"], ["luc"], ["ban"]]
+
+
 def find(text: str) -> list[Mention]:
     """The agencies `text` names, as spans of `text`, in order, longest alias first where several overlap."""
     return list(_find(text))
@@ -193,6 +197,9 @@ def _find(text: str) -> tuple[Mention, ...]:
             if not match:
                 continue
             start, end = where[match.start()], where[match.end() - 1] + 1
+            said = match.group(0)
+            if not said.startswith("cac ") and folded[: match.start()].split()[-1:] in _MODIFIED:
+                continue  # "chính quyền địa phương", "cấp địa phương": a word of a compound, not an addressee
             if acronyms and not all(a in _strip_marks(text[start:end]) for a in acronyms):
                 continue  # an abbreviation counts only in capitals
             out.append(Mention(start, end, agency))

@@ -30,6 +30,7 @@ class NormalizedQuestion:
     folded: str  # `text` folded: lower case, no diacritics
     replaced: tuple[tuple[str, str], ...] = ()  # (typed, written) pairs, for logs and tests
     added: tuple[str, ...] = ()  # the documents' words for everyday ones the user kept ("sắp xếp" …)
+    kept: tuple[str, ...] = ()  # the user's everyday words that `added` stands for ("trường học" …)
 
     @property
     def search_text(self) -> str:
@@ -75,13 +76,16 @@ def abbreviations() -> _Table:
 
 @cache
 def spoken() -> _Table:
-    """Spoken forms match with or without diacritics: "chung nao" is "chừng nào"."""
+    """Spoken forms match with or without diacritics: "chung nao" is "chừng nào"; mode `exact` only as typed
+    ("tháng sáu" is June, "tháng sau" next month)."""
     exact: dict[tuple[str, ...], _Entry] = {}
     folded: dict[tuple[str, ...], _Entry] = {}
     for row in _rows("spoken.tsv"):
-        entry = _Entry(row[1], add=len(row) > 2 and row[2] == "add")
+        mode = row[2] if len(row) > 2 else "replace"
+        entry = _Entry(row[1], add=mode == "add")
         exact.setdefault(_key(row[0]), entry)
-        folded.setdefault(tuple(fold(w) for w in _key(row[0])), entry)
+        if mode != "exact":
+            folded.setdefault(tuple(fold(w) for w in _key(row[0])), entry)
     return _Table(exact, folded)
 
 
@@ -121,7 +125,7 @@ def _is_filler(tokens: list[str], i: int) -> int:
     return 0
 
 
-def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[str]]:
+def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[str], list[str]]:
     """One left-to-right pass of longest matches of `table` (and fillers) over the words of `text`."""
     glued = _GLUED.sub(lambda m: m.group(1) + " ", text)
     found_tokens = list(_TOKEN.finditer(glued))
@@ -131,6 +135,7 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
     out: list[str] = []
     replaced: list[tuple[str, str]] = []
     added: list[str] = []
+    kept: list[str] = []
     i = 0
     while i < len(tokens):
         if size := _is_filler(tokens, i):
@@ -146,6 +151,7 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
         typed = glued[found_tokens[i].start() : found_tokens[i + size - 1].end()]
         if entry.add:
             out.append(sep + typed)
+            kept.append(typed)
             if entry.written not in added:
                 added.append(entry.written)
         else:
@@ -153,19 +159,19 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
             if typed.lower() != entry.written.lower():
                 replaced.append((typed, entry.written))
         i += size
-    return "".join(out), replaced, added
+    return "".join(out), replaced, added, kept
 
 
 def normalize_question(message: str) -> NormalizedQuestion:
     """The written form of a typed question; its meaning, numbers and names are kept as they are."""
     original = normalize(message)
-    text, replaced, _ = _pass(_MONTH_SHORT.sub(r"tháng \1", original), abbreviations())
-    text, more, added = _pass(text, spoken())
+    text, replaced, _, _ = _pass(_MONTH_SHORT.sub(r"tháng \1", original), abbreviations())
+    text, more, added, kept = _pass(text, spoken())
     text = _SPACE_AFTER.sub(r"\1", _SPACE_BEFORE.sub(r"\1", text))
     text = re.sub(r"^[\s,.;:!?]+", "", text).strip()
     if not any(ch.isalnum() for ch in text):
         text = original  # a message made only of fillers ("ạ") is kept as it was
-    return NormalizedQuestion(original, text, fold(text), (*replaced, *more), tuple(added))
+    return NormalizedQuestion(original, text, fold(text), (*replaced, *more), tuple(added), tuple(kept))
 
 
 @cache
@@ -187,9 +193,17 @@ _RANGE = re.compile(rf"\btu\s+(?:ngay\s+)?{_D}\s+den\s+(?:het\s+)?(?:ngay\s+)?{_
 _BEFORE = re.compile(rf"\b(?:truoc|den|cham nhat|han)\s+(?:het\s+)?(?:ngay\s+)?{_D}")
 _AFTER = re.compile(rf"\b(?:sau|tu)\s+(?:ngay\s+)?{_D}")
 _ON = re.compile(rf"\b(?:ngay\s+)?{_D}")
-_UNTIL_YEAR_END = re.compile(r"\b(?:tu nay )?(?:den|toi) (?:het |cuoi )+nam (\d{4})\b|\bcuoi nam (\d{4})\b")
-_FROM_NOW = re.compile(r"\btu nay\b")
-_RELATIVE = re.compile(r"\b(tuan|thang|nam|quy)\s+(nay|toi|sau|truoc)\b")
+_UNTIL_YEAR_END = re.compile(r"\b(?:den|toi) (?:het |cuoi )+nam(?: (\d{4}|nay))?\b|\bcuoi nam (\d{4}|nay)\b")
+_FROM_NOW = re.compile(r"\b(?:tu|ke tu) (?:nay|gio|bay gio|hom nay|luc nay)\b")
+# "tuần tới" is next week; "vài tuần tới", "3 tuần tới" are a stretch from today (an upcoming question)
+_RELATIVE = re.compile(r"(?<!vai )(?<!may )(?<!\d )\b(tuan|thang|nam|quy)\s+(nay|toi|sau|truoc)\b")
+# months written as words: "tháng mười năm 2025", "tháng chạp"; "tháng năm" only before a year
+_MONTH_WORDS = {"gieng": 1, "hai": 2, "ba": 3, "tu": 4, "nam": 5, "sau": 6, "bay": 7, "tam": 8,
+                "chin": 9, "muoi": 10, "muoi mot": 11, "muoi hai": 12, "chap": 12}  # fmt: skip
+_MONTH_WORD = re.compile(
+    r"\bthang (muoi mot|muoi hai|muoi|gieng|hai|ba|bay|tam|chin|chap|(?:tu|sau|nam)(?=\s*(?:/|nam \d|\d)))\b"
+)
+_THIS_YEAR = re.compile(r"\b(thang \d{1,2}) (?:nam )?nay\b")
 _QUARTERS = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 
 
@@ -207,6 +221,8 @@ def _month_end(year: int, month: int) -> dt.date:
 def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None] | None:
     """The date window a folded question names: "trong tháng 10/2025", "trước ngày 31/12/2025", "năm 2025",
     "quý IV/2025", "từ 1/9/2025 đến 30/9/2025", "tháng này", "tuần tới" (relative to `today`); None if none."""
+    folded = _MONTH_WORD.sub(lambda m: f"thang {_MONTH_WORDS[m.group(1)]}", folded)
+    folded = _THIS_YEAR.sub(rf"\1 nam {today.year}", folded)
     if m := _RANGE.search(folded):
         return _day(*m.group(1, 2, 3)), _day(*m.group(4, 5, 6))
     if m := _BEFORE.search(folded):
@@ -214,8 +230,11 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
     if m := _AFTER.search(folded):
         return _day(*m.group(1, 2, 3)), None
     if m := _UNTIL_YEAR_END.search(folded):
-        year = int(m.group(1) or m.group(2))
-        return (today if _FROM_NOW.search(folded) else None), dt.date(year, 12, 31)
+        said = m.group(1) or m.group(2)
+        year = int(said) if said and said.isdigit() else today.year  # "cuối năm (nay)": this year
+        end = dt.date(year, 12, 31)
+        # "từ nay đến cuối năm 2025" asked after that year: the tasks due by its end, not an empty window
+        return (today if _FROM_NOW.search(folded) and today <= end else None), end
     if m := _QUARTER.search(folded):
         q, year = _QUARTERS[m.group(1)], int(m.group(2))
         return dt.date(year, 3 * q - 2, 1), _month_end(year, 3 * q)
@@ -252,10 +271,14 @@ def window(folded: str, today: dt.date) -> tuple[dt.date | None, dt.date | None]
 
 
 _QUANTITY = re.compile(
-    r"\b(?:bao nhieu|may)\s+(phan tram|%|nam|thang|ngay|tuan|lan|nguoi|dong|trieu|ty)\b|\bbao nhieu(?:\s+(\w+))?"
-    r"|\b(bao lau)\b"
+    # "bộ máy năm 2025" is no "mấy năm": not after "bộ", and a unit before a number is a date
+    r"\b(?:bao nhieu|(?<!bo )may)\s+(phan tram|%|nam|thang|ngay|tuan|lan|nguoi|dong|trieu|ty)\b(?!\s*\d)"
+    r"|\bbao nhieu(?:\s+(\w+))?"
+    r"|\b(bao lau|tan suat)\b"
 )
-_NEAR_FUTURE = re.compile(r"^may (ngay|tuan|thang|hom) (toi|nay|qua|sau|truoc|gan day)\b")  # "mấy ngày tới"
+_NEAR_FUTURE = re.compile(
+    r"^may (ngay|tuan|thang|hom|bua) (toi|nay|qua|sau|truoc|gan day|nua)\b"
+)  # "mấy ngày tới"
 _MONEY = re.compile(r"\b(luong|tien|phi|gia|kinh phi|thu nhap|phu cap|tro cap|muc huong)\b")
 _NOT_A_NOUN = frozenset(
     [

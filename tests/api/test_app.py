@@ -19,6 +19,7 @@ from bot.models import ChatResponse
 from bot.store import SQLiteStore
 from index.build import build_index
 from index.embedding import HashingEmbedder
+from index.layout import current_build
 from index.search import SearchIndex
 from index.settings import IndexSettings
 from tests.api.conftest import FakeChatService, make_settings
@@ -389,3 +390,29 @@ def test_a_broken_new_build_keeps_the_old_one_serving(tmp_path: Path, fake_servi
         ready = c.get("/readyz").json()
         assert ready["build"] == first["build"] and ready["status"] == "ready"
         assert c.post("/v1/search", json={"query": "cấp xã"}).status_code == 200
+
+
+@pytest.mark.parametrize("whole_earlier_build", [True, False])
+def test_a_build_damaged_while_served_is_dropped_for_the_last_whole_one(
+    tmp_path: Path, fake_service_factory: Factory, whole_earlier_build: bool
+) -> None:
+    settings = _one_document_index(tmp_path)
+    index_dir = settings.index.index_dir
+    first = current_build(index_dir)
+    build_index([tmp_path / "corpus"], index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
+    second = current_build(index_dir)
+    with _client(settings, None, fake_service_factory) as c:
+        assert _poll_ready(c)["build"] == second.name
+        if not whole_earlier_build:
+            (first / "passages.jsonl").write_bytes(b"")
+        (second / "embeddings.npy").write_bytes(b"")  # `truncate -s 0` under the running server
+        search = c.post("/v1/search", json={"query": "cấp xã"})
+        ready = c.get("/readyz")
+        if whole_earlier_build:
+            assert search.status_code == 200 and search.json()["results"]
+            assert ready.status_code == 200 and ready.json()["build"] == first.name
+            assert "embeddings.npy has 0 bytes" in ready.json()["reload_error"]
+        else:  # nothing whole is left: refused with the reason, never answered from the damaged files
+            _error(search, 503, "index_not_ready")
+            assert "embeddings.npy has 0 bytes" in _error(ready, 503, "index_not_ready")["detail"]
+            assert str(tmp_path) not in ready.text

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bot.question import AttestedPhrases, Lexicon, Reader, analyze, ket_luan_numbers
+from bot.question import AttestedPhrases, Lexicon, Reader, analyze, ket_luan_numbers, spoken_agencies
 
 TEXTS = [
     "Giao Bộ Tư pháp chủ trì rà soát văn bản; Bộ Nội vụ phối hợp.",
@@ -58,6 +58,29 @@ def test_overdue_and_upcoming_are_statuses_of_a_window() -> None:
 
 
 @pytest.mark.parametrize(
+    "message",
+    [
+        "mấy bữa nữa có việc gì tới hạn không",
+        "trong vài tuần tới có nhiệm vụ nào",
+        "mấy ngày tới có hạn gì gấp",
+    ],
+)
+def test_a_few_days_ahead_is_upcoming(message: str) -> None:
+    question = analyze(message, LEXICON)
+    assert (question.intent, question.window) == ("upcoming", None)
+
+
+def test_relative_windows_are_read_on_the_day_asked() -> None:
+    asked = dt.date(2025, 8, 15)
+    question = Reader(LEXICON).read("những việc phải xong trong tuần tới", asked)
+    assert question.window == (dt.date(2025, 8, 18), dt.date(2025, 8, 24))
+    assert analyze("những việc phải xong trong tuần tới", LEXICON).window == (
+        dt.date(2025, 10, 20),
+        dt.date(2025, 10, 26),
+    )
+
+
+@pytest.mark.parametrize(
     ("folded", "numbers"),
     [
         ("ket luan 300 va 301", ["300-KL/TW", "301-KL/TW"]),
@@ -82,3 +105,32 @@ def test_search_query_filters_on_a_named_ket_luan_and_drops_the_name() -> None:
 def test_a_question_typed_without_diacritics_gets_them_back_for_retrieval() -> None:
     lexicon = Lexicon(LEXICON.attested, restore=lambda text: text.replace("tram y te", "trạm y tế"))
     assert "trạm y tế" in analyze("tram y te cap xa", lexicon).topic
+
+
+def test_everyday_words_are_weighed_by_the_documents_words_added_for_them() -> None:
+    question = analyze("kết luận 300 có kêu bớt họp hành không", LEXICON)
+    assert {"keu", "bot"} <= question.everyday
+    assert "giam" in question.content and not {"keu", "bot"} & set(question.content)
+
+
+@pytest.mark.parametrize(
+    ("folded", "agency"),
+    [("roi ben tu phap thi sao", "Bộ Tư pháp"), ("con phia ban to chuc thi sao", "Ban Tổ chức Trung ương")],
+)
+def test_an_agency_by_its_short_name_after_a_follow_up_word(folded: str, agency: str) -> None:
+    assert spoken_agencies(folded) == [agency]
+
+
+def test_what_ngoai_sets_aside_is_not_what_is_asked() -> None:
+    question = analyze("Ngoài việc rà soát thể chế, Bộ Tư pháp còn phải làm gì?", LEXICON)
+    assert {"soat", "che"} <= set(question.besides)
+    assert "thể chế" not in question.text and "Bộ Tư pháp" in question.text
+    plain = analyze(
+        "Ngoài ra Bộ Tư pháp còn phải làm gì?", LEXICON
+    )  # "ngoài ra": "moreover", sets nothing aside
+    assert plain.besides == () and plain.text.startswith("Ngoài ra")
+
+
+def test_ngoai_x_ra_sets_x_aside() -> None:
+    question = analyze("ngoài rà soát thể chế ra thì Bộ Tư pháp phải làm gì", LEXICON)
+    assert {"soat", "che"} <= set(question.besides)

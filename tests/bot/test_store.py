@@ -237,8 +237,12 @@ def test_conversations_older_than_the_retention_are_purged(tmp_path: Path) -> No
     for n in range(20):
         store.append(f"old{n}", turn(n), 5)
         store.add_feedback(f"old{n}", f"m{n}", "up", None)
+        store.rate_limit(f"bearer:made-up-{n}", 5, 60)  # one counter per made-up key
+        store.mark_seen("telegram", f"update-{n}", 600)
     now[0] += 29 * 86400
     store.append("recent", turn(99), 5)
+    store.rate_limit("ip:recent", 5, 60)
+    store.mark_seen("telegram", "update-recent", 600)
     now[0] += 2 * 86400  # the old ones are 31 days old now, "recent" 2 days
     assert store.purge() == 20
     assert not store.exists("old3") and store.history("old3") == [] and store.exists("recent")
@@ -246,6 +250,8 @@ def test_conversations_older_than_the_retention_are_purged(tmp_path: Path) -> No
     store.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM turns").fetchone()[0] == 1
+        assert db.execute("SELECT key FROM rate").fetchall() == []  # counters a day old are gone
+        assert db.execute("SELECT key FROM seen").fetchall() == []  # so are expired dedupe marks
 
 
 # --- a Redis outage loses nothing that was acknowledged ----------------------------------------------

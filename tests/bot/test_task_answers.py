@@ -148,3 +148,21 @@ def test_comparison_names_a_deadline_that_moved(kl_index: SearchIndex, book: Tas
     assert draft.answer.splitlines()[0].startswith(
         "So sánh Kết luận 183-KL/TW (trước) và Kết luận 195-KL/TW (sau)"
     )
+
+
+def test_a_named_window_comes_before_due_soon(answers: TaskAnswers, lexicon: Lexicon) -> None:
+    # "tới hạn" asks what is due; the month named says when: tasks of that month, not the next 30 days
+    draft = answers.window(analyze("tháng mười năm 2025 có việc gì tới hạn", lexicon), dt.date(2025, 8, 1))
+    assert draft is not None and draft.answered
+    assert "15/10/2025" in draft.answer and "31/8/2025" not in draft.answer
+
+
+@pytest.mark.parametrize(
+    ("message", "first"),
+    [("kết luận nào ban hành sớm nhất", "179-KL/TW"), ("kết luận mới nhất là kết luận nào", "221-KL/TW")],
+)
+def test_the_oldest_and_the_newest_ket_luan(kl_index: SearchIndex, message: str, first: str) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert first in draft.answer.splitlines()[0]

@@ -80,3 +80,16 @@ def test_issuers_are_marked() -> None:
 
 def test_suggest_names_the_closest() -> None:
     assert "Bộ Nội vụ" in agencies.suggest("Bo Noi Vuu")
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("chính quyền địa phương 2 cấp họp bao lâu một lần", []),  # a compound noun, not an addressee
+        ("ngân sách địa phương", []),
+        ("kiến nghị của địa phương", ["Các địa phương"]),
+        ("các địa phương phải làm gì", ["Các địa phương"]),
+    ],
+)
+def test_a_bare_collective_inside_a_compound_names_no_agency(text: str, names: list[str]) -> None:
+    assert [m.agency.name for m in agencies.find(text)] == names

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from index.language.questions import cues, normalize_question, window
+from index.language.questions import cues, normalize_question, quantity, window
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,9 @@ from index.language.questions import cues, normalize_question, window
         ("hs tthc của tui", "hồ sơ thủ tục hành chính của tôi"),
         ("ủa anh ơi, t/g nộp là bữa nào ạ", "thời gian nộp là khi nào"),
         ("chung nao xong", "khi nào xong"),
+        ("tháng sau có gì", "tháng sau có gì"),  # next month, not "tháng sáu"
+        ("tháng sáu có gì", "tháng 6 có gì"),
+        ("thang sau co gi", "thang sau co gì"),
         ("Số 221-KL/TW ngày 31/12/2025", "Số 221-KL/TW ngày 31/12/2025"),
         ("ha noi nha nuoc", "ha noi nha nuoc"),  # bare syllables are never taken for fillers
         ("ạ", "ạ"),
@@ -32,7 +35,8 @@ def test_written_form(typed: str, written: str) -> None:
 def test_everyday_words_keep_the_users_words_and_add_the_documents() -> None:
     norm = normalize_question("giấy tờ của trường học")
     assert norm.text == "giấy tờ của trường học"
-    assert set(norm.added) == {"hồ sơ", "cơ sở giáo dục"}
+    assert set(norm.added) == {"hồ sơ, văn bản", "cơ sở giáo dục"}
+    assert norm.kept == ("giấy tờ", "trường học")
     assert "hồ sơ" in norm.search_text
 
 
@@ -56,6 +60,19 @@ TODAY = dt.date(2025, 10, 15)
         ("thang toi", (dt.date(2025, 11, 1), dt.date(2025, 11, 30))),
         ("tuan sau", (dt.date(2025, 10, 20), dt.date(2025, 10, 26))),
         ("thang 2", (dt.date(2025, 2, 1), dt.date(2025, 2, 28))),
+        ("thang muoi nam 2025 co viec gi", (dt.date(2025, 10, 1), dt.date(2025, 10, 31))),  # months as words
+        ("han trong thang chap", (dt.date(2025, 12, 1), dt.date(2025, 12, 31))),
+        ("thang muoi mot/2026", (dt.date(2026, 11, 1), dt.date(2026, 11, 30))),
+        ("thang sau nam 2026", (dt.date(2026, 6, 1), dt.date(2026, 6, 30))),  # "tháng Sáu" before a year
+        ("viec thang sau", (dt.date(2025, 11, 1), dt.date(2025, 11, 30))),  # otherwise "next month"
+        ("thang hai nam nay", (dt.date(2025, 2, 1), dt.date(2025, 2, 28))),
+        ("tu gio toi cuoi nam 2025", (TODAY, dt.date(2025, 12, 31))),
+        (
+            "tu nay den het nam 2024",
+            (None, dt.date(2024, 12, 31)),
+        ),  # a past year: its tasks, not an empty span
+        ("vai tuan toi co viec gi", None),  # a stretch from today: an upcoming question, not next week
+        ("3 thang toi", None),
         ("ai ky van ban", None),
         ("ngay 31/2/2025", None),  # no such day
     ],
@@ -82,3 +99,25 @@ def test_cues(folded: str, present: set[str], absent: set[str]) -> None:
     found = cues(folded)
     assert present <= found
     assert not (absent & found)
+
+
+@pytest.mark.parametrize(
+    "folded", ["ho so ton dong con trong han khong", "viec do het han chua", "con kip khong", "tre roi ha"]
+)
+def test_asking_whether_a_deadline_has_passed_is_a_deadline_question(folded: str) -> None:
+    assert "deadline" in cues(folded)
+
+
+@pytest.mark.parametrize(
+    ("folded", "counted"),
+    [
+        ("tong kinh phi sap xep bo may nam 2025 la bao nhieu", "dong"),  # "bộ máy năm 2025" counts no years
+        ("mat bao nhieu nam", "nam"),
+        ("hop bao lau mot lan", "thoi gian"),
+        ("hop voi tan suat nao", "thoi gian"),
+        ("may thang nua thi xong", None),
+        ("ai ky", None),
+    ],
+)
+def test_what_a_quantity_question_counts(folded: str, counted: str | None) -> None:
+    assert quantity(folded) == counted

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,29 @@ def test_checksums_catch_a_change_that_keeps_the_size(two_builds: tuple[IndexSet
     verify(build, manifest)  # sizes agree
     with pytest.raises(DamagedBuild, match="checksum"):
         verify(build, manifest, checksums=True)
+
+
+SEARCH_AFTER_TRUNCATION = """
+import sys
+from pathlib import Path
+from index.embedding import HashingEmbedder
+from index.search import open_index
+from index.settings import IndexSettings
+
+index = open_index(IndexSettings(data_dir=Path(sys.argv[1]), embedding_model="hashing-64"), HashingEmbedder(64))
+for name in sys.argv[2:]:
+    (index.build / name).open("r+b").truncate(0)  # `truncate -s 0` on the loaded build's files
+print(len(index.search("Ban Tổ chức Trung ương theo dõi, hướng dẫn", 3)))
+"""
+
+
+def test_a_small_build_loaded_in_memory_survives_its_files_truncated(
+    two_builds: tuple[IndexSettings, Path, Path],
+) -> None:
+    """In a child process: a memory-mapped file read past its new end kills the process with SIGBUS."""
+    settings, _, build = two_builds
+    mapped = ["embeddings.npy", *(p.relative_to(build).as_posix() for p in (build / "bm25").glob("*.npy"))]
+    done = subprocess.run([sys.executable, "-c", SEARCH_AFTER_TRUNCATION, str(settings.data_dir), *mapped],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == "3"
