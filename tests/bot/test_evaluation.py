@@ -252,5 +252,9 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
     assert isinstance(query, SearchQuery)  # the question as the chat reads it: text, filters, focus
     assert query.filters is not None and query.filters.ket_luan == ["183-KL/TW"]
     assert "Nội vụ" in query.text
+    # a Kết luận the index does not hold is no filter (it would match nothing)
+    query, _ = rewrite(_q(question="Kết luận 183 và Kết luận 907 giao Bộ Nội vụ việc gì?"))
+    assert isinstance(query, SearchQuery)
+    assert query.filters is not None and query.filters.ket_luan == ["183-KL/TW"]
     query, _ = rewrite(_q(question="Bộ Nội vụ làm gì?"))
     assert isinstance(query, SearchQuery) and not (query.filters and query.filters.ket_luan)
