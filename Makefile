@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup sysdeps serve test lint typecheck unit bench soak mutation index clean
+.PHONY: setup sysdeps serve test lint typecheck unit bench soak mutation index clean cluster cluster-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,11 +21,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Servers the tests talk to, from Debian's packages (redis-server; chromium for the widget tests).
+# Servers the tests talk to, from Debian's packages (redis-server; chromium for the widget tests; haproxy for
+# the cluster).
 sysdeps:
 	@need=""; \
 	command -v redis-server >/dev/null || need="$$need redis-server"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || need="$$need haproxy"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
@@ -53,7 +55,7 @@ test: setup sysdeps lint typecheck unit
 # Slow: build, embedder, scale curve (10k, 100k, 1M synthetic passages; ~30 min on 2 cores) and HTTP benchmarks
 # → bench-results/*.json and bench-results/bench.png; summarised in docs/benchmarks.md.
 bench: setup sysdeps
-	nice -n 10 $(BIN)/python -m api.bench $(BENCH_ARGS)
+	nice -n 10 $(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 # Long reliability runs (10,000 chats at 32 clients, workers + Redis, re-index under load, the mixed load with
 # hostile input at 2,000 requests a run: benchmarks/mixed_load.py); prints the numbers.
@@ -72,3 +74,13 @@ mutation: setup
 
 clean:
 	rm -rf $(VENV) data/index data/state mutants
+
+# Several hosts simulated with network namespaces (root): replicas of `ketluan serve`, Redis, HAProxy in front
+# (deploy/haproxy/haproxy.cfg). `cluster` stays up until Ctrl-C; `cluster-test` runs the failover scenarios
+# (1,000 chats each from 32 clients) and prints one JSON object last. Both remove what they created.
+CLUSTER_ARGS ?=
+cluster: setup sysdeps
+	$(BIN)/python -m benchmarks.cluster up $(CLUSTER_ARGS)
+
+cluster-test: setup sysdeps
+	nice -n 10 $(BIN)/python -m benchmarks.cluster test $(CLUSTER_ARGS)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import functools
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -95,6 +96,7 @@ def create_app(
                 on_swap=lambda snap: metrics.index_changed(
                     len(snap.index.documents), len(snap.index.passages)
                 ),
+                **_published(settings, stack),
             )
             app.state.store, app.state.http, app.state.llm, app.state.index_holder = (
                 conversation_store, http, answerer, holder,
@@ -182,11 +184,37 @@ def _open_store(settings: Settings) -> Any:
     return open_store(settings.bot, settings.index.data_dir)
 
 
+def _published(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+    """With KETLUAN_INDEX_SOURCE this host serves the published bundle it pulls (checked file by file), not
+    a build of its own corpus, so the build is not judged stale against a corpus it may not have."""
+    source = settings.index.index_source
+    if not source:
+        return {}
+    from index.publish import Puller
+    from index.search import open_index
+
+    puller = Puller(source, settings.index.index_dir, settings.index.index_poll_seconds)
+    puller.poll()  # before the first load, so a new host starts with the latest bundle
+    puller.start()
+    stack.callback(puller.stop)
+    return {"opener": functools.partial(open_index, check_stale=False)}
+
+
 def _chat_service(settings: Settings) -> ServiceFactory:
+    from bot.answer_cache import RedisAnswerCache
     from bot.service import ChatService
 
+    bot = settings.bot
+    # with Redis, one answer cache shared by every replica and kept across index builds (its keys name the
+    # build); without, each build's service has its own in memory, dropped with the build
+    shared = (
+        RedisAnswerCache(bot.redis_url, size=bot.answer_cache_size, ttl_seconds=int(bot.answer_cache_seconds))
+        if bot.redis_url and bot.answer_cache_size > 0
+        else None
+    )
+
     def make(index: SearchIndex, store: Any, llm: Any) -> Any:
-        return ChatService(index, store, settings.bot, llm=llm)
+        return ChatService(index, store, bot, llm=llm, cache=shared)
 
     return make
 

@@ -36,6 +36,31 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from index.publish import publish
+
+    bundle = publish(index_settings(args).index_dir, Path(args.to))
+    print(json.dumps({"published": bundle.build, "version": bundle.version, "to": args.to}))
+    return 0
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from index.publish import pull
+
+    settings = index_settings(args)
+    source = args.source or settings.index_source
+    if not source:
+        print("ketluan pull: no source: pass --from or set KETLUAN_INDEX_SOURCE", file=sys.stderr)
+        return 2
+    bundle = pull(source, settings.index_dir)
+    print(
+        json.dumps(
+            {"pulled": bundle.build if bundle else None, "version": bundle.version if bundle else None}
+        )
+    )
+    return 0
+
+
 def _print_passages(query: str, results: list, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"query": query, "results": [p.model_dump(mode="json") for p in results]},
@@ -95,6 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser("publish", parents=[common], help="copy the current index build to a shared place")
+    p.add_argument(
+        "--to", required=True, help="a shared directory or mounted volume (serve it for http pulls)"
+    )
+    p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("pull", parents=[common], help="fetch and verify the latest published index build")
+    p.add_argument(
+        "--from", dest="source", help="a published directory or http(s) URL (default KETLUAN_INDEX_SOURCE)"
+    )
+    p.set_defaults(func=_cmd_pull)
 
     p = sub.add_parser("search", parents=[common], help="ranked passages for a query")
     p.add_argument("query", nargs="?", help="the query")

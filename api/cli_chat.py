@@ -114,8 +114,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     for name in ("api", "bot", "ketluan"):  # our own start-up and reload messages, not every library's
         logging.getLogger(name).setLevel(logging.INFO)
     settings = _settings(args)
-    if not args.no_build:
-        _ensure_index(settings)  # build a missing or stale index once, here, before any worker loads it
+    if not args.no_build and not settings.index.index_source:
+        # build a missing or stale index once, here, before any worker loads it; a host with an index
+        # source serves the published bundle it pulls (api/app.py), never a build of its own
+        _ensure_index(settings)
     api = settings.api
     limits = HttpLimits(max_header_bytes=api.max_header_bytes, max_headers=api.max_headers,
                         header_timeout=api.header_timeout)  # fmt: skip

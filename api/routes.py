@@ -55,10 +55,14 @@ ops = APIRouter(tags=["operations"])
         **error_responses(400, 404, 413, 422),
     },
 )
-async def chat(body: ChatRequest, service: ServiceDep, metrics: MetricsDep, llm: LLMEnabledDep) -> Any:
+async def chat(
+    body: ChatRequest, service: ServiceDep, metrics: MetricsDep, llm: LLMEnabledDep, reply: Response
+) -> Any:
     """Answers in Vietnamese from the Kết luận, every claim marked `[n]` with the cited passage in
     `citations`. `answered` is false (and `citations` empty) when the documents do not support an answer.
-    Send back the returned `conversation_id` to ask a follow-up question."""
+    Send back the returned `conversation_id` to ask a follow-up question. The `X-Index-Version` header
+    names the index build the answer came from."""
+    _version_header(reply, service)
     if llm:
         response = await service.answer_async(body.message, body.conversation_id, body.filters)
     else:  # extractive answers are CPU work: in the threadpool, never on the event loop
@@ -107,7 +111,15 @@ async def chat_stream(body: ChatRequest, service: ServiceDep, metrics: MetricsDe
         except KetLuanError as exc:
             yield {"event": "error", "data": _json({"code": exc.code, "message": exc.message})}
 
-    return EventSourceResponse(frames(), ping=15)
+    reply = EventSourceResponse(frames(), ping=15)
+    _version_header(reply, service)
+    return reply
+
+
+def _version_header(reply: Response, service: Any) -> None:
+    version = getattr(getattr(service, "index", None), "version", None)
+    if isinstance(version, str):
+        reply.headers["X-Index-Version"] = version
 
 
 def _json(data: Any) -> str:

@@ -340,7 +340,9 @@ class ExtractiveAnswerer:
         top_text = self._folded_passages[hits[best].index]
         agency = 0.0
         if question.agencies:
-            agency = 1.0 if any(f" {a} " in top_text for a in question.agencies) else -1.0
+            # "Mặt trận Tổ quốc Việt Nam" asked, "Mặt trận Tổ quốc" written: the same body
+            names = {n for a in question.agencies for n in (a, a.removesuffix(" viet nam"))}
+            agency = 1.0 if any(f" {a} " in top_text for a in names) else -1.0
         answer_type = 0.0
         if question.kind == "deadline":
             answer_type = 1.0 if any(_DEADLINE.search(h.passage.text) for h in hits[:3]) else -1.0

@@ -157,7 +157,12 @@ class Overview:
             lines.append(render("compare_agency_side", number=info.number, date=vn_date(info.issued),
                                 count=len(tasks), cite=cites.cite(self.meta_passage(info))))  # fmt: skip
             for d in tasks[:MAX_TASKS]:
-                lines.append(render("compare_new_item", deadline=deadline_phrase(d),
+                # its role and who works with it: what differs between two Kết luận is often just that
+                role = render("task_role_lead" if agency in d.agencies else "task_role_partner")
+                others = [x for x in (*d.agencies, *d.partners) if x != agency]
+                if others:
+                    role += render("task_with", agencies=", ".join(others))
+                lines.append(render("compare_agency_item", deadline=deadline_phrase(d), role=role,
                                     action=shorten(d.action, 18).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip
         return Draft("\n".join(lines), True, cites.sources, [b.number, a.number], "compare")
 

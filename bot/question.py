@@ -420,7 +420,12 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
 
 _BESIDES = re.compile(r"\bngoai (.{3,80}?)(?:,|\s(?=thi |con |ra\s*,|ra (?:thi|con)\b))")
 _DOCUMENT_WORDS = re.compile(r"\b(ket luan|van ban|kl|nghi quyet|quy dinh|no|do|nay|ay|tren)\b")
-_PERIOD = re.compile(r"\btu (?:ngay )?\d{1,2}\s*[/-]\s*\d{1,2}\b.*\b(?:toi|den)\b")
+# the end of a period a report covers, not a task's deadline: "tình hình từ 18/7 tới bữa nào",
+# "báo cáo phản ánh tình hình đến ngày nào"
+_PERIOD = re.compile(
+    r"\btu (?:ngay )?\d{1,2}(?:\s*[/-]\s*\d{1,2})?\b.*\b(?:toi|den)\b"
+    r"|\btinh hinh\b.*\b(?:den|toi) (?:ngay|bua|hom|luc|thoi diem) nao\b"
+)
 _NEWEST_QUALIFIER = re.compile(
     r"\b(theo|trong|cua|o|tai) (cai |ban )?(ket luan|van ban)( \w+)? (moi nhat|gan day nhat|gan nhat|moi ban hanh)\b"
 )
@@ -515,6 +520,8 @@ def kind_of(
     ):
         # "tóm tắt/tóm gọn Kết luận 183 giúp mình, dài quá": a summary, whatever else the message says
         return "summary" if numbers and "series" not in found else "series"
+    if "summary" in found and "series" in found and not numbers and not agencies_named:
+        return "series"  # "mấy cái kết luận …, mỗi cái nói chuyện gì": what each of them says
     if "summary" in found and not specific and not agencies_named:
         return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
     if ("overdue" in found or "upcoming" in found) and not specific:
@@ -662,6 +669,12 @@ def core(question: Question) -> str:
     return _strip_spans(question.text, spans)
 
 
+def _before(previous: Question) -> str:
+    """What a follow-up takes as its subject from the turn before: that turn's own words, or, when it was a
+    follow-up itself ("ai chịu trách nhiệm?"), the subject it carried on from the turn before it."""
+    return previous.topic if "topic" in previous.inherited else core(previous)
+
+
 def merge(current: Question, previous: Question) -> Question:
     """A follow-up takes what it does not say from the previous question: Kết luận, agency, topic, kind."""
     inherited: list[str] = []
@@ -687,7 +700,7 @@ def merge(current: Question, previous: Question) -> Question:
             window_, status = window_ or previous.window, status or previous.status
         if kind in ("generic", "who", "list") and names:
             kind = "task"
-        topic = " ".join(x for x in (current.topic if own_words else "", core(previous), *mentions) if x)
+        topic = " ".join(x for x in (current.topic if own_words else "", _before(previous), *mentions) if x)
         inherited.append("topic")
     else:
         if (
@@ -699,7 +712,8 @@ def merge(current: Question, previous: Question) -> Question:
             inherited.append("kind")
         extra = [m for m in mentions if fold(m) not in current.folded]
         if len(current.content) <= 2:
-            extra.append(core(previous))
+            extra.append(_before(previous))
+            inherited.append("topic")
         topic = " ".join([current.topic or current.text, *extra])
     if kind == "compare" and len(ket_luan) < 2 and previous.ket_luan:
         ket_luan = tuple(dict.fromkeys([*ket_luan, *previous.ket_luan]))

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.answer_cache import AnswerCache, MemoryAnswerCache, answer_key
 from bot.citations import CitedAnswerBuilder, gate, renumber
 from bot.extractive import Draft, ExtractiveAnswerer
 from bot.followup import resolve
@@ -25,6 +26,7 @@ from bot.settings import BotSettings
 from bot.store import ConversationStore
 from index.errors import BadQuery, NotFound
 from index.search import SearchFilters, SearchIndex, SearchQuery
+from index.tasks import today as vn_today
 from index.textnorm import normalize
 
 if TYPE_CHECKING:
@@ -51,6 +53,19 @@ class StreamEvent:
 
 
 @dataclass
+class _Read:
+    """A message read in its conversation, before any answer is drafted; `hit` is the cached answer."""
+
+    conversation_id: str
+    message: str
+    question: Question
+    history: list[Turn]
+    started: float
+    cache_key: str | None
+    hit: ChatResponse | None
+
+
+@dataclass
 class _Prepared:
     conversation_id: str
     message: str
@@ -58,6 +73,7 @@ class _Prepared:
     history: list[Turn]
     draft: Draft
     started: float
+    cache_key: str | None = None
 
 
 def validate_message(message: object) -> str:
@@ -80,11 +96,17 @@ class ChatService:
         store: ConversationStore,
         settings: BotSettings,
         llm: LLMAnswerer | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
+        """`cache`: answers to questions asked again (default: this service's own memory cache of
+        `settings.answer_cache_size` answers, none when that is 0)."""
         self.index = index
         self.store = store
         self.settings = settings
         self.llm = llm
+        if cache is None and settings.answer_cache_size > 0:
+            cache = MemoryAnswerCache(settings.answer_cache_size)
+        self.cache = cache
         self.extractive = ExtractiveAnswerer(index)
         self._sources: dict[str, str] = {}
         self._sources_lock = threading.Lock()
@@ -129,17 +151,44 @@ class ChatService:
         filters: SearchFilters | None = None,
         today: dt.date | None = None,
     ) -> _Prepared:
+        return self._draft(self._read(message, conversation_id, filters, today, cached=False), filters, today)
+
+    def _read(
+        self,
+        message: str,
+        conversation_id: str | None,
+        filters: SearchFilters | None,
+        today: dt.date | None,
+        cached: bool = True,
+    ) -> _Read:
         started = time.perf_counter()
         text = validate_message(message)
         cid = self._conversation(conversation_id)
         history = self.store.history(cid)
-        question = resolve(
-            text,
-            history[-self.settings.history_turns :] if self.settings.history_turns else [],
-            lambda m: self.extractive.analyze(m, today),
-        )
-        draft = self.extractive.answer(question, filters, today)
-        return _Prepared(cid, text, question, history, draft, started)
+        recent = history[-self.settings.history_turns :] if self.settings.history_turns else []
+        question = resolve(text, recent, lambda m: self.extractive.analyze(m, today))
+        key = hit = None
+        if self.cache is not None:
+            # an LLM answer reads the whole conversation; an extractive one only the resolved question
+            key = answer_key(self.index.version, question, filters, (today or vn_today()).isoformat(),
+                             recent if self.llm is not None else ())  # fmt: skip
+            hit = self.cache.get(key) if cached else None
+        return _Read(cid, text, question, history, started, key, hit)
+
+    def _draft(self, read: _Read, filters: SearchFilters | None, today: dt.date | None) -> _Prepared:
+        draft = self.extractive.answer(read.question, filters, today)
+        return _Prepared(read.conversation_id, read.message, read.question, read.history, draft, read.started,
+                         read.cache_key)  # fmt: skip
+
+    def _replay(self, read: _Read) -> ChatResponse:
+        """The cached answer, given again as a new message of this conversation."""
+        assert read.hit is not None
+        message_id = secrets.token_urlsafe(12)
+        self._remember(read.conversation_id, message_id, read.message, read.hit.answer, read.hit.answered,
+                       read.hit.citations)  # fmt: skip
+        return read.hit.model_copy(update={
+            "conversation_id": read.conversation_id, "message_id": message_id,
+            "latency_ms": round((time.perf_counter() - read.started) * 1000, 2)})  # fmt: skip
 
     def answer(
         self,
@@ -149,13 +198,18 @@ class ChatService:
         today: dt.date | None = None,
     ) -> ChatResponse:
         """`today`: the day "quá hạn" and "sắp đến hạn" are judged on (default: today in Asia/Ho_Chi_Minh)."""
-        prepared = self.prepare(message, conversation_id, filters, today)
-        return self._finish_draft(prepared)
+        read = self._read(message, conversation_id, filters, today)
+        if read.hit is not None:
+            return self._replay(read)
+        return self._finish_draft(self._draft(read, filters, today))
 
     async def answer_async(
         self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
     ) -> ChatResponse:
-        prepared = await asyncio.to_thread(self.prepare, message, conversation_id, filters)
+        read = await asyncio.to_thread(self._read, message, conversation_id, filters, None)
+        if read.hit is not None:
+            return await asyncio.to_thread(self._replay, read)
+        prepared = await asyncio.to_thread(self._draft, read, filters, None)
         if not self._use_llm(prepared):
             return await asyncio.to_thread(self._finish_draft, prepared)
         assert self.llm is not None
@@ -172,18 +226,26 @@ class ChatService:
                 exc.__class__.__name__,
                 exc,
             )
-            return await asyncio.to_thread(self._finish_draft, prepared)
+            return await asyncio.to_thread(self._stand_in, prepared)
         answer, citations = builder.result()
         if not citations:
             log.warning("LLM answer had no valid citation; falling back to the extractive answer")
-            return await asyncio.to_thread(self._finish_draft, prepared)
+            return await asyncio.to_thread(self._stand_in, prepared)
         return await asyncio.to_thread(self._finish, prepared, answer, citations, True, "llm")
 
     async def stream(
         self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
     ) -> AsyncIterator[StreamEvent]:
-        prepared = await asyncio.to_thread(self.prepare, message, conversation_id, filters)
+        read = await asyncio.to_thread(self._read, message, conversation_id, filters, None)
         response: ChatResponse | None = None
+        if read.hit is not None:
+            response = await asyncio.to_thread(self._replay, read)
+            for piece in word_chunks(response.answer):
+                yield StreamEvent("token", {"text": piece})
+            yield StreamEvent("citations", [c.model_dump(mode="json") for c in response.citations])
+            yield StreamEvent("done", response.model_dump(mode="json"))
+            return
+        prepared = await asyncio.to_thread(self._draft, read, filters, None)
         if self._use_llm(prepared):
             assert self.llm is not None
             sources = self._llm_sources(prepared)
@@ -206,7 +268,8 @@ class ChatService:
             elif emitted:
                 log.warning("LLM stream had no valid citation after emitting text")
         if response is None:
-            response = await asyncio.to_thread(self._finish_draft, prepared)
+            finish = self._stand_in if self._use_llm(prepared) else self._finish_draft
+            response = await asyncio.to_thread(finish, prepared)
             for piece in word_chunks(response.answer):
                 yield StreamEvent("token", {"text": piece})
         yield StreamEvent("citations", [c.model_dump(mode="json") for c in response.citations])
@@ -237,6 +300,11 @@ class ChatService:
                 sources.append(hit.passage)
         return sources
 
+    def _stand_in(self, prepared: _Prepared) -> ChatResponse:
+        """The extractive answer in place of a failed LLM one: given, but not cached for the next asker."""
+        prepared.cache_key = None
+        return self._finish_draft(prepared)
+
     def _finish_draft(self, prepared: _Prepared) -> ChatResponse:
         answer, citations = renumber(prepared.draft.answer, prepared.draft.sources)
         return self._finish(
@@ -260,21 +328,8 @@ class ChatService:
             answer, citations, answered = refusal.answer, [], False
             suggestions = refusal.suggestions
         message_id = secrets.token_urlsafe(12)
-        cited_kl: list[str] = []
-        for c in citations:
-            if c.ket_luan and c.ket_luan not in cited_kl:
-                cited_kl.append(c.ket_luan)
-        turn = Turn(
-            message_id=message_id,
-            question=prepared.message,
-            answer=answer,
-            answered=answered,
-            ket_luan=cited_kl,
-            passage_ids=[c.passage_id for c in citations],
-            created_at=time.time(),
-        )
-        self.store.append(prepared.conversation_id, turn, self.settings.history_turns)
-        return ChatResponse(
+        self._remember(prepared.conversation_id, message_id, prepared.message, answer, answered, citations)
+        response = ChatResponse(
             conversation_id=prepared.conversation_id,
             message_id=message_id,
             answer=answer,
@@ -285,6 +340,33 @@ class ChatService:
             suggestions=suggestions,
             intent=prepared.question.intent,
         )
+        if self.cache is not None and prepared.cache_key is not None:
+            self.cache.put(prepared.cache_key, response)
+        return response
+
+    def _remember(
+        self,
+        conversation_id: str,
+        message_id: str,
+        message: str,
+        answer: str,
+        answered: bool,
+        citations: Sequence[Citation],
+    ) -> None:
+        cited_kl: list[str] = []
+        for c in citations:
+            if c.ket_luan and c.ket_luan not in cited_kl:
+                cited_kl.append(c.ket_luan)
+        turn = Turn(
+            message_id=message_id,
+            question=message,
+            answer=answer,
+            answered=answered,
+            ket_luan=cited_kl,
+            passage_ids=[c.passage_id for c in citations],
+            created_at=time.time(),
+        )
+        self.store.append(conversation_id, turn, self.settings.history_turns)
 
     def _source_text(self, file: str) -> str:
         with self._sources_lock:

@@ -21,6 +21,12 @@ class BotSettings(BaseSettings):
         default=6, ge=0, le=50, description="turns of a conversation kept for follow-ups"
     )
     redis_url: str | None = Field(default=None, description="shared conversation store; unset = local SQLite")
+    answer_cache_size: int = Field(
+        default=4096, ge=0, description="answers kept per process for questions asked again; 0 = no cache"
+    )
+    answer_cache_seconds: float = Field(
+        default=3600.0, gt=0, description="how long Redis keeps a cached answer (shared by every replica)"
+    )
     public_url: str = Field(default="http://127.0.0.1:8000", description="absolute base for citation links")
     state_retention_days: float = Field(
         default=30.0, gt=0, description="conversations untouched this long are purged from the state store"

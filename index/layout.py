@@ -110,6 +110,15 @@ def verify(build: Path, manifest: Manifest, *, checksums: bool = False) -> None:
             raise DamagedBuild(f"index build {build.name} is corrupt: {name} does not match its checksum")
 
 
+def build_version(build: Path) -> str:
+    """What identifies a build on every host: the digest of its manifest, which holds every file's checksum
+    (a build copied elsewhere keeps it; a rebuild of changed files does not)."""
+    try:
+        return hashlib.sha256((build / MANIFEST).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return build.name
+
+
 def mapped_bytes(manifest: Manifest) -> int:
     """How much of the build a search reads from memory-mapped files when it is mapped."""
     return sum(e.size for name, e in manifest.files.items() if name.startswith(MAPPED))

@@ -19,6 +19,7 @@ from index.layout import (
     FAISS_READ_FLAGS,
     MAP_MIN_BYTES,
     Manifest,
+    build_version,
     configure_search,
     current_build,
     load_documents,
@@ -29,6 +30,7 @@ from index.layout import (
 )
 from index.lexical import query_tokens, restore_accents, with_question_words
 from index.models import Document, Passage
+from index.query_vectors import QueryVectors
 from index.settings import IndexSettings
 from index.tasks import TaskBook
 from index.textnorm import fold, has_diacritics, normalize, words
@@ -87,13 +89,17 @@ class PreparedQuery:
 class SearchIndex:
     """A loaded, read-only index build. Thread-safe for searching."""
 
-    def __init__(self, build: Path, embedder: Embedder, manifest: Manifest) -> None:
+    def __init__(
+        self, build: Path, embedder: Embedder, manifest: Manifest, queries: QueryVectors | None = None
+    ) -> None:
         import bm25s
         import faiss
 
         self.build = build
         self.embedder = embedder
         self.manifest = manifest
+        self.version = build_version(build)
+        self.queries = queries or QueryVectors(embedder, size=0, batching=False)
         # an old manifest lists no files: map, as before
         self.mapped = mapped = not manifest.files or mapped_bytes(manifest) >= MAP_MIN_BYTES
         try:
@@ -203,7 +209,7 @@ class SearchIndex:
         `exact_search_max` passages) ranking every passage would cost O(N log N) per query, so only
         candidates are fused: the ANN's top ∪ BM25's top, both within the filters, each scored exactly.
         """
-        query = self.embedder.embed_queries([prepared.text])[0]
+        query = self.queries.vector(prepared.text)
         n = len(self.passages)
         lexical = (
             np.asarray(self.bm25.get_scores(prepared.tokens), dtype=np.float32)
@@ -301,7 +307,9 @@ def open_index(
     manifest = read_manifest(build)
     if check_stale and (reason := staleness(manifest, settings.embedding_model)):
         raise IndexNotReady(f"index is stale: {reason}; run `ketluan index` to rebuild it")
-    return SearchIndex(build, embedder or load_embedder(manifest.model), manifest)
+    embedder = embedder or load_embedder(manifest.model)
+    queries = QueryVectors(embedder, size=settings.query_cache_size, batching=settings.query_batching)
+    return SearchIndex(build, embedder, manifest, queries)
 
 
 def ensure_index(

@@ -24,6 +24,20 @@ class IndexSettings(BaseSettings):
         description="up to this many passages FAISS searches exactly; above it an HNSW index is built "
         "(exact search costs ~3.7 ms p95 per query at 10k passages and ~16 ms at 50k: docs/benchmarks.md)",
     )
+    query_cache_size: int = Field(
+        default=4096, ge=0, description="query vectors kept for repeated questions; 0 = none"
+    )
+    index_source: str | None = Field(
+        default=None,
+        description="where `ketluan publish` puts bundles (a directory, or an http(s) URL serving it); "
+        "set = this host pulls its index from there instead of building it",
+    )
+    index_poll_seconds: float = Field(
+        default=30.0, gt=0, description="how often a host with index_source looks for a newer bundle"
+    )
+    query_batching: bool = Field(
+        default=True, description="queries arriving while the model is busy are embedded in one call"
+    )
 
     @property
     def index_dir(self) -> Path:

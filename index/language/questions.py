@@ -276,6 +276,7 @@ _QUANTITY = re.compile(
     r"|\bbao nhieu(?:\s+(\w+))?"
     r"|\b(bao lau|tan suat)\b"
 )
+_TOLD = re.compile(r"\s+(?:\w+\s+)?roi\s*[,;]")
 _NEAR_FUTURE = re.compile(
     r"^may (ngay|tuan|thang|hom|bua) (toi|nay|qua|sau|truoc|gan day|nua)\b"
 )  # "mấy ngày tới"
@@ -305,7 +306,8 @@ _NOT_A_NOUN = frozenset(
 def quantity(folded: str) -> str | None:
     """What a "bao nhiêu …" question counts: "phan tram", "tram" (of "trạm y tế"), "" when it names nothing;
     None when the question asks for no quantity."""
-    m = _QUANTITY.search(folded)
+    # "gửi kiến nghị lên mấy lần rồi, …": a count told in passing ("… rồi") is not what is asked
+    m = next((x for x in _QUANTITY.finditer(folded) if not _TOLD.match(folded, x.end())), None)
     if not m or _NEAR_FUTURE.search(folded[m.start() :]):
         return None
     if m.group(3):

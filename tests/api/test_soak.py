@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from api.bench_http import chat_bodies, load, search_bodies, serve
+from benchmarks.bench_http import chat_bodies, load, search_bodies, serve
 from bot.store import RedisStore
 from index.build import build_index
 from index.embedding import load_embedder

@@ -134,3 +134,40 @@ def test_what_ngoai_sets_aside_is_not_what_is_asked() -> None:
 def test_ngoai_x_ra_sets_x_aside() -> None:
     question = analyze("ngoài rà soát thể chế ra thì Bộ Tư pháp phải làm gì", LEXICON)
     assert {"soat", "che"} <= set(question.besides)
+
+
+def test_a_third_turn_keeps_the_subject_of_the_first() -> None:
+    from bot.followup import resolve
+    from bot.models import Turn
+
+    history = [
+        Turn(
+            message_id="1",
+            question="việc sắp xếp trạm y tế cấp xã do kết luận nào yêu cầu",
+            answer="",
+            answered=True,
+        ),
+        Turn(message_id="2", question="ai chịu trách nhiệm làm", answer="", answered=True),
+    ]
+    question = resolve("rồi phối hợp với bộ nào nữa", history, lambda m: analyze(m, LEXICON))
+    assert "trạm y tế" in question.topic
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["mấy cái kết luận về chính quyền 2 cấp, mỗi cái nói chuyện gì vậy", "tóm tắt các kết luận giúp mình"],
+)
+def test_what_each_ket_luan_says_is_the_series(message: str) -> None:
+    assert analyze(message, LEXICON).kind == "series"
+
+
+def test_a_summary_asked_in_passing_words() -> None:
+    assert analyze("tóm gọn kết luận 300 giúp mình với, dài quá đọc không nổi", LEXICON).kind == "summary"
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["báo cáo phản ánh tình hình sắp xếp đến ngày nào", "bao cao tinh hinh tu ngay 18 den ngay nao"],
+)
+def test_the_end_of_a_reported_period_is_no_task_deadline(message: str) -> None:
+    assert analyze(message, LEXICON).kind != "deadline"

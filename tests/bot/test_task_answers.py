@@ -166,3 +166,19 @@ def test_the_oldest_and_the_newest_ket_luan(kl_index: SearchIndex, message: str,
     draft = answerer.answer(answerer.analyze(message))
     assert draft.answered
     assert first in draft.answer.splitlines()[0]
+
+
+def test_an_agency_compared_across_two_ket_luan_shows_its_role_and_partners(
+    kl_index: SearchIndex, book: TaskBook
+) -> None:
+    overview = Overview(kl_index, catalogue(kl_index))
+    original, kl_index.tasks = kl_index.tasks, book
+    try:
+        draft = overview.compare(["195-KL/TW", "183-KL/TW"], "Bộ Tư pháp")
+    finally:
+        kl_index.tasks = original
+    lines = draft.answer.splitlines()
+    assert any("chủ trì" in line and "31/8/2025" in line for line in lines)  # 183: it leads
+    assert any(
+        "phối hợp, cùng Các bộ, ngành" in line and "15/10/2025" in line for line in lines
+    )  # 195: it helps

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import scale
+from benchmarks import scale
 from index.build import _vector_index, build_index
 from index.layout import FAISS_READ_FLAGS, HNSW_EF_SEARCH, configure_search
 from index.search import open_index

@@ -121,3 +121,14 @@ def test_asking_whether_a_deadline_has_passed_is_a_deadline_question(folded: str
 )
 def test_what_a_quantity_question_counts(folded: str, counted: str | None) -> None:
     assert quantity(folded) == counted
+
+
+@pytest.mark.parametrize(
+    ("folded", "counted"),
+    [
+        ("xa toi gui kien nghi len may lan roi, khi nao phai giai quyet xong", None),  # told in passing
+        ("da may nam roi", "nam"),  # asked
+    ],
+)
+def test_a_count_told_in_passing_is_not_asked(folded: str, counted: str | None) -> None:
+    assert quantity(folded) == counted

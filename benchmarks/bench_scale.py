@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from index import scale
+from benchmarks import scale
 
 QUERIES = 500
 EXACT_QUERIES = 200

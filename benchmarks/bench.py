@@ -1,6 +1,6 @@
 """`make bench`: index build, embedder, scale-curve and HTTP benchmarks → bench-results/*.json and a PNG chart.
 
-    python -m api.bench [--only build,embed,scale,http] [--sizes 10000,100000,1000000] [--out bench-results]
+    python -m benchmarks.bench [--only build,embed,scale,http,cache] [--sizes 10000,100000,1000000] [--out bench-results]
 
 Slow (the 1M scale point alone takes tens of minutes on two cores); never part of `make test`.
 """
@@ -27,15 +27,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHIPPED = PROJECT_ROOT / "data" / "corpus"
 ALQAC = PROJECT_ROOT.parent / "shared" / "benchmarks" / "alqac2023" / "corpus"
-SECTIONS = ("build", "embed", "scale", "http")
+SECTIONS = ("build", "embed", "scale", "http", "cache")
 
 
 def _build_child(conn: Any, corpus: str, index_dir: str, model: str) -> None:
+    from benchmarks.scale import peak_rss_mb
     from index.build import build_index, embedding_text
     from index.embedding import load_embedder
     from index.layout import load_passages
     from index.lexical import document_tokens
-    from index.scale import peak_rss_mb
     from index.textnorm import words
 
     embedder = load_embedder(model)
@@ -197,7 +197,7 @@ def _chart(results: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m api.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="scale-curve sizes")
     parser.add_argument("--text-max", type=int, default=100_000,
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
             print("embedder throughput …", flush=True)
             save("embed", bench_embed(lambda m: print(m, flush=True)))
         if "scale" in only:
-            from api.bench_scale import run as run_scale
+            from benchmarks.bench_scale import run as run_scale
 
             real = _real_embeddings(work)
             sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
             kept = [r for r in results.get("scale") or [] if r.get("passages") not in sizes]
             save("scale", sorted(kept + fresh, key=lambda r: r["passages"]))
         if "http" in only:
-            from api.bench_http import run as run_http
+            from benchmarks.bench_http import run as run_http
 
             data = work / "http-data"
             shutil.copytree(SHIPPED, data / "corpus")
@@ -249,6 +249,14 @@ def main(argv: list[str] | None = None) -> None:
                 shutil.copytree(work / "index-shipped", data / "index", symlinks=True)
             print("HTTP benchmark (ketluan serve on loopback) …", flush=True)
             save("http", run_http(data, per_level=args.requests, log=lambda m: print(m, flush=True)))
+        if "cache" in only:
+            from benchmarks.bench_cache import prepare_data
+            from benchmarks.bench_cache import run as run_cache
+
+            print("caches on / off (ketluan serve on loopback) …", flush=True)
+            index_from = PROJECT_ROOT / "data" / "index"
+            data = prepare_data(work / "cache", index_from if (index_from / "current").exists() else None)
+            save("cache", run_cache(data, log=lambda m: print(m, flush=True)))
     print(f"results: {out}/summary.json, chart: {out}/bench.png")
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks, load generators and tuning scripts: tools run from a checkout (`make bench`), never shipped."""

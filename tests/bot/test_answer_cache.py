@@ -1,0 +1,123 @@
+"""The answer cache: a question asked again is answered from it, as a new message of its own conversation;
+a follow-up is cached with the context it took from its conversation; a new index version, another day or
+other filters miss; Redis shares answers between replicas and its outage is only a miss."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.answer_cache import MemoryAnswerCache, RedisAnswerCache, answer_key
+from bot.models import ChatResponse
+from bot.service import ChatService
+from bot.settings import BotSettings
+from bot.store import SQLiteStore
+from index.search import SearchFilters, SearchIndex
+from tests.redis_server import RedisServer
+
+QUESTION = "Trạm y tế cấp xã phải sắp xếp xong trước ngày nào?"
+
+
+class CountingService(ChatService):
+    """Counts the answers actually drafted (a cached answer drafts nothing)."""
+
+    drafted = 0
+
+    def _draft(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.drafted += 1
+        return super()._draft(*args, **kwargs)
+
+
+@pytest.fixture()
+def service(kl_index: SearchIndex) -> Iterator[CountingService]:
+    store = SQLiteStore(":memory:")
+    yield CountingService(kl_index, store, BotSettings(llm_base_url=None, redis_url=None))
+    store.close()
+
+
+def test_a_question_asked_again_is_answered_from_the_cache(service: CountingService) -> None:
+    first = service.answer(QUESTION)
+    # typed with other spacing, in another conversation: the same normalised question
+    again = service.answer("  Trạm y tế cấp xã   phải sắp xếp xong trước ngày nào ?")
+    assert service.drafted == 1
+    assert (again.answer, again.citations, again.answered, again.intent) == (
+        first.answer, first.citations, first.answered, first.intent,
+    )  # fmt: skip
+    assert again.conversation_id != first.conversation_id and again.message_id != first.message_id
+    # the cached answer is a turn of its conversation like any other: history and feedback know it
+    turns = service.store.history(again.conversation_id)
+    assert [t.message_id for t in turns] == [again.message_id]
+    service.feedback(again.conversation_id, again.message_id, "up", None)
+
+
+def test_without_the_cache_every_question_is_drafted(kl_index: SearchIndex) -> None:
+    service = CountingService(kl_index, SQLiteStore(":memory:"), BotSettings(answer_cache_size=0))
+    assert service.cache is None
+    service.answer(QUESTION)
+    service.answer(QUESTION)
+    assert service.drafted == 2
+
+
+def test_a_follow_up_is_cached_with_the_context_it_took(service: CountingService) -> None:
+    on_183 = service.answer("Kết luận 183 giao Bộ Nội vụ làm gì?")
+    on_179 = service.answer("Kết luận 179 giao Bộ Nội vụ làm gì?")
+    follow_183 = service.answer("Còn Bộ Tài chính thì sao?", on_183.conversation_id)
+    follow_179 = service.answer("Còn Bộ Tài chính thì sao?", on_179.conversation_id)
+    assert service.drafted == 4  # the same words, two questions: 183 never names Bộ Tài chính, 179 does
+    assert not follow_183.answered and follow_179.answered
+    again = service.answer("Kết luận 183 giao Bộ Nội vụ làm gì?")
+    follow_again = service.answer("Còn Bộ Tài chính thì sao?", again.conversation_id)
+    assert service.drafted == 4
+    assert follow_again.answer == follow_183.answer
+
+
+def test_a_new_index_version_misses(service: CountingService, monkeypatch: pytest.MonkeyPatch) -> None:
+    service.answer(QUESTION)
+    monkeypatch.setattr(service.index, "version", "another-build")
+    service.answer(QUESTION)
+    assert service.drafted == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        ({}, False),
+        ({"version": "v2"}, True),
+        ({"day": "2026-12-03"}, True),
+        ({"filters": SearchFilters(ket_luan=["183-KL/TW"])}, True),
+    ],
+)
+def test_the_key_names_version_day_and_filters(
+    service: CountingService, change: dict[str, object], differs: bool
+) -> None:
+    question = service.extractive.analyze(QUESTION)
+    base: dict[str, object] = {"version": "v1", "question": question, "filters": None, "day": "2026-12-02"}
+    assert (answer_key(**base) != answer_key(**(base | change))) is differs  # type: ignore[arg-type]
+
+
+def test_memory_cache_is_bounded() -> None:
+    cache = MemoryAnswerCache(2)
+    response = ChatResponse(conversation_id="c", message_id="m", answer="a", answered=False, citations=[],
+                            mode="extractive", latency_ms=1.0)  # fmt: skip
+    for key in ("k1", "k2", "k1", "k3"):
+        cache.put(key, response)
+    assert len(cache) == 2 and cache.get("k2") is None and cache.get("k1") is not None
+
+
+def test_redis_shares_answers_between_replicas_and_an_outage_is_a_miss(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    one = RedisAnswerCache(redis_server.url, size=10, ttl_seconds=60)
+    other = RedisAnswerCache(redis_server.url, size=10, ttl_seconds=60)
+    response = ChatResponse(conversation_id="c", message_id="m", answer="Trả lời [1].", answered=True,
+                            citations=[], mode="extractive", latency_ms=1.0)  # fmt: skip
+    one.put("k", response)
+    assert other.get("k") == response
+    redis_server.stop()
+    assert other.get("missing") is None  # no error while Redis is down
+    other.put("k2", response)  # kept locally
+    assert other.get("k2") == response
+    one.close()
+    other.close()
