@@ -21,13 +21,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Servers the tests talk to, from Debian's packages (redis-server; chromium for the widget tests; haproxy for
-# the cluster).
+# Servers the tests talk to, from Debian's packages (redis-server; chromium for the widget tests, with the
+# DejaVu fonts its approved screenshots were taken with; haproxy for the cluster).
 sysdeps:
 	@need=""; \
 	command -v redis-server >/dev/null || need="$$need redis-server"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
 	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || need="$$need haproxy"; \
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || need="$$need fonts-dejavu-core"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \

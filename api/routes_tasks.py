@@ -130,7 +130,7 @@ def _query_string(values: dict[str, str], **changes: str) -> str:
 def tasks_page(request: Request, tasks: PageTasksDep) -> HTMLResponse:
     if tasks is None:
         message = user_message("index_not_ready")
-        return render_page("message.html", 503, title="Hệ thống đang khởi động", message=message)
+        return render_page("message.html", 503, request, title="Hệ thống đang khởi động", message=message)
     values = {k: request.query_params.get(k, "")[:200] for k in FILTERS}
     error, suggestions, status_code = "", [], 200
     directives: list[Any] = []
@@ -149,6 +149,7 @@ def tasks_page(request: Request, tasks: PageTasksDep) -> HTMLResponse:
     return render_page(
         "nhiem_vu.html",
         status_code,
+        request,
         rows=[(d, status_of(d, as_of)) for d in directives],
         total=len(tasks.directives),
         agencies=tasks.agencies(),

@@ -53,6 +53,15 @@ class ApiSettings(BaseSettings):
     keep_alive_timeout: int = Field(
         default=5, ge=1, description="seconds an idle keep-alive connection stays"
     )
+    operator_name: str = Field(
+        default="", max_length=200,
+        description="who runs this service (a provincial office, a Party committee's documentation team), "
+        "shown on every page; unset = not shown",
+    )  # fmt: skip
+    operator_contact: str = Field(
+        default="", max_length=200,
+        description="how to reach them: an e-mail address, a phone number or a web address; unset = not shown",
+    )  # fmt: skip
 
     @field_validator("trusted_proxies")
     @classmethod

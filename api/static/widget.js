@@ -18,103 +18,27 @@
   SCRIPT.dataset.klMounted = "1";
 
   // --- user-facing text ------------------------------------------------------------------------------
-  var STRINGS = {
-    vi: {
-      title: "Hỏi đáp Kết luận",
-      launcher: "Hỏi đáp",
-      launcherLabel: "Mở hộp hỏi đáp về các Kết luận",
-      welcome: "Xin chào! Tôi trả lời câu hỏi về các Kết luận của Bộ Chính trị, Ban Bí thư, kèm trích dẫn đến từng đoạn văn bản.",
-      suggestionsTitle: "Bạn có thể hỏi:",
-      placeholder: "Nhập câu hỏi về các Kết luận…",
-      inputLabel: "Câu hỏi của bạn",
-      send: "Gửi câu hỏi",
-      close: "Đóng hộp hỏi đáp",
-      reset: "Cuộc trò chuyện mới",
-      resetShort: "Mới",
-      log: "Nội dung trò chuyện",
-      you: "Bạn hỏi:",
-      bot: "Trả lời:",
-      thinking: "Đang tìm trong các Kết luận…",
-      answered: "Đã có câu trả lời.",
-      sources: "Nguồn trích dẫn",
-      source: "Nguồn",
-      openHint: "Bấm để mở đoạn văn bản gốc",
-      tapHint: "Chạm lần nữa để mở đoạn văn bản gốc",
-      refusedTitle: "Không có căn cứ trong các văn bản",
-      helpful: "Câu trả lời hữu ích",
-      notHelpful: "Câu trả lời chưa hữu ích",
-      thanks: "Cảm ơn phản hồi của bạn!",
-      feedbackFailed: "Chưa gửi được phản hồi.",
-      rateLimited: function (s) { return s ? "Bạn gửi quá nhiều câu hỏi trong thời gian ngắn. Vui lòng thử lại sau " + s + " giây." : "Bạn gửi quá nhiều câu hỏi trong thời gian ngắn. Vui lòng thử lại sau ít phút."; },
-      rateTitle: "Tạm dừng một chút",
-      starting: "Hệ thống đang khởi động hoặc đang nạp dữ liệu văn bản. Vui lòng thử lại sau ít phút.",
-      startingTitle: "Dịch vụ chưa sẵn sàng",
-      offline: "Không kết nối được tới máy chủ hỏi đáp. Hãy kiểm tra kết nối mạng rồi thử lại.",
-      offlineTitle: "Mất kết nối",
-      interrupted: "Câu trả lời bị gián đoạn giữa chừng.",
-      unauthorized: "Trang web này chưa được cấp khóa truy cập hợp lệ cho dịch vụ hỏi đáp.",
-      failedTitle: "Chưa trả lời được",
-      serverError: "Máy chủ gặp lỗi khi trả lời. Vui lòng thử lại.",
-      retry: "Thử lại",
-      retryIn: function (s) { return "Thử lại (" + s + " giây)"; },
-      tooLong: "Câu hỏi quá dài (tối đa 2000 ký tự).",
-      disclaimer: "Câu trả lời tự động dựa trên các Kết luận; hãy đối chiếu với văn bản gốc."
-    },
-    en: {
-      title: "Kết luận Q&A",
-      launcher: "Ask",
-      launcherLabel: "Open the Kết luận question box",
-      welcome: "Hello! I answer questions about the Kết luận of the Politburo and the Secretariat, citing the exact paragraph each point comes from. The documents are in Vietnamese.",
-      suggestionsTitle: "You could ask:",
-      placeholder: "Ask about the Kết luận…",
-      inputLabel: "Your question",
-      send: "Send question",
-      close: "Close the question box",
-      reset: "New conversation",
-      resetShort: "New",
-      log: "Conversation",
-      you: "You asked:",
-      bot: "Answer:",
-      thinking: "Searching the Kết luận…",
-      answered: "Answer ready.",
-      sources: "Sources",
-      source: "Source",
-      openHint: "Click to open the source paragraph",
-      tapHint: "Tap again to open the source paragraph",
-      refusedTitle: "Not covered by the documents",
-      helpful: "Helpful answer",
-      notHelpful: "Unhelpful answer",
-      thanks: "Thanks for your feedback!",
-      feedbackFailed: "Feedback not sent.",
-      rateLimited: function (s) { return s ? "Too many questions in a short time. Please try again in " + s + " seconds." : "Too many questions in a short time. Please try again in a few minutes."; },
-      rateTitle: "Please wait a moment",
-      starting: "The service is starting or loading its documents. Please try again in a few minutes.",
-      startingTitle: "Service not ready",
-      offline: "Cannot reach the question service. Check your connection and try again.",
-      offlineTitle: "Connection lost",
-      interrupted: "The answer was interrupted.",
-      unauthorized: "This site has no valid access key for the question service.",
-      failedTitle: "No answer",
-      serverError: "The server failed to answer. Please try again.",
-      retry: "Try again",
-      retryIn: function (s) { return "Try again (" + s + " s)"; },
-      tooLong: "The question is too long (2000 characters at most).",
-      disclaimer: "Automatic answers based on the Kết luận; check the source documents."
-    }
-  };
+  // user-facing text and limits come from the server (prompts/widget.json, the service's settings), inlined
+  // into this file when it is served; "{n}" in a text is filled by fmt()
+  var SERVER = /*__WIDGET_CONFIG__*/{};
+  var STRINGS = SERVER.strings || {};
+  function fmt(text, values) {
+    return String(text || "").replace(/\{(\w+)\}/g, function (m, k) { return k in values ? String(values[k]) : m; });
+  }
   var DEFAULT_SUGGESTIONS = [
     "Kết luận 183-KL/TW giao Đảng ủy Chính phủ những nhiệm vụ gì?",
     "Hạn chót sắp xếp trạm y tế cấp xã là khi nào?",
     "Ai ký Kết luận 221-KL/TW?"
   ];
-  var MAX_CHARS = 2000;
+  var MAX_CHARS = SERVER.maxChars;
   var MAX_MESSAGES = 60;
   var STALL_MS = 90000;
 
   // --- options ---------------------------------------------------------------------------------------
   var data = SCRIPT.dataset;
   var lang = (data.lang || "vi").toLowerCase().slice(0, 2) === "en" ? "en" : "vi";
-  var T = STRINGS[lang];
+  var T = STRINGS[lang] || STRINGS.vi || {};
+  function rateText(seconds) { return seconds ? fmt(T.rateLimited, { s: seconds }) : T.rateLimitedLater; }
   var scriptUrl = new URL(SCRIPT.src, location.href);
   var API = (function () {
     try { return new URL(data.api || scriptUrl.origin, location.href).href.replace(/\/+$/, ""); }
@@ -183,7 +107,10 @@
     down: ["M17 14V3", "M9 17.5 10 14H4.5a2 2 0 0 1-2-2.3l1.4-7A2 2 0 0 1 5.8 3H17v11l-4 8a2.5 2.5 0 0 1-4-2.5z"],
     info: ["M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20z", "M12 16v-4", "M12 8h.01"],
     alert: ["M10.3 3.9 1.8 18a2 2 0 0 0 1.7 3h17a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0z", "M12 9v4", "M12 17h.01"],
-    retry: ["M1 4v6h6", "M3.5 15a9 9 0 1 0 2.1-9.4L1 10"]
+    retry: ["M1 4v6h6", "M3.5 15a9 9 0 1 0 2.1-9.4L1 10"],
+    copy: ["M9 9h11v11H9z", "M5 15H4V4h11v1"],
+    share: ["M4 12v8h16v-8", "M12 3v12", "M7 8l5-5 5 5"],
+    doc: ["M14 3H6v18h12V7z", "M14 3v4h4", "M9 13h6", "M9 17h6"]
   };
   function icon(name) {
     var NS = "http://www.w3.org/2000/svg";
@@ -250,8 +177,7 @@
   var launcher = h("button", { type: "button", class: "launcher", "aria-label": T.launcherLabel,
     "aria-expanded": "false", "aria-controls": "kl-panel" }, icon("chat"), h("span", { text: T.launcher }));
   var titleEl = h("h2", { id: "kl-title", text: TITLE });
-  var resetBtn = h("button", { type: "button", class: "icon-btn reset", "aria-label": T.reset, title: T.reset },
-    icon("plus"), h("span", { class: "label", "aria-hidden": "true", text: T.resetShort }));
+  var resetBtn = h("button", { type: "button", class: "icon-btn reset" }, icon("plus"), h("span", { class: "label", text: T.reset }));
   var closeBtn = h("button", { type: "button", class: "icon-btn close", "aria-label": T.close, title: T.close }, icon("close"));
   var log = h("div", { class: "log", role: "log", "aria-label": T.log, tabindex: "0" });
   var live = h("div", { class: "sr-only", role: "status", "aria-live": "polite" });
@@ -270,7 +196,24 @@
   function mount() {
     document.body.appendChild(host);
     renderAll();
-    if (state.open || data.open === "true") openPanel(false);
+    var shared = sharedQuestion();
+    if (shared) {
+      openPanel(false);
+      if (!busy) ask(shared);
+    } else if (data.open === "true" || (state.open && !(phone && phone.matches))) {
+      // on a phone the open panel covers the whole page: a newly loaded page shows itself first
+      openPanel(false);
+    }
+  }
+
+  // A shared link (…#hoi=question) opens the widget and asks that question once.
+  function sharedQuestion() {
+    var m = /^#hoi=(.+)$/.exec(location.hash || "");
+    if (!m) return "";
+    var q = "";
+    try { q = decodeURIComponent(m[1]).trim().slice(0, MAX_CHARS); } catch (e) { q = ""; }
+    try { history.replaceState(null, "", location.pathname + location.search); } catch (e) { /* sandboxed */ }
+    return q;
   }
 
   // --- open / close ------------------------------------------------------------------------------------
@@ -280,11 +223,13 @@
     launcher.setAttribute("aria-expanded", "true");
     state.open = true;
     saveState();
-    scrollToEnd();
-    if (focus !== false) input.focus();
+    fitViewport();
+    showLatest();
+    // on a phone with a conversation already there, the on-screen keyboard would hide it: focus the log
+    if (focus !== false) (phone && phone.matches && state.messages.length ? log : input).focus();
   }
   function closePanel() {
-    hideTip();
+    closeSheet(false);
     panel.hidden = true;
     root.classList.remove("is-open");
     launcher.setAttribute("aria-expanded", "false");
@@ -313,22 +258,36 @@
     else if (phone.addListener) phone.addListener(syncModal);
   }
   syncModal();
+  // On a phone the on-screen keyboard shrinks the visual viewport, not the layout one: the panel follows the
+  // visual viewport so the composer stays above the keyboard and the answer above it.
+  function fitViewport() {
+    var vv = window.visualViewport;
+    if (!vv || !(phone && phone.matches) || panel.hidden) { panel.style.height = ""; panel.style.top = ""; return; }
+    panel.style.height = Math.round(vv.height) + "px";
+    panel.style.top = Math.round(vv.offsetTop) + "px";
+  }
+  if (window.visualViewport) {
+    window.visualViewport.addEventListener("resize", fitViewport);
+    window.visualViewport.addEventListener("scroll", fitViewport);
+  }
   function focusables() {
+    var scope = sheetBox.hidden ? panel : sheetBox; // an open source sheet keeps the focus to itself
     return Array.prototype.filter.call(
-      panel.querySelectorAll("button, a[href], textarea, input, [tabindex]:not([tabindex='-1'])"),
+      scope.querySelectorAll("button, a[href], textarea, input, [tabindex]:not([tabindex='-1'])"),
       function (el) { return !el.disabled && !el.hidden && el.getClientRects().length > 0; });
   }
   panel.addEventListener("keydown", function (e) {
-    if (e.key !== "Tab" || !(phone && phone.matches)) return;
+    if (e.key !== "Tab" || !(phone && phone.matches || !sheetBox.hidden)) return;
     var items = focusables();
     if (!items.length) return;
     var first = items[0], last = items[items.length - 1], active = shadow.activeElement;
-    if (e.shiftKey && (active === first || !panel.contains(active))) { last.focus(); e.preventDefault(); }
-    else if (!e.shiftKey && (active === last || !panel.contains(active))) { first.focus(); e.preventDefault(); }
+    var scope = sheetBox.hidden ? panel : sheetBox;
+    if (e.shiftKey && (active === first || !scope.contains(active))) { last.focus(); e.preventDefault(); }
+    else if (!e.shiftKey && (active === last || !scope.contains(active))) { first.focus(); e.preventDefault(); }
   });
   panel.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
-    if (tip.el && !tip.el.hidden) { hideTip(); if (tip.chip) tip.chip.focus(); }
+    if (!sheetBox.hidden) closeSheet(true);
     else closePanel();
     e.preventDefault();
     e.stopPropagation();
@@ -351,7 +310,7 @@
   function submit() {
     var text = input.value.trim();
     if (!text || busy) return;
-    if (text.length > MAX_CHARS) { announce(T.tooLong); return; }
+    if (text.length > MAX_CHARS) { announce(fmt(T.tooLong, { max: MAX_CHARS })); return; }
     input.value = "";
     autosize();
     ask(text);
@@ -359,12 +318,12 @@
 
   // --- rendering ---------------------------------------------------------------------------------------
   function renderAll() {
-    hideTip();
+    closeSheet(false);
     log.textContent = "";
     log.appendChild(h("div", { class: "msg bot welcome" }, h("p", { text: WELCOME })));
     if (!state.messages.length) log.appendChild(renderSuggestions());
     state.messages.forEach(function (m) { log.appendChild(renderMessage(m)); });
-    scrollToEnd();
+    showLatest();
   }
 
   function renderSuggestions() {
@@ -379,7 +338,9 @@
 
   function renderMessage(m) {
     if (m.role === "user") {
-      return h("div", { class: "msg user" }, h("span", { class: "sr-only", text: T.you + " " }), m.text);
+      var u = h("div", { class: "msg user" }, h("span", { class: "sr-only", text: T.you + " " }), m.text);
+      m.el = u;
+      return u;
     }
     var el = h("div", { class: "msg bot" });
     m.el = el;
@@ -387,10 +348,16 @@
     return el;
   }
 
+  function isLastBot(m) {
+    for (var i = state.messages.length - 1; i >= 0; i--) if (state.messages[i].role === "bot") return state.messages[i] === m;
+    return false;
+  }
+
   function fillBot(m) {
     var el = m.el;
     if (!el) return;
-    hideTipIn(el);
+    if (sheet.chip && el.contains(sheet.chip)) closeSheet(false);
+    var open = m.quotesOpen === true;
     el.textContent = "";
     el.className = "msg bot";
     el.removeAttribute("aria-busy");
@@ -409,17 +376,43 @@
       el.appendChild(h("div", { class: "notice-title" }, icon("info"), h("span", { text: T.refusedTitle })));
     }
     el.appendChild(h("span", { class: "sr-only", text: T.bot + " " }));
-    var body = renderText(m.answer || "", cites, !streaming);
+    var body = renderText(m.answer || "", cites, !streaming, m);
+    if (open) body.classList.add("quotes-open");
     if (streaming) {
       var last = body.lastElementChild;
       if (last && (last.tagName === "UL" || last.tagName === "OL")) last = last.lastElementChild;
       (last || body).classList.add("cursor");
     }
     el.appendChild(body);
+    var quotes = body.querySelectorAll(".quote.long").length;
+    if (quotes && !streaming) {
+      var toggle = h("button", { type: "button", class: "quotes-toggle", "aria-expanded": open ? "true" : "false",
+        "aria-controls": body.id }, h("span", { text: open ? T.hideQuotes : fmt(T.showQuotes, { n: quotes }) }));
+      toggle.addEventListener("click", function () {
+        m.quotesOpen = !m.quotesOpen;
+        body.classList.toggle("quotes-open", m.quotesOpen);
+        toggle.setAttribute("aria-expanded", m.quotesOpen ? "true" : "false");
+        toggle.firstChild.textContent = m.quotesOpen ? T.hideQuotes : fmt(T.showQuotes, { n: quotes });
+        saveState();
+      });
+      el.appendChild(toggle);
+    }
     if (m.status !== "done") return;
     var used = (m.citations || []).slice().sort(function (a, b) { return a.n - b.n; });
-    if (used.length) el.appendChild(renderSources(used));
-    if (m.message_id) el.appendChild(renderFeedback(m));
+    if (used.length) el.appendChild(renderSources(used, m));
+    if (m.message_id) el.appendChild(renderActions(m));
+    var next = (m.suggestions || []).filter(function (q) { return typeof q === "string" && q.trim(); }).slice(0, 3);
+    if (next.length && isLastBot(m)) el.appendChild(renderFollowUps(next));
+  }
+
+  function renderFollowUps(list) {
+    var box = h("div", { class: "followups", role: "group", "aria-label": T.followUps },
+      h("p", { class: "suggestions-title", text: T.followUps }));
+    list.forEach(function (q) {
+      box.appendChild(h("button", { type: "button", class: "suggestion", text: q, disabled: busy,
+        onclick: function () { if (!busy) ask(q); } }));
+    });
+    return box;
   }
 
   function fillError(m) {
@@ -427,7 +420,7 @@
     var kind = (m.error && m.error.kind) || "server";
     var title = kind === "rate" ? T.rateTitle : kind === "starting" ? T.startingTitle
       : kind === "offline" ? T.offlineTitle : T.failedTitle;
-    var text = kind === "rate" ? T.rateLimited(m.error.seconds)
+    var text = kind === "rate" ? rateText(m.error.seconds)
       : kind === "starting" ? T.starting
       : kind === "offline" ? T.offline
       : kind === "interrupted" ? T.interrupted
@@ -435,7 +428,7 @@
       : (m.error && m.error.text) || T.serverError;
     el.classList.add(kind === "rate" || kind === "starting" ? "refused" : "error");
     el.setAttribute("role", "alert");
-    if (m.answer) el.appendChild(renderText(m.answer, citationMap(m.citations), true));
+    if (m.answer) el.appendChild(renderText(m.answer, citationMap(m.citations), true, m));
     el.appendChild(h("div", { class: "notice-title" }, icon("alert"), h("span", { text: title })));
     el.appendChild(h("p", { text: text }));
     if (kind === "unauthorized" || !m.question) return;
@@ -465,7 +458,7 @@
         label.textContent = T.retry;
         return;
       }
-      label.textContent = T.retryIn(left);
+      label.textContent = fmt(T.retryIn, { s: left });
       setTimeout(tick, 1000);
     })();
   }
@@ -476,17 +469,20 @@
     return map;
   }
 
-  // Answer text → paragraphs, lists and line breaks; "[n]" → citation chips; "**x**" → bold.
+  // Answer text → a lead (the direct first sentence), then paragraphs and lists; "[n]" → citation chips;
+  // "**x**" → bold; a long “quote” → its first words, the rest shown by "Xem trích dẫn".
   var BULLET = /^\s*[-*•]\s+/;
   var NUMBERED = /^\s*(\d{1,3})[.)]\s+/;
-  function renderText(text, cites, final) {
-    var frag = h("div", { class: "answer" });
+  var QUOTE_SHORT = 72;
+  function renderText(text, cites, final, m) {
+    var frag = h("div", { class: "answer", id: nextId("answer") });
     var lines = String(text).replace(/\r\n?/g, "\n").split("\n");
-    var para = null, list = null;
+    var para = null, list = null, lead = true;
     lines.forEach(function (line) {
       if (!line.trim()) { para = null; list = null; return; }
       var b = BULLET.exec(line), n = b ? null : NUMBERED.exec(line);
       if (b || n) {
+        lead = false;
         var type = b ? "UL" : "OL";
         if (!list || list.tagName !== type) {
           list = h(type.toLowerCase());
@@ -494,77 +490,154 @@
           frag.appendChild(list);
         }
         para = null;
-        list.appendChild(inline(h("li"), line.slice((b || n)[0].length), cites, final));
+        list.appendChild(inline(h("li"), line.slice((b || n)[0].length), cites, final, m));
         return;
       }
       list = null;
+      if (lead) { // the answer's first line is its direct answer: always in full, never behind a toggle
+        frag.appendChild(inline(h("p", { class: "lead" }), line, cites, final, m, true));
+        lead = false;
+        return;
+      }
       if (para) para.appendChild(h("br"));
       else { para = h("p"); frag.appendChild(para); }
-      inline(para, line, cites, final);
+      inline(para, line, cites, final, m);
     });
     return frag;
   }
 
-  var INLINE = /\[(\d{1,3})\]|\*\*([^*\n]+)\*\*/g;
-  function inline(el, text, cites, final) {
-    var last = 0, m;
-    INLINE.lastIndex = 0;
-    while ((m = INLINE.exec(text))) {
-      if (m.index > last) el.appendChild(document.createTextNode(text.slice(last, m.index)));
-      if (m[1]) {
-        var n = Number(m[1]);
+  var INLINE = /\[(\d{1,3})\]|\*\*([^*\n]+)\*\*|“([^”\n]+)”/g;
+  function inline(el, text, cites, final, m, keepQuotes) {
+    var last = 0, match;
+    var re = new RegExp(INLINE.source, "g");
+    while ((match = re.exec(text))) {
+      if (match.index > last) el.appendChild(document.createTextNode(text.slice(last, match.index)));
+      if (match[1]) {
+        var n = Number(match[1]);
         // Keep the chip on the same line as the punctuation right after it.
-        var tail = /^[.,;:!?)\]…”"'’]+/.exec(text.slice(INLINE.lastIndex));
+        var tail = /^[.,;:!?)\]…”"'’]+/.exec(text.slice(re.lastIndex));
         if (cites[n] && tail) {
-          el.appendChild(h("span", { class: "nowrap" }, chip(cites[n]), tail[0]));
-          INLINE.lastIndex += tail[0].length;
-        } else if (cites[n]) el.appendChild(chip(cites[n]));
+          el.appendChild(h("span", { class: "nowrap" }, chip(cites[n], m), tail[0]));
+          re.lastIndex += tail[0].length;
+        } else if (cites[n]) el.appendChild(chip(cites[n], m));
         else if (!final) el.appendChild(h("span", { class: "chip pending", "aria-hidden": "true", text: String(n) }));
         // final and no such citation: the marker is dropped, never shown (API.md)
+      } else if (match[2]) {
+        el.appendChild(h("strong", { text: match[2] }));
       } else {
-        el.appendChild(h("strong", { text: m[2] }));
+        el.appendChild(quote(match[3], keepQuotes));
       }
-      last = INLINE.lastIndex;
+      last = re.lastIndex;
     }
     if (last < text.length) el.appendChild(document.createTextNode(text.slice(last)));
     return el;
   }
 
-  function passageUrl(c) {
+  // The quotation marks stay text (copy, screen readers); a long quote keeps its first words in view.
+  function quote(text, keep) {
+    if (keep || text.length <= QUOTE_SHORT) return h("span", { class: "quote", text: "“" + text + "”" });
+    var cut = text.slice(0, QUOTE_SHORT).replace(/[\s,;:]+\S*$/, "");
+    return h("span", { class: "quote long" }, "“", h("span", { class: "q-short", text: cut + " …" }),
+      h("span", { class: "q-full", text: text }), "”");
+  }
+
+  function passageUrl(c, span) {
     var fallback = API + "/documents/" + encodeURIComponent(c.document_id || "") + "#" + encodeURIComponent(c.passage_id || "");
     try {
       var u = new URL(c.url || fallback, API + "/");
-      return u.protocol === "http:" || u.protocol === "https:" ? u.href : fallback;
+      if (u.protocol !== "http:" && u.protocol !== "https:") return fallback;
+      if (span && c.source && typeof c.source.start === "number") {
+        u.searchParams.set("hl", (c.source.start + span[0]) + "-" + (c.source.start + span[1]));
+      }
+      return u.href;
     } catch (e) { return fallback; }
   }
 
-  function chip(c) {
-    var tipId = nextId("tip");
-    var a = h("a", { class: "chip", href: passageUrl(c), target: "_blank", rel: "noopener",
-      "aria-label": T.source + " " + c.n + ": " + (c.label || ""), "aria-describedby": tipId, "data-n": String(c.n),
-      text: String(c.n) });
-    a._kl = { citation: c, tipId: tipId };
+  // Where, in citation c's paragraph, the answer quotes it: [start, end) of the quoted sentence, or null.
+  function quotedSpan(c, m) {
+    var text = String(c.text || "");
+    var lines = String((m && m.answer) || "").split("\n");
+    var marker = "[" + c.n + "]";
+    for (var i = 0; i < lines.length; i++) {
+      if (lines[i].indexOf(marker) < 0) continue;
+      var re = /“([^”\n]+)”/g, q;
+      while ((q = re.exec(lines[i]))) {
+        var cut = q[1].replace(/\s*…\s*$/, "");
+        var truncated = cut.length < q[1].length;
+        var at = text.indexOf(cut);
+        if (at < 0 || !cut) continue;
+        var end = at + cut.length;
+        if (truncated) { // the answer shortened the clause: mark it to the end of its sentence
+          var stop = /[.;!?](\s|$)/.exec(text.slice(end));
+          end = stop ? end + stop.index + 1 : text.length;
+        }
+        return [at, end];
+      }
+    }
+    return null;
+  }
+
+  function chip(c, m) {
+    var a = h("a", { class: "chip", href: passageUrl(c, quotedSpan(c, m)), "aria-haspopup": "dialog",
+      "aria-label": T.source + " " + c.n + ": " + (c.label || ""), "data-n": String(c.n), text: String(c.n) });
+    a._kl = { citation: c, message: m };
     return a;
   }
 
-  function renderSources(list) {
+  function renderSources(list, m) {
     var ol = h("ol");
     list.forEach(function (c) {
-      var c2 = chip(c);
-      c2.setAttribute("tabindex", "-1"); // the link beside it is the keyboard stop
-      c2.setAttribute("aria-hidden", "true");
-      ol.appendChild(h("li", null, c2,
-        h("a", { class: "src", href: passageUrl(c), target: "_blank", rel: "noopener", text: c.label || c.document_title || "" })));
+      var a = h("a", { class: "src", href: passageUrl(c, quotedSpan(c, m)), "aria-haspopup": "dialog" },
+        h("span", { class: "chip", "aria-hidden": "true", text: String(c.n) }),
+        h("span", { class: "src-label", text: c.label || c.document_title || "" }));
+      a._kl = { citation: c, message: m };
+      ol.appendChild(h("li", null, a));
     });
     return h("div", { class: "sources" }, h("p", { class: "sources-title", text: T.sources }), ol);
   }
 
-  function renderFeedback(m) {
-    var thanks = h("span", { class: "fb-thanks", role: "status" });
+  function plainAnswer(m) {
+    var out = String(m.answer || "").replace(/\s*\[(\d{1,3})\]/g, function (all, n) {
+      return citationMap(m.citations)[Number(n)] ? " [" + n + "]" : "";
+    });
+    var used = (m.citations || []).slice().sort(function (a, b) { return a.n - b.n; });
+    if (used.length) {
+      out += "\n\n" + T.sources + ":\n" + used.map(function (c) { return "[" + c.n + "] " + (c.label || "") + " — " + passageUrl(c); }).join("\n");
+    }
+    return out;
+  }
+
+  function shareUrl(question) {
+    var u = new URL(location.href);
+    u.hash = "hoi=" + encodeURIComponent(question);
+    return u.href;
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      return navigator.clipboard.writeText(text).catch(function () { return legacyCopy(text); });
+    }
+    return legacyCopy(text);
+  }
+  function legacyCopy(text) {
+    var area = h("textarea", { class: "sr-only", "aria-hidden": "true" });
+    area.value = text;
+    shadow.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    area.remove();
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy"));
+  }
+
+  function renderActions(m) {
+    var status = h("span", { class: "fb-thanks", role: "status" });
     var up = h("button", { type: "button", class: "fb up", "aria-label": T.helpful, title: T.helpful,
       "aria-pressed": m.rating === "up" ? "true" : "false" }, icon("up"));
     var down = h("button", { type: "button", class: "fb down", "aria-label": T.notHelpful, title: T.notHelpful,
       "aria-pressed": m.rating === "down" ? "true" : "false" }, icon("down"));
+    var copy = h("button", { type: "button", class: "fb copy", "aria-label": T.copy, title: T.copy }, icon("copy"));
+    var share = h("button", { type: "button", class: "fb share", "aria-label": T.share, title: T.share }, icon("share"));
     function rate(rating) {
       if (m.rating === rating) return;
       var before = m.rating;
@@ -575,93 +648,147 @@
       request("/v1/feedback", { conversation_id: m.conversation_id || state.conversation_id, message_id: m.message_id, rating: rating })
         .then(function (res) {
           if (!res.ok) throw new Error("HTTP " + res.status);
-          thanks.textContent = T.thanks;
+          status.textContent = T.thanks;
         })
         .catch(function () {
           m.rating = before;
           up.setAttribute("aria-pressed", String(before === "up"));
           down.setAttribute("aria-pressed", String(before === "down"));
           saveState();
-          thanks.textContent = T.feedbackFailed;
+          status.textContent = T.feedbackFailed;
         });
     }
     up.addEventListener("click", function () { rate("up"); });
     down.addEventListener("click", function () { rate("down"); });
-    return h("div", { class: "actions" }, up, down, thanks);
+    copy.addEventListener("click", function () {
+      copyText(plainAnswer(m)).then(function () { status.textContent = T.copied; },
+        function () { status.textContent = T.copyFailed; });
+    });
+    share.addEventListener("click", function () {
+      var url = shareUrl(m.question || "");
+      if (navigator.share && (phone && phone.matches)) {
+        navigator.share({ title: TITLE, text: m.question || "", url: url }).catch(function () { /* dismissed */ });
+        return;
+      }
+      copyText(url).then(function () { status.textContent = T.shared; },
+        function () { status.textContent = T.copyFailed; });
+    });
+    return h("div", { class: "actions" }, up, down, copy, share, status);
   }
 
-  function scrollToEnd() { log.scrollTop = log.scrollHeight; }
-  function nearEnd() { return log.scrollHeight - log.scrollTop - log.clientHeight < 80; }
+  // The start of the newest answer (with the end of the question above it) at the top of the log, so a
+  // reader lands on the answer's first line, not on the source list below it.
+  // A new answer is short at first: a spacer below it lets the log scroll its start to the top anyway, and
+  // shrinks as the answer grows into it, so nothing jumps while it streams.
+  var spacer = h("div", { class: "spacer", "aria-hidden": "true" });
+  var anchor = { el: null, offset: 0 };
+  function addToLog(node) { log.insertBefore(node, spacer.parentNode === log ? spacer : null); }
+  function fitSpacer() {
+    if (!anchor.el || !anchor.el.isConnected) { spacer.style.height = "0px"; return; }
+    if (spacer.parentNode !== log || log.lastChild !== spacer) log.appendChild(spacer);
+    spacer.style.height = "0px";
+    var below = log.scrollHeight - (anchor.el.offsetTop - log.offsetTop) + anchor.offset;
+    spacer.style.height = Math.max(0, log.clientHeight - below) + "px";
+  }
+  function showAnswer(m) {
+    if (!m || !m.el || !m.el.isConnected) return;
+    var el = m.el, offset = 12;
+    var i = state.messages.indexOf(m);
+    var q = i > 0 ? state.messages[i - 1] : null;
+    if (q && q.role === "user" && q.el && q.el.isConnected) {
+      // the question above stays in view when it is short; a long one shows only its end
+      if (m.el.offsetTop - q.el.offsetTop < log.clientHeight / 3) el = q.el;
+      else offset = 60;
+    }
+    anchor = { el: el, offset: offset };
+    fitSpacer();
+    log.scrollTop = Math.max(0, el.offsetTop - log.offsetTop - offset);
+  }
+  function showLatest() {
+    for (var i = state.messages.length - 1; i >= 0; i--) {
+      if (state.messages[i].role === "bot") { showAnswer(state.messages[i]); return; }
+    }
+    log.scrollTop = 0;
+  }
   function announce(text) { live.textContent = ""; setTimeout(function () { live.textContent = text; }, 50); }
 
-  // --- citation popover ----------------------------------------------------------------------------------
-  var tip = { el: null, chip: null, pointer: "mouse", wasOpen: false };
-  function showTip(a) {
+  // --- the source sheet: a citation opens its paragraph inside the panel -----------------------------------
+  var sheetTitle = h("h3", { class: "sheet-title", id: "kl-sheet-title" });
+  var sheetMeta = h("p", { class: "sheet-meta" });
+  var sheetText = h("p", { class: "sheet-text" });
+  var sheetOpen = h("a", { class: "sheet-open" }, icon("doc"), h("span", { text: T.openDocument }));
+  var sheetClose = h("button", { type: "button", class: "icon-btn sheet-close", "aria-label": T.closeSource, title: T.closeSource }, icon("close"));
+  var sheetBox = h("div", { class: "sheet", role: "dialog", "aria-modal": "true", "aria-labelledby": "kl-sheet-title", hidden: true },
+    h("div", { class: "sheet-head" }, sheetTitle, sheetClose),
+    h("div", { class: "sheet-body", tabindex: "0", "aria-label": T.source }, sheetMeta, sheetText), sheetOpen);
+  var sheetScrim = h("div", { class: "scrim", hidden: true });
+  panel.appendChild(sheetScrim);
+  panel.appendChild(sheetBox);
+  var sheet = { chip: null };
+
+  function vnDate(iso) {
+    var d = /^(\d{4})-(\d{2})-(\d{2})/.exec(iso || "");
+    return d ? d[3] + "/" + d[2] + "/" + d[1] : "";
+  }
+
+  function openSheet(a) {
     var info = a._kl;
     if (!info) return;
-    if (tip.chip === a && tip.el && !tip.el.hidden) return;
-    hideTip();
     var c = info.citation;
-    var quote = String(c.text || "");
-    if (quote.length > 700) quote = quote.slice(0, 700).replace(/\s+\S*$/, "") + " …";
-    var el = h("div", { class: "tip", role: "tooltip", id: info.tipId },
-      h("p", { class: "tip-label", text: c.label || "" }),
-      h("blockquote", { class: "tip-quote", text: quote }),
-      h("p", { class: "tip-hint", text: tip.pointer === "touch" ? T.tapHint : T.openHint }));
-    root.appendChild(el);
-    tip.el = el;
-    tip.chip = a;
-    place(el, a);
+    var text = String(c.text || "");
+    var span = quotedSpan(c, info.message);
+    sheet.chip = a;
+    sheetTitle.textContent = c.label || c.document_title || "";
+    sheetMeta.textContent = "";
+    if (c.issued) sheetMeta.appendChild(document.createTextNode(T.issued + ": " + vnDate(c.issued)));
+    if (c.document_title) {
+      if (c.issued) sheetMeta.appendChild(h("br"));
+      sheetMeta.appendChild(document.createTextNode(c.document_title));
+    }
+    sheetText.textContent = "";
+    if (span) {
+      sheetText.appendChild(document.createTextNode(text.slice(0, span[0])));
+      sheetText.appendChild(h("mark", { "aria-label": T.quoted, text: text.slice(span[0], span[1]) }));
+      sheetText.appendChild(document.createTextNode(text.slice(span[1])));
+    } else sheetText.textContent = text;
+    var href = passageUrl(c, span);
+    sheetOpen.setAttribute("href", href);
+    var foreign = false;
+    try { foreign = new URL(href).origin !== location.origin; } catch (e) { foreign = true; }
+    if (foreign) { sheetOpen.setAttribute("target", "_blank"); sheetOpen.setAttribute("rel", "noopener"); }
+    else { sheetOpen.removeAttribute("target"); sheetOpen.removeAttribute("rel"); }
+    sheetBox.hidden = false;
+    sheetScrim.hidden = false;
+    sheetBox.querySelector(".sheet-body").scrollTop = 0;
+    sheetClose.focus();
+    var mark = sheetText.querySelector("mark");
+    if (mark && mark.scrollIntoView) mark.scrollIntoView({ block: "nearest" });
   }
-  function place(el, a) {
-    var r = a.getBoundingClientRect();
-    var vw = document.documentElement.clientWidth || window.innerWidth;
-    var vh = window.innerHeight;
-    var w = el.offsetWidth, ht = el.offsetHeight;
-    var left = Math.max(8, Math.min(r.left + r.width / 2 - w / 2, vw - w - 8));
-    var top = r.bottom + 8;
-    if (top + ht > vh - 8 && r.top - ht - 8 >= 8) top = r.top - ht - 8;
-    else if (top + ht > vh - 8) top = Math.max(8, vh - ht - 8);
-    el.style.left = left + "px";
-    el.style.top = top + "px";
+  function closeSheet(refocus) {
+    if (sheetBox.hidden) return;
+    sheetBox.hidden = true;
+    sheetScrim.hidden = true;
+    var a = sheet.chip;
+    sheet.chip = null;
+    if (refocus !== false && a && a.isConnected) a.focus();
   }
-  function hideTip() {
-    if (tip.el) tip.el.remove();
-    tip.el = null;
-    tip.chip = null;
-  }
-  function hideTipIn(container) { if (tip.chip && container.contains(tip.chip)) hideTip(); }
-  function chipOf(e) {
+  sheetClose.addEventListener("click", function () { closeSheet(true); });
+  sheetScrim.addEventListener("click", function () { closeSheet(true); });
+  sheetOpen.addEventListener("click", function (e) {
+    // leaving for the document in this tab: the widget there starts closed, its launcher leads back here
+    var newTab = sheetOpen.getAttribute("target") || e.ctrlKey || e.metaKey || e.shiftKey || e.button;
+    if (!newTab) { state.open = false; saveState(); }
+  });
+  function sourceLink(e) {
     var t = e.target;
-    return t && t.closest ? t.closest("a.chip") : null;
+    var a = t && t.closest ? t.closest("a.chip, a.src") : null;
+    return a && a._kl ? a : null;
   }
-  log.addEventListener("pointerdown", function (e) {
-    tip.pointer = e.pointerType || "mouse";
-    var a = chipOf(e);
-    tip.wasOpen = !!a && tip.chip === a && !!tip.el;
-  }, true);
-  log.addEventListener("mouseover", function (e) { var a = chipOf(e); if (a && tip.pointer !== "touch") showTip(a); });
-  log.addEventListener("mouseout", function (e) {
-    var a = chipOf(e);
-    if (a && tip.chip === a && !a.contains(e.relatedTarget) && shadow.activeElement !== a) hideTip();
-  });
-  log.addEventListener("focusin", function (e) { var a = chipOf(e); if (a) showTip(a); });
-  log.addEventListener("focusout", function (e) { var a = chipOf(e); if (a && tip.chip === a) hideTip(); });
   log.addEventListener("click", function (e) {
-    var a = chipOf(e);
-    if (!a) return;
-    // On touch screens the first tap shows the quote, the second opens the document.
-    if (tip.pointer === "touch" && !tip.wasOpen) { e.preventDefault(); showTip(a); tip.wasOpen = true; }
-  });
-  log.addEventListener("scroll", function () {
-    if (!tip.el) return;
-    var r = tip.chip.getBoundingClientRect(), box = log.getBoundingClientRect();
-    if (r.bottom < box.top || r.top > box.bottom) hideTip();
-    else place(tip.el, tip.chip);
-  }, { passive: true });
-  window.addEventListener("resize", hideTip);
-  shadow.addEventListener("pointerdown", function (e) {
-    if (tip.el && !chipOf(e) && !tip.el.contains(e.target)) hideTip();
+    var a = sourceLink(e);
+    if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button) return; // a new tab when asked for one
+    e.preventDefault();
+    openSheet(a);
   });
 
   // --- talking to the server ---------------------------------------------------------------------------
@@ -692,7 +819,7 @@
     if (!replacing) {
       var um = { role: "user", text: question };
       state.messages.push(um);
-      log.appendChild(renderMessage(um));
+      addToLog(renderMessage(um));
     }
     var m = { role: "bot", status: "thinking", question: question, answer: "", citations: [] };
     if (replacing && replacing.el) {
@@ -702,9 +829,11 @@
       fillBot(m);
     } else {
       state.messages.push(m);
-      log.appendChild(renderMessage(m));
+      addToLog(renderMessage(m));
     }
-    scrollToEnd();
+    // follow-up questions belong to the answer before: they go once a new question is asked
+    log.querySelectorAll(".followups").forEach(function (f) { f.remove(); });
+    showAnswer(m);
     announce(T.thinking);
     saveState();
     setBusy(true);
@@ -720,8 +849,8 @@
     m.status = "error";
     m.error = error;
     fillBot(m);
-    announce((error.kind === "offline" ? T.offline : error.kind === "rate" ? T.rateLimited(error.seconds) : error.kind === "starting" ? T.starting : error.text || T.serverError));
-    scrollToEnd();
+    announce((error.kind === "offline" ? T.offline : error.kind === "rate" ? rateText(error.seconds) : error.kind === "starting" ? T.starting : error.text || T.serverError));
+    showAnswer(m);
   }
 
   async function errorText(res) {
@@ -762,9 +891,11 @@
     var pending = false;
     function paint() {
       pending = false;
-      var stick = nearEnd();
+      // the reader stays where the answer starts while it streams in below, unless they scrolled away
+      var keep = log.scrollTop;
       fillBot(m);
-      if (stick) scrollToEnd();
+      fitSpacer();
+      log.scrollTop = keep;
     }
     function schedule() {
       if (pending) return;
@@ -791,6 +922,7 @@
           if (Array.isArray(payload.citations)) m.citations = payload.citations;
           m.answered = payload.answered !== false;
           m.message_id = payload.message_id || null;
+          m.suggestions = Array.isArray(payload.suggestions) ? payload.suggestions.slice(0, 3) : [];
           m.conversation_id = payload.conversation_id || state.conversation_id;
           if (payload.conversation_id) state.conversation_id = payload.conversation_id;
           pending = false;

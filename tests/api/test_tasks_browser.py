@@ -108,7 +108,7 @@ def test_desktop_filter_by_agency_as_you_type(desktop: Page, site: str) -> None:
     assert export_query(page, "Tải lịch (.ics)") == {"agency": ["Bộ Nội vụ"]}
     assert export_query(page, "Tải CSV") == {"agency": ["Bộ Nội vụ"]}
 
-    page.get_by_label("Kết luận").select_option("221-KL/TW")
+    page.get_by_label("Kết luận", exact=True).select_option("221-KL/TW")
     expect(page.locator("tr.task")).to_have_count(1)
     assert export_query(page, "Tải CSV") == {"agency": ["Bộ Nội vụ"], "ket_luan": ["221-KL/TW"]}
     with page.expect_download() as download:
@@ -119,8 +119,11 @@ def test_desktop_filter_by_agency_as_you_type(desktop: Page, site: str) -> None:
     screenshot(page, "tasks-desktop.png")
 
     page.get_by_role("link", name=SCHOOLS.label).click()  # the clause, highlighted in its document
-    expect(page).to_have_url(re.compile(re.escape(SCHOOLS.url) + "$"))
-    expect(page.locator(f"[id='{SCHOOLS.passage_id}']")).to_have_class(re.compile("is-highlighted"))
+    path, fragment = SCHOOLS.url.split("#")
+    marked = f"{path}?hl={SCHOOLS.source.start}-{SCHOOLS.source.end}#{fragment}"
+    expect(page).to_have_url(re.compile(re.escape(marked) + "$"))
+    passage = page.locator(f"[id='{SCHOOLS.passage_id}']")
+    expect(passage).to_have_class(re.compile("is-highlighted"))
 
 
 def test_desktop_dates_status_and_unknown_agency(desktop: Page, site: str) -> None:

@@ -329,7 +329,10 @@ def test_page_lists_every_task_by_deadline_with_links_to_clauses(client: TestCli
     page = Elements(r.text)
     assert _rows(r.text) == ids([REPORT, TRAINING, LAW_REVIEW, SCHOOLS, INSPECTION, CAPACITY])
     hrefs = {a.get("href") for a in page.find("a")}
-    assert {d.url for d in DIRECTIVES} <= hrefs
+    # each link opens its paragraph with the task's own clause marked (?hl= its offsets)
+    assert {
+        f"{d.url.split('#')[0]}?hl={d.source.start}-{d.source.end}#{d.url.split('#')[1]}" for d in DIRECTIVES
+    } <= hrefs
     assert page.find("a", href="/nhiem-vu", **{"aria-current": "page"})  # in the site navigation
     headers = [a for a in page.find("th") if a.get("scope") == "col"]
     assert len(headers) == 5

@@ -140,33 +140,33 @@ def test_answer_with_citation_chip_opens_the_highlighted_paragraph(
     expect(chip).to_be_visible()
     expect(answer.locator(".sources li")).not_to_have_count(0)
 
-    # hover: the citation label and the quoted paragraph
+    # click: a sheet in the panel with the citation label and the quoted paragraph
     label = (chip.get_attribute("aria-label") or "").split(": ", 1)[1]
     assert label.startswith("Kết luận 183-KL/TW"), label
-    chip.hover()
-    tip = page.get_by_role("tooltip")
-    expect(tip).to_be_visible()
-    expect(tip).to_contain_text(label)
-    assert chip.get_attribute("aria-describedby") == tip.get_attribute("id")
+    chip.click()
+    sheet = page.get_by_role("dialog", name=label)
+    expect(sheet).to_be_visible()
+    sheet_text = " ".join(sheet.inner_text().split())
 
-    tip_text = " ".join(tip.inner_text().split())
-
-    # click: the document page, scrolled to the paragraph and highlighted
-    href = chip.get_attribute("href") or ""
-    match = re.fullmatch(re.escape(live_server) + r"/documents/([^#]+)#(.+)", href)
+    # "Mở văn bản" in a new tab (ctrl-click): the document page, scrolled to the paragraph and highlighted
+    opener = sheet.get_by_role("link", name="Mở văn bản")
+    href = opener.get_attribute("href") or ""
+    match = re.fullmatch(re.escape(live_server) + r"/documents/([^#?]+)(?:\?hl=\d+-\d+)?#(.+)", href)
     assert match, href
     with context.expect_page() as opened:
-        chip.click()
+        opener.click(modifiers=["Control"])
     doc = opened.value
     doc.wait_for_load_state()
     passage = doc.locator(f'[id="{match.group(2)}"]')
     expect(passage).to_have_class(re.compile(r"\bis-highlighted\b"))
     expect(passage).to_be_in_viewport()
     quote = " ".join(passage.locator(".passage-text").inner_text().split())
-    assert quote[:60] in tip_text, (quote, tip_text)
+    assert quote[:60] in sheet_text, (quote, sheet_text)
     background = passage.evaluate("el => getComputedStyle(el).backgroundColor")
     assert background not in ("rgba(0, 0, 0, 0)", "transparent"), background
     doc.close()
+    page.keyboard.press("Escape")
+    expect(sheet).to_be_hidden()
 
     # feedback, then a reload keeps the conversation, then a new conversation clears it
     with page.expect_response(f"{live_server}/v1/feedback") as sent:
@@ -225,7 +225,7 @@ def test_answer_text_appears_while_it_streams(
             expect(answer.locator(".fb")).to_have_count(0)
         finally:
             gate.set()
-        expect(answer.locator(".fb")).to_have_count(2)
+        expect(answer.locator(".fb")).to_have_count(4)  # thumbs up, down, copy, share
         expect(answer).not_to_have_attribute("aria-busy", "true")
         expect(answer.locator(".answer a.chip")).to_have_count(1)
 
@@ -247,7 +247,9 @@ def test_html_in_question_and_answer_is_shown_as_text(
         "text": f"Trích <b>đậm</b> {HOSTILE}",
         "url": "javascript:window.__pwned=3",
     }
-    answer = f"Mở đầu {HOSTILE} [1]\ndòng hai\n- ý một [1]\n- ý <i>hai</i>\n1. bước một\n2. bước hai [7]"
+    answer = (
+        f"Mở đầu {HOSTILE} [1]\ndòng hai\ndòng ba\n- ý một [1]\n- ý <i>hai</i>\n1. bước một\n2. bước hai [7]"
+    )
     done = {
         "conversation_id": "c1",
         "message_id": "m1",
@@ -272,7 +274,7 @@ def test_html_in_question_and_answer_is_shown_as_text(
     question = f"Câu hỏi {HOSTILE} <a href='javascript:alert(1)'>x</a>"
     ask(page, question)
     bot = page.locator(".msg.bot").last
-    expect(bot.locator(".fb")).to_have_count(2)
+    expect(bot.locator(".fb")).to_have_count(4)
     expect(page.locator(".msg.user")).to_contain_text(question)
     expect(bot.locator(".answer")).to_contain_text(f"Mở đầu {HOSTILE}")
     expect(bot.locator(".answer")).to_contain_text("ý <i>hai</i>")
@@ -280,12 +282,13 @@ def test_html_in_question_and_answer_is_shown_as_text(
     expect(bot.locator(".answer ul li")).to_have_count(2)
     expect(bot.locator(".answer ol li")).to_have_count(2)
     expect(bot.locator(".answer p br")).to_have_count(1)
+    expect(bot.locator(".answer p.lead")).to_contain_text(f"Mở đầu {HOSTILE}")  # the first line, in full
     expect(bot.locator(".answer a.chip")).to_have_count(2)
     assert "[7]" not in bot.locator(".answer").inner_text()
     chip = bot.locator(".answer a.chip").first
     assert (chip.get_attribute("href") or "").startswith(f"{live_server}/documents/kl183-621b55#")
-    chip.hover()
-    expect(page.get_by_role("tooltip")).to_contain_text("Trích <b>đậm</b>")
+    chip.click()
+    expect(page.get_by_role("dialog", name=f"Nhãn {HOSTILE}")).to_contain_text("Trích <b>đậm</b>")
     for selector in ("img", "script", "i", "b", "iframe", "a[href^=javascript]"):
         assert shadow_count(page, selector) == 0, selector
     assert page.evaluate("window.__pwned") is None
@@ -442,9 +445,13 @@ def test_keyboard_alone(page: Page, live_server: str) -> None:
     chip = page.locator(".msg.bot .answer a.chip").first
     chip.focus()  # as reached by Tab; the chips are ordinary links in the tab order
     assert chip.evaluate("el => el.tabIndex") == 0
-    expect(page.get_by_role("tooltip")).to_be_visible()
+    page.keyboard.press("Enter")
+    sheet = page.get_by_role("dialog", name=re.compile("^Kết luận"))
+    expect(sheet).to_be_visible()
+    expect(sheet.get_by_role("button", name="Đóng trích dẫn")).to_be_focused()
     page.keyboard.press("Escape")
-    expect(page.get_by_role("tooltip")).to_have_count(0)
+    expect(sheet).to_be_hidden()
+    assert chip.evaluate("el => el.getRootNode().activeElement === el")
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_be_hidden()
     assert launcher.evaluate("el => el.getRootNode().activeElement === el")
@@ -458,17 +465,17 @@ def test_phone_360(browser: Browser, live_server: str) -> None:
         page = ctx.new_page()
         page.goto(live_server + "/")
         page.get_by_role("button", name="Mở hộp hỏi đáp về các Kết luận").tap()
-        panel = page.get_by_role("dialog")
+        panel = page.get_by_role("dialog", name="Hỏi đáp Kết luận")
         expect(panel).to_be_visible()
         ask(page, QUESTION)
         expect(page.get_by_role("button", name="Câu trả lời hữu ích")).to_be_visible()
         box = panel.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
-        # first tap shows the quote, it does not navigate
+        # a tap shows the quote in a sheet, it does not navigate
         chip = page.locator(".msg.bot .answer a.chip").first
         chip.tap()
-        tip = page.get_by_role("tooltip")
+        tip = page.get_by_role("dialog", name=re.compile("^Kết luận"))
         expect(tip).to_be_visible()
         tip_box = tip.bounding_box()
         assert tip_box is not None and tip_box["x"] >= 0 and tip_box["x"] + tip_box["width"] <= 360, tip_box
@@ -478,7 +485,8 @@ def test_phone_360(browser: Browser, live_server: str) -> None:
         assert (ARTIFACTS / "widget-phone-360.png").stat().st_size > 10_000
         # full screen, the panel is modal: Tab and Shift+Tab cycle inside it, never into the page behind
         expect(panel).to_have_attribute("aria-modal", "true")
-        page.keyboard.press("Escape")  # the quote first
+        page.keyboard.press("Escape")  # the sheet first
+        expect(tip).to_be_hidden()
         inside = ("() => document.activeElement === document.querySelector('ketluan-chat') && "
                   "document.querySelector('ketluan-chat').shadowRoot.querySelector('.panel')"
                   ".contains(document.querySelector('ketluan-chat').shadowRoot.activeElement)")  # fmt: skip

@@ -147,9 +147,9 @@ def test_a_third_turn_keeps_the_subject_of_the_first() -> None:
             answer="",
             answered=True,
         ),
-        Turn(message_id="2", question="ai chịu trách nhiệm làm", answer="", answered=True),
+        Turn(message_id="2", question="ai chịu trách nhiệm chính", answer="", answered=True),
     ]
-    question = resolve("rồi phối hợp với bộ nào nữa", history, lambda m: analyze(m, LEXICON))
+    question = resolve("còn phối hợp với những bộ nào nữa", history, lambda m: analyze(m, LEXICON))
     assert "trạm y tế" in question.topic
 
 
