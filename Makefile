@@ -68,10 +68,12 @@ soak: setup sysdeps
 # Mutation testing of the answer-safety code (bot/citations.py with the citation gate, the eval scorers, the
 # date parser): every mutant must be killed by a unit test or be listed as equivalent in docs/testing.md.
 # Slow (tens of minutes on 2 cores), so not part of `make test`. MUTANTS="bot.citations*" runs one module.
+# tests/gate_mutants.py then mutates the gate where ChatService applies it (bot/service.py, outside mutmut's scope).
 MUTANTS ?=
 mutation: setup
 	nice -n 10 $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/mutmut results
+	nice -n 10 $(BIN)/python -m tests.gate_mutants
 
 clean:
 	rm -rf $(VENV) data/index data/state mutants

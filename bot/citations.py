@@ -96,8 +96,8 @@ def gate(
     answer: str, citations: Sequence[Citation], source_text: Callable[[str], str], answered: bool = True
 ) -> list[str]:
     """Why an answer may not be shown as it is (empty = it passes): every [n] has a citation, every citation
-    is used, citations are numbered 1..N, each citation's text stands verbatim at its offsets, and an answer
-    cites something."""
+    is used, citations are numbered 1..N, each citation's text stands verbatim at its offsets, an answer
+    cites something and a reply that answers nothing (`answered` false) cites nothing."""
     problems: list[str] = []
     numbers = [c.n for c in citations]
     used = set(markers(answer))
@@ -112,6 +112,8 @@ def gate(
             problems.append(f"citation {c.n} ({c.passage_id}) is not verbatim at its offsets")
     if answered and not citations:
         problems.append("an answer with no citation")
+    if not answered and citations:
+        problems.append("a reply that answers nothing has citations")
     return problems
 
 

@@ -334,8 +334,6 @@ class ChatService:
             refusal = self.extractive.refusal(prepared.question)
             answer, citations, answered = refusal.answer, [], False
             suggestions = refusal.suggestions
-        if not answered:
-            citations = []
         message_id = secrets.token_urlsafe(12)
         self._remember(prepared.conversation_id, message_id, prepared.message, answer, answered, citations)
         latency_ms = round((time.perf_counter() - prepared.started) * 1000, 2)

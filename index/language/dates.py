@@ -52,7 +52,7 @@ class Deadline:
 
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 _WEEK = {"dau": 1, "dau tien": 1, "thu nhat": 1, "1": 1, "thu hai": 2, "thu 2": 2, "2": 2, "thu ba": 3,
-         "thu 3": 3, "3": 3, "thu tu": 4, "thu 4": 4, "4": 4, "cuoi": 5}  # fmt: skip
+         "thu 3": 3, "3": 3, "thu tu": 4, "thu 4": 4, "4": 4, "thu 1": 1, "cuoi": 5}  # fmt: skip
 _S = r"\s*[/.\-]\s*"
 _Y = r"(\d{4})"
 _PATTERNS: list[tuple[str, str]] = [
@@ -90,60 +90,56 @@ def _month_end(year: int, month: int) -> dt.date | None:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
-def _read(kind: str, g: list[str | None], default_year: int | None) -> tuple[dt.date | None, Precision,
-                                                                           str | None, dt.date | None]:  # fmt: skip
-    """(date, precision, recurring, first) of one match; `g` holds the match's groups after the kind's own."""
+def _read(kind: str, g: list[str], default_year: int | None) -> tuple[dt.date | None, Precision, str | None,
+                                                                  dt.date | None]:  # fmt: skip
+    """(date, precision, recurring, first) of one match; `g` holds the groups inside the kind's own, "" for a
+    group that took no part."""
 
-    def year(*raw: str | None) -> int | None:
-        found = next((int(r) for r in raw if r), None)
-        return found if found is not None else default_year
+    def year(*raw: str) -> int | None:
+        return next((int(r) for r in raw if r), default_year)
 
     if kind == "range":
-        d1, m1, y1, d2, m2, y2 = g[:6]
+        d1, m1, y1, d2, m2, y2 = g
         y = year(y2, y1)
-        if y is None or d1 is None or d2 is None or m2 is None:
+        if y is None:
             return None, "day", None, None
         last = _day(y, int(m2), int(d2))
-        first = _day(year(y1, y2) or y, int(m1 or m2), int(d1))
+        first = _day(int(y1) if y1 else y, int(m1 or m2), int(d1))
         return last, "day", None, first
     if kind == "long" or kind == "day":
-        d, m, written = g[:3]
-        return _day(int(written or 0), int(m or 0), int(d or 0)), "day", None, None
+        d, m, written = g
+        return _day(int(written), int(m), int(d)), "day", None, None
     if kind == "dayshort":
-        d, m = g[:2]
+        d, m = g
         y = year()
-        return (_day(y, int(m or 0), int(d or 0)) if y else None), "day", None, None
+        return (_day(y, int(m), int(d)) if y else None), "day", None, None
     if kind == "monthly":
         return None, "day", "monthly", None
     if kind == "quarterly":
         return None, "day", "quarterly", None
     if kind == "week":
-        which, m, y1, y2 = g[:4]
+        which, m, y1, y2 = g
         y = year(y1, y2)
-        if y is None or m is None:
+        if y is None:
             return None, "week", None, None
-        end = _month_end(y, int(m))
-        n = _WEEK.get(which or "", 5)
-        date = end if n >= 5 or end is None else _day(y, int(m), 7 * n)
-        return date, "week", None, None
+        n = _WEEK[which]
+        return (_month_end(y, int(m)) if n == 5 else _day(y, int(m), 7 * n)), "week", None, None
     if kind == "month":
-        m, y1, y2 = g[:3]
-        y = year(y1, y2)
-        return (_month_end(y, int(m or 0)) if y else None), "month", None, None
+        m, y1, y2 = g  # the month pattern always writes its year
+        return _month_end(int(y1 or y2), int(m)), "month", None, None
     if kind == "quarter":
-        q, y1, y2 = g[:3]
-        y = year(y1, y2)
-        n = int(q) if q and q.isdigit() else _ROMAN.get(q or "", 0)
-        return (_month_end(y, 3 * n) if y and n else None), "month", None, None
+        q, y1, y2 = g
+        n = int(q) if q.isdigit() else _ROMAN[q]
+        return _month_end(int(y1 or y2), 3 * n), "month", None, None
     if kind == "half":
-        _, which, written = g[:3]
-        return _month_end(int(written or 0), 6 if which == "dau" else 12), "month", None, None
+        _, which, written = g
+        return _month_end(int(written), 6 if which == "dau" else 12), "month", None, None
     if kind == "yearend":
-        which, written = g[:2]
+        which, written = g
         if which == "dau":
-            return _month_end(int(written or 0), 3), "month", None, None
-        return dt.date(int(written or 0), 12, 31), "year", None, None
-    return dt.date(int(g[0] or 0), 12, 31), "year", None, None
+            return _month_end(int(written), 3), "month", None, None
+        return dt.date(int(written), 12, 31), "year", None, None
+    return dt.date(int(g[0]), 12, 31), "year", None, None
 
 
 def find_dates(text: str, default_year: int | None = None) -> list[DateMention]:
@@ -152,7 +148,7 @@ def find_dates(text: str, default_year: int | None = None) -> list[DateMention]:
     out: list[DateMention] = []
     for match in _DATE.finditer(folded):
         kind = match.lastgroup or ""
-        inner = [match.group(i) for i in _INNER[kind]]
+        inner = [match.group(i) or "" for i in _INNER[kind]]
         date, precision, recurring, first = _read(kind, inner, default_year)
         start, end = where[match.start()], where[match.end() - 1] + 1
         out.append(DateMention(start, end, text[start:end], date, precision, recurring, first))
@@ -178,14 +174,13 @@ def find_deadlines(text: str, issued: dt.date | None = None) -> list[Deadline]:
     for mention in find_dates(text, default_year):
         if mention.first is not None:
             continue  # a period ("từ ngày 1/7 đến ngày 31/7/2025") is not a deadline
-        f_start = at_char.get(mention.start, 0)
+        f_start = at_char[mention.start]
         before = folded[max(0, f_start - _CUE_WINDOW) : f_start]
         cue = _CUE.search(before)
         if not cue:
             continue
         offset = max(0, f_start - _CUE_WINDOW)
-        lead = where[offset + cue.start()] if cue.start() < len(before) else mention.start
-        start = where[offset + cue.start("time")] if cue.start("time") < len(before) else mention.start
+        lead, start = where[offset + cue.start()], where[offset + cue.start("time")]  # the cue is never empty
         date = mention.date
         if (
             date
@@ -206,6 +201,6 @@ def recurring_day(text: str) -> int | None:
     folded, _ = aligned_fold(text)
     for match in _DATE.finditer(folded):
         if match.lastgroup in ("monthly", "quarterly"):
-            day = int(match.group(_INNER[match.lastgroup][0]) or 0)
+            day = int(match.group(_INNER[match.lastgroup][0]))
             return day if 1 <= day <= 31 else None
     return None

@@ -155,8 +155,17 @@ def _bad(c: Citation, **update: object) -> Citation:
 def test_gate_names_what_breaks_the_contract(answer: str, citations: list[Citation], problem: str) -> None:
     problems = gate(answer, citations, read_source)
     assert any(problem in p for p in problems), problems
-    assert gate(answer, citations, read_source, answered=False) == [
-        p for p in problems if p != "an answer with no citation"
+    unanswered = [p for p in problems if p != "an answer with no citation"]
+    if citations:
+        unanswered.append("a reply that answers nothing has citations")
+    assert gate(answer, citations, read_source, answered=False) == unanswered
+
+
+def test_gate_refuses_citations_on_a_reply_that_answers_nothing() -> None:
+    # API.md: `answered` false → `citations` is empty, even when the citations themselves are sound
+    assert gate("A [1].", [citation(1, 1)], read_source) == []
+    assert gate("A [1].", [citation(1, 1)], read_source, answered=False) == [
+        "a reply that answers nothing has citations"
     ]
 
 

@@ -177,12 +177,14 @@ class FakeService:
     def __init__(self, answers: dict[str, ChatResponse], build: Path) -> None:
         self.answers = answers
         self.asked: list[tuple[str, str | None]] = []
+        self.days: list[dt.date | None] = []
         self.index = type("Index", (), {"build": build})()
 
     def answer(
         self, message: str, conversation_id: str | None = None, today: dt.date | None = None
     ) -> ChatResponse:
         self.asked.append((message, conversation_id))
+        self.days.append(today)
         response = self.answers[message]
         return response.model_copy(update={"conversation_id": conversation_id or f"c{len(self.asked)}"})
 
@@ -214,6 +216,15 @@ def test_answer_report_asks_the_history_first_in_one_conversation(
     assert answer_report(service, questions[:1], read_source).as_dict()["citations_verbatim"] == 1.0  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("as_of", [dt.date(2026, 4, 1), None])
+def test_answer_report_asks_on_the_question_s_day(tmp_path: Path, as_of: dt.date | None) -> None:
+    service = FakeService(
+        {"Trước?": _response("X [1].", CITED[:1]), "Sau?": _response(ANSWER, CITED)}, tmp_path
+    )
+    answer_report(service, [_q(history=["Trước?"], question="Sau?", as_of=as_of)], read_source)  # type: ignore[arg-type]
+    assert service.days[-1] == as_of
+
+
 def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path) -> None:
     import shutil
 
@@ -225,7 +236,8 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
     from index.settings import IndexSettings
     from tests.conftest import CORPUS
 
-    shutil.copytree(CORPUS, tmp_path / "corpus")
+    (tmp_path / "corpus").mkdir()  # the one report that names Kết luận 183: a small index, built fast
+    shutil.copy(CORPUS / "000_5d30afc99b18f1f4.txt", tmp_path / "corpus")
     settings = IndexSettings(data_dir=tmp_path, embedding_model="hashing-64")
     build_index(
         [tmp_path / "corpus"], settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None
@@ -240,5 +252,9 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
     assert isinstance(query, SearchQuery)  # the question as the chat reads it: text, filters, focus
     assert query.filters is not None and query.filters.ket_luan == ["183-KL/TW"]
     assert "Nội vụ" in query.text
+    # a Kết luận the index does not hold is no filter (it would match nothing)
+    query, _ = rewrite(_q(question="Kết luận 183 và Kết luận 907 giao Bộ Nội vụ việc gì?"))
+    assert isinstance(query, SearchQuery)
+    assert query.filters is not None and query.filters.ket_luan == ["183-KL/TW"]
     query, _ = rewrite(_q(question="Bộ Nội vụ làm gì?"))
     assert isinstance(query, SearchQuery) and not (query.filters and query.filters.ket_luan)

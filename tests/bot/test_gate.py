@@ -67,3 +67,20 @@ def test_an_answer_that_breaks_the_contract_is_refused(
     assert not response.answered and response.citations == []
     assert "Bộ Tài chính" not in response.answer
     assert_contract(response, read_source)
+
+
+def test_a_reply_that_answers_nothing_but_cites_is_refused(service: ChatService) -> None:
+    answer, citations = "Bộ Tài chính chủ trì [1].", [citation(1, 1)]
+    response = service._finish(
+        service.prepare("Quỹ đất công do ai quản lý?"), answer, citations, False, "extractive"
+    )
+    assert not response.answered and response.citations == []
+    assert "Bộ Tài chính" not in response.answer
+    assert_contract(response, read_source)
+
+
+def test_a_reply_that_answers_nothing_and_cites_nothing_is_shown(service: ChatService) -> None:
+    text = "Chưa có thông tin về việc này."
+    response = service._finish(service.prepare("Quỹ đất công do ai quản lý?"), text, [], False, "extractive")
+    assert not response.answered and response.answer == text and response.citations == []
+    assert_contract(response, read_source)

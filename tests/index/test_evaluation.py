@@ -12,6 +12,7 @@ import pytest
 
 from index.evaluation import (
     SPLITS,
+    BenchmarkReport,
     EvalQuestion,
     alqac_report,
     article_spans,
@@ -338,3 +339,9 @@ def test_alqac_report_ranks_with_the_given_search(tmp_path: Path) -> None:
     report = alqac_report(FakeIndex({}, {"law.txt": LAW}), tmp_path, search=search)  # type: ignore[arg-type]
     assert report.recall1 == 1.0 and seen[0]["choices"] == {"A": "x"}
     assert alqac_report(FakeIndex({}, {"law.txt": LAW}), tmp_path).recall10 == 0.0  # type: ignore[arg-type]
+
+
+def test_benchmark_report_rounds_to_four_places() -> None:
+    report = BenchmarkReport(7, 1 / 7, 2 / 7, 3 / 7, [1.0, 3.0])
+    assert report.as_dict() == {"questions": 7, "R@1": 0.1429, "R@10": 0.2857, "MRR@10": 0.4286,
+                                "latency_ms_p50": 2.0}  # fmt: skip
