@@ -218,6 +218,21 @@ class Cluster:
 
         self._wait(ready, timeout, name)
 
+    def wait_balanced(self, name: str, timeout: float = 60) -> None:
+        """Until HAProxy itself sends traffic to the replica again (its health checks passed `rise` times): a
+        replica ready on its own is not yet one the balancer uses, and taking the next one down before that
+        would leave none."""
+
+        def up() -> bool:
+            try:
+                stats = httpx.get(f"http://{self.gateway}:{LB_PORT + 1}/stats;csv", timeout=2).text
+            except httpx.HTTPError:
+                return False
+            rows = [line.split(",") for line in stats.splitlines()]
+            return any(r[:2] == ["replicas", name] and len(r) > 17 and r[17].startswith("UP") for r in rows)
+
+        self._wait(up, timeout, f"{name} in the balancer")
+
     def start_haproxy(self) -> None:
         config = self.work / "haproxy.cfg"
         servers = "".join(
@@ -370,6 +385,7 @@ def replica_kill(c: Cluster, requests: int, clients: int) -> dict[str, Any]:
         (0.5, lambda: c.start_replica(victim)),
     ])  # fmt: skip
     c.wait_ready(victim)
+    c.wait_balanced(victim)
     return load.summary() | {"killed": victim}
 
 
@@ -425,6 +441,7 @@ def rolling_update(c: Cluster, requests: int, clients: int) -> dict[str, Any]:
             c.kill(name, signal.SIGTERM)
             c.start_replica(name)
             c.wait_ready(name)
+            c.wait_balanced(name)
 
     load = _during(Load(c.url, _questions(requests, 3), clients), [(0.1, roll)])
     versions = {v for _, v in load.seen}
