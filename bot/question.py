@@ -549,6 +549,14 @@ def kind_of(
         return "task" if agencies_named else "list"
     if agencies_named and not specific:
         return "task"
+    if (
+        numbers
+        and not specific
+        and not agencies_named
+        and not (found - {"followup", "tasks", "list"})
+        and bare_words <= 4
+    ):
+        return "summary"  # "KL 183 yêu cầu gì?", "kết luận 221 giao những gì": what it asks of everyone
     if numbers and not specific and not (found - {"followup"}) and bare_words <= 3:
         return "summary"  # "Kết luận 183?", "KL 183 thế nào"
     return "generic"

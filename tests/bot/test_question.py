@@ -171,3 +171,8 @@ def test_a_summary_asked_in_passing_words() -> None:
 )
 def test_the_end_of_a_reported_period_is_no_task_deadline(message: str) -> None:
     assert analyze(message, LEXICON).kind != "deadline"
+
+
+@pytest.mark.parametrize("message", ["kl 300 yc j", "Kết luận 300 yêu cầu gì?"])
+def test_what_a_ket_luan_asks_with_nothing_more_is_its_summary(message: str) -> None:
+    assert analyze(message, LEXICON).kind == "summary"
