@@ -29,9 +29,7 @@ class Suggester:
         questions += [render("suggest_agency", agency=a) for a in agencies[:12]]
         for d in book.directives:
             if d.deadline:
-                questions.append(
-                    render("suggest_deadline", action=shorten(d.action, ACTION_WORDS).rstrip(" …,."))
-                )
+                questions.append(render("suggest_deadline", action=_topic(d.action)))
         self.questions = list(dict.fromkeys(questions))
         self._folded = [fold(q) for q in self.questions]
 
@@ -67,3 +65,42 @@ class Suggester:
         if question.kind != "window":
             out.append(render("suggest_window_upcoming"))
         return list(dict.fromkeys(out))[:LIMIT]
+
+
+_DANGLING = frozenset(
+    [
+        "và",
+        "với",
+        "của",
+        "các",
+        "cho",
+        "để",
+        "theo",
+        "trong",
+        "tại",
+        "về",
+        "hoặc",
+        "những",
+        "là",
+        "ở",
+        "từ",
+        "đến",
+    ]
+)
+
+
+def _topic(action: str) -> str:
+    """A task's action as the subject of a question: its first words up to a whole phrase (never ending on
+    "và", "của" or a comma), the verb in lower case ("Hoàn thiện …" → "hoàn thiện …")."""
+    words = shorten(action, ACTION_WORDS).rstrip(" …").split()
+    for i, word in enumerate(words):
+        if word.endswith((",", ";", ":")) and i >= 2:
+            words = words[: i + 1]
+            break
+    words[-1] = words[-1].rstrip(",;:.")
+    while len(words) > 2 and words[-1].lower() in _DANGLING:
+        words.pop()
+    # a verb starts lower case in the question; a name ("Bộ Nội vụ …") keeps its capitals
+    if len(words) > 1 and not words[1][:1].isupper():
+        words[0] = words[0][:1].lower() + words[0][1:]
+    return " ".join(words)

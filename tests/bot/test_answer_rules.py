@@ -52,3 +52,17 @@ def test_a_tone_typed_on_the_i_of_gi_moves_to_its_vowel(typed: str, written: str
 def test_a_year_before_a_comma_is_no_amount_of_money() -> None:
     assert not _has_quantity("từ ngày 18 đến 24/7/2025, đồng thời biểu dương", "dong")
     assert _has_quantity("hỗ trợ 1.500.000 đồng mỗi người", "dong")
+
+
+@pytest.mark.parametrize(
+    ("action", "topic"),
+    [
+        ("Hoàn thiện mô hình tổ chức và hoạt động của bộ máy", "hoàn thiện mô hình tổ chức và hoạt động"),
+        ("phối hợp Bộ Y tế, Bộ Giáo dục và Đào tạo và Bộ Nội vụ khẩn trương sắp xếp", "phối hợp Bộ Y tế"),
+        ("Bộ Nội vụ chủ trì rà soát", "Bộ Nội vụ chủ trì rà soát"),
+    ],
+)
+def test_a_suggested_question_names_a_task_by_a_whole_phrase(action: str, topic: str) -> None:
+    from bot.suggestions import _topic
+
+    assert _topic(action) == topic
