@@ -23,7 +23,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from api import deps, routes_tasks
 from api.app import create_app
@@ -32,8 +32,9 @@ from bot.models import ChatResponse, Citation
 from bot.store import SQLiteStore
 from index.models import Passage
 from index.search import SearchIndex
+from tests.api import test_widget_browser
 from tests.api.conftest import FakeChatService, FakeEvent, make_settings, run_server
-from tests.api.test_widget_browser import ARTIFACTS, CHROMIUM_ARGS, DESKTOP, require_chromium
+from tests.api.test_widget_browser import ARTIFACTS, DESKTOP
 from tests.task_fixtures import sample_book
 
 pytestmark = pytest.mark.browser
@@ -103,13 +104,7 @@ def phone_app(settings: Settings, index: SearchIndex, gate: threading.Event | No
     return app
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+browser = test_widget_browser.browser  # the one module-scoped Chromium fixture of the browser suites
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,16 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from api import deps, routes_tasks
 from api.app import create_app
 from api.settings import Settings
 from bot.store import SQLiteStore
 from index.search import SearchIndex
+from tests.api import test_widget_browser
 from tests.api.conftest import FakeChatService, run_server
-from tests.api.test_widget_browser import ARTIFACTS, CHROMIUM_ARGS, DESKTOP, require_chromium
+from tests.api.test_widget_browser import ARTIFACTS, DESKTOP
 from tests.task_fixtures import DIRECTIVES, SCHOOLS, TRAINING, sample_book
 
 pytestmark = pytest.mark.browser
@@ -26,13 +27,7 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+browser = test_widget_browser.browser  # the one module-scoped Chromium fixture of the browser suites
 
 
 @pytest.fixture(scope="module")
