@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+import prompts
 from api.deps import HolderDep
 from bot.settings import BotSettings
 from index.errors import IndexNotReady, NotFound
@@ -28,7 +29,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 _CSS_PLACEHOLDER = '/*__WIDGET_CSS__*/""'
 _CONFIG_PLACEHOLDER = "/*__WIDGET_CONFIG__*/{}"
-_WIDGET_TEXTS = Path(__file__).resolve().parent.parent / "prompts" / "widget.json"
 _STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -422,7 +422,7 @@ def _widget() -> _Asset:
     script = (STATIC_DIR / "widget.js").read_text("utf-8")
     css = (STATIC_DIR / "widget.css").read_text("utf-8")
     # its texts and limits are the service's own (prompts/widget.json, the question length the API takes)
-    config = {"strings": json.loads(_WIDGET_TEXTS.read_text("utf-8")), "maxChars": MAX_QUERY_CHARS}
+    config = {"strings": prompts.structured("widget"), "maxChars": MAX_QUERY_CHARS}
     script = script.replace(_CSS_PLACEHOLDER, json.dumps(css, ensure_ascii=False), 1)
     script = script.replace(_CONFIG_PLACEHOLDER, json.dumps(config, ensure_ascii=False), 1)
     return _asset(script.encode(), _STATIC_TYPES[".js"])

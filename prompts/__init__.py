@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -35,3 +36,15 @@ def table(name: str) -> dict[str, str]:
             key, _, text = line.partition(":")
             out[key.strip()] = text.strip()
     return out
+
+
+@cache
+def structured(name: str) -> dict[str, object]:
+    """prompts/{name}.json: texts given as a whole to a client (the widget's, per language)."""
+    if not _NAME.match(name):
+        raise KeyError(f"not a prompt name: {name!r}")
+    path = _DIR / f"{name}.json"
+    if not path.is_file():
+        raise KeyError(f"no prompt file {path.name}")
+    data: dict[str, object] = json.loads(path.read_text("utf-8"))
+    return data
