@@ -14,7 +14,15 @@ from typing import Literal
 
 from index.language import agencies as agency_names
 from index.language import references as document_refs
-from index.language.questions import asks_person, cues, normalize_question, quantity, stopwords, window
+from index.language.questions import (
+    asking_words,
+    asks_person,
+    cues,
+    normalize_question,
+    quantity,
+    stopwords,
+    window,
+)
 from index.search import SearchFilters, SearchQuery
 from index.textnorm import fold, has_diacritics, normalize, words
 
@@ -157,92 +165,6 @@ _NOT_AFTER = {
     "bo": frozenset(["dang", "can", "toan", "mot", "tung", "moi", "nhieu", "cac"]),
     "ban": frozenset(["van", "co", "phien", "can"]),
 }
-# words of a question that name what it asks rather than what it is about
-_ASKING = frozenset(
-    [
-        "viec",
-        "gi",
-        "nhiem",
-        "vu",
-        "cong",
-        "viec",
-        "dau",
-        "viec",
-        "noi",
-        "dung",
-        "nhung",
-        "cac",
-        "nao",
-        "lam",
-        "phai",
-        "can",
-        "giao",
-        "duoc",
-        "chu",
-        "tri",
-        "phoi",
-        "hop",
-        "han",
-        "chot",
-        "thoi",
-        "han",
-        "hoan",
-        "thanh",
-        "xong",
-        "khi",
-        "bao",
-        "gio",
-        "truoc",
-        "ngay",
-        "thang",
-        "nam",
-        "tuan",
-        "quy",
-        "sap",
-        "den",
-        "toi",
-        "qua",
-        "tre",
-        "het",
-        "trach",
-        "nhiem",
-        "yeu",
-        "cau",
-        "chi",
-        "dao",
-        "de",
-        "nghi",
-        "thuc",
-        "hien",
-        "ke",
-        "theo",
-        "trong",
-        "ve",
-        "voi",
-        "va",
-        "la",
-        "co",
-        "khong",
-        "gi",
-        "ai",
-        "tom",
-        "tat",
-        "noi",
-        "dung",
-        "chinh",
-        "y",
-        "so",
-        "sanh",
-        "khac",
-        "nhau",
-        "giong",
-        "moi",
-        "nhat",
-        "the",
-        "sao",
-        "ra",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -488,11 +410,24 @@ def content_words(folded: str, drop: Iterable[str] = ()) -> tuple[str, ...]:
     """The words of a folded question that say what it is about (not how it asks, not whom it names)."""
     dropped = set(drop)
     stop = stopwords()
-    return tuple(
-        w
-        for w in words(folded)
-        if w not in _ASKING and w not in stop and w not in dropped and not w.isdigit()
-    )
+    asking = asking_words()
+    phrases = asking.phrases | {w.replace("_", " ") for w in stop if "_" in w}
+    tokens = words(folded)
+    kept: list[str] = []
+    i = 0
+    while i < len(tokens):
+        size = next(
+            (n for n in (4, 3, 2) if i + n <= len(tokens) and " ".join(tokens[i : i + n]) in phrases), 0
+        )
+        if size:
+            i += size
+            continue
+        w = tokens[i]
+        i += 1
+        if w in dropped or w.isdigit() or w in asking.words or (w in stop and w not in asking.compound_only):
+            continue
+        kept.append(w)
+    return tuple(kept)
 
 
 def kind_of(
@@ -529,6 +464,8 @@ def kind_of(
     if has_window and "window_ask" in found and not specific:
         return "window"
     for kind in ("newest", "oldest", "documents", "signer", "report", "date"):
+        if kind == "documents" and agencies_named and "tasks" in found:
+            continue  # "Bộ Tư pháp phải ra những văn bản gì": what the agency must issue, its tasks
         if kind in found and (about_document or kind in ("newest", "documents", "signer")):
             return kind  # type: ignore[return-value]
     if (

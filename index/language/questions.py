@@ -94,6 +94,25 @@ def fillers() -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(_TOKEN.findall(normalize(r[0]).lower())) for r in _rows("fillers.txt"))
 
 
+@dataclass(frozen=True)
+class AskingWords:
+    phrases: frozenset[str]  # removed first, whole
+    words: frozenset[str]  # then dropped one by one
+    compound_only: frozenset[str]  # stop words only inside the compounds of stopwords.txt
+
+
+@cache
+def asking_words() -> AskingWords:
+    """data/asking_words.txt: the words and phrases of how a question asks (not what it is about)."""
+    kinds: dict[str, frozenset[str]] = {}
+    for line in (DATA / "asking_words.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            kind, _, items = line.partition(":")
+            sep = "," if kind.strip() == "phrases" else None
+            kinds[kind.strip()] = frozenset(" ".join(i.split()) for i in items.split(sep) if i.strip())
+    return AskingWords(kinds["phrases"], kinds["words"], kinds["compound_only"])
+
+
 @cache
 def stopwords() -> frozenset[str]:
     """Folded question and function words ("khi_nao", "duoc", "ket_luan") that say nothing about a clause."""

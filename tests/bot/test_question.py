@@ -176,3 +176,28 @@ def test_the_end_of_a_reported_period_is_no_task_deadline(message: str) -> None:
 @pytest.mark.parametrize("message", ["kl 300 yc j", "Kết luận 300 yêu cầu gì?"])
 def test_what_a_ket_luan_asks_with_nothing_more_is_its_summary(message: str) -> None:
     assert analyze(message, LEXICON).kind == "summary"
+
+
+@pytest.mark.parametrize(
+    ("message", "content"),
+    [
+        # the syllables of the asking phrases ("nhiệm vụ", "hoàn thành") still count inside the topic's words
+        ("bộ tư pháp có nhiệm vụ gì về dịch vụ công", ("dich", "vu", "cong")),
+        ("phải hoàn thành giải quyết thủ tục hành chính tồn đọng khi nào",
+         ("giai", "quyet", "thu", "tuc", "hanh", "chinh", "ton", "dong")),
+        ("chính quyền cấp xã phải làm gì", ("chinh", "quyen", "cap", "xa")),
+        ("nội dung chủ yếu của kl 300 là gì", ()),
+    ],
+)  # fmt: skip
+def test_content_keeps_topic_words_that_share_syllables_with_asking_words(
+    message: str, content: tuple[str, ...]
+) -> None:
+    assert analyze(message, LEXICON).content == content
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["bộ tư pháp phải ra những văn bản gì theo kl 300", "bộ tư pháp phải ban hành mấy cái hướng dẫn gì vậy"],
+)
+def test_must_do_what_asks_for_an_agencys_tasks(message: str) -> None:
+    assert analyze(message, LEXICON).kind == "task"
