@@ -23,6 +23,7 @@ from bot.question import METADATA_KINDS, AttestedPhrases, Lexicon, Question, Rea
 from bot.quoting import LEAD_MARKER, MAX_QUOTE_WORDS, split_sentences, trim
 from bot.suggestions import Suggester
 from bot.tasks_answers import TaskAnswers
+from index.language import agencies as agency_names
 from index.language.questions import stopwords
 from index.language.references import normalize_ket_luan
 from index.lexical import query_segments
@@ -342,7 +343,12 @@ class ExtractiveAnswerer:
         if question.agencies:
             # "Mặt trận Tổ quốc Việt Nam" asked, "Mặt trận Tổ quốc" written: the same body
             names = {n for a in question.agencies for n in (a, a.removesuffix(" viet nam"))}
-            agency = 1.0 if any(f" {a} " in top_text for a in names) else -1.0
+            named = any(f" {a} " in top_text for a in names)
+            if not named and question.kind in ("deadline", "task"):
+                # who must act, named in other words: "các bộ, ngành, địa phương phải …" names Các địa phương
+                written = {m.agency.name for m in agency_names.find(hits[best].passage.text)}
+                named = bool(written & set(question.canonical))
+            agency = 1.0 if named else -1.0
         answer_type = 0.0
         if question.kind == "deadline":
             answer_type = 1.0 if any(_DEADLINE.search(h.passage.text) for h in hits[:3]) else -1.0

@@ -451,7 +451,7 @@ def kind_of(
         "digest" in found
         and not agencies_named
         and about_document
-        and ("series" in found or bare_words <= 12)
+        and ("series" in found or bare_words <= 12 or not specific)
     ):
         # "tóm tắt/tóm gọn Kết luận 183 giúp mình, dài quá": a summary, whatever else the message says
         return "summary" if numbers and "series" not in found else "series"
@@ -536,7 +536,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     ]
     mentioned = [n for n in numbers if n not in lexicon.ket_luan and fold(n) in lexicon.referenced]
     references = tuple([*mentioned, *others])
-    drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in name.split()}
+    drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in words(name)}
     drop |= {w for n in numbers for w in fold(n).split("-")}
     everyday = frozenset(w for phrase in norm.kept for w in words(fold(phrase)))
     # the everyday words the documents' words were added for say nothing more ("kêu bớt" → "yêu cầu giảm")

@@ -182,3 +182,28 @@ def test_an_agency_compared_across_two_ket_luan_shows_its_role_and_partners(
     assert any(
         "phối hợp, cùng Các bộ, ngành" in line and "15/10/2025" in line for line in lines
     )  # 195: it helps
+
+
+def test_agencies_named_in_other_words_still_own_the_deadline(kl_index: SearchIndex) -> None:
+    # the question says "bộ, ngành và các địa phương", the text "các bộ, ngành, địa phương phải …"
+    answerer = ExtractiveAnswerer(kl_index)
+    message = "Bộ, ngành và các địa phương phải giải quyết dứt điểm hồ sơ thủ tục hành chính tồn đọng trước ngày nào vậy?"
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert "15/10/2025" in draft.answer.splitlines()[0]
+
+
+def test_a_ket_luan_number_outside_the_corpus_is_refused_by_its_number(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("Kết luận 150 ngày ban hành là bao giờ"))
+    assert not draft.answered
+    assert "150-KL/TW" in draft.answer
+
+
+def test_an_agencys_task_about_the_topic_asked_comes_first_and_whole(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    message = "Theo kết luận 179, Đảng ủy Chính phủ phải chỉ đạo những gì liên quan đến dịch vụ công?"
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    items = [line for line in draft.answer.splitlines() if line.startswith("- ")]
+    assert "dịch vụ công" in items[0] and "Cổng Dịch vụ công quốc gia" in items[0]
