@@ -174,8 +174,14 @@ class ExtractiveAnswerer:
                     info, [fold(info.report).replace("-", " ")[:3], fold(info.report)] if info.report else []
                 )
                 if info.report and p:
+                    ref = next((r for r in self.index.tasks.references if r.number == info.report), None)
+                    detail = ""
+                    if ref is not None and (ref.issued or ref.issuer):
+                        detail = render("report_detail",
+                                        date=render("report_date", date=vn_date(ref.issued)) if ref.issued else "",
+                                        issuer=render("report_issuer", issuer=ref.issuer) if ref.issuer else "")  # fmt: skip
                     lines.append(render("meta_report", number=info.number, date=vn_date(info.issued),
-                                        report=info.report, cite=cite(p)))  # fmt: skip
+                                        report=info.report, detail=detail, cite=cite(p)))  # fmt: skip
             else:  # date, newest, documents, summary header
                 p = self._find_passage(info, _date_forms(info.issued)) if info.issued else None
                 if info.issued and p:

@@ -61,8 +61,10 @@ class TaskAnswers:
                 agency = self.book.canonical_agency(name)
             except UnknownAgency:
                 continue
-            key = fold(agency)
-            holders = [a for a in present if a == agency or key in fold(a)]
+            # "Mặt trận Tổ quốc (Việt Nam)" is one body; "Ban Chỉ đạo Nghị quyết 57" as asked is held by
+            # "Thường trực Ban Chỉ đạo Nghị quyết 57", though its canonical name is the long one
+            keys = {fold(agency).removesuffix(" viet nam"), fold(name).removesuffix(" viet nam")}
+            holders = [a for a in present if a == agency or any(k in fold(a) for k in keys)]
             if holders:
                 return max(
                     holders, key=lambda a: (sum(a in d.agencies for d in self.book.directives), a == agency)
@@ -135,7 +137,8 @@ class TaskAnswers:
             ordered.sort(key=lambda d: -fit[d.directive_id])
             full = {d.directive_id for d in ordered if fit[d.directive_id] >= max(MATCH_MIN, best * 0.8)}
         cites = Cites()
-        kls = list(dict.fromkeys(d.ket_luan for d in ordered))
+        # newest Kết luận first, whatever order the tasks are listed in
+        kls = list(dict.fromkeys(d.ket_luan for d in sorted(ordered, key=_issued_key)))
         dated = sorted(
             (d for d in ordered if d.deadline and role(d) < 2), key=lambda d: d.deadline or dt.date.max
         )

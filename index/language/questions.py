@@ -50,6 +50,7 @@ def _rows(name: str) -> list[list[str]]:
 class _Entry:
     written: str
     add: bool = False  # keep the typed words and add the written ones to what is searched
+    typed: tuple[str, ...] = ()  # the table's own words, lower case, with their diacritics
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def spoken() -> _Table:
     folded: dict[tuple[str, ...], _Entry] = {}
     for row in _rows("spoken.tsv"):
         mode = row[2] if len(row) > 2 else "replace"
-        entry = _Entry(row[1], add=mode == "add")
+        entry = _Entry(row[1], add=mode == "add", typed=_key(row[0]))
         exact.setdefault(_key(row[0]), entry)
         if mode != "exact":
             folded.setdefault(tuple(fold(w) for w in _key(row[0])), entry)
@@ -132,8 +133,13 @@ def _match(tokens: list[str], i: int, table: _Table) -> tuple[int, _Entry] | Non
         if window in table.exact:
             return size, table.exact[window]
         key = tuple(fold(w) for w in window)
-        if key in table.folded:
-            return size, table.folded[key]
+        entry = table.folded.get(key)
+        # a word typed with its diacritics is that word: "dẫn" is not "dặn", though both fold to "dan"
+        if entry is not None and (
+            not entry.typed
+            or all(w == t or not has_diacritics(w) for w, t in zip(window, entry.typed, strict=True))
+        ):
+            return size, entry
     return None
 
 

@@ -207,3 +207,22 @@ def test_an_agencys_task_about_the_topic_asked_comes_first_and_whole(kl_index: S
     assert draft.answered
     items = [line for line in draft.answer.splitlines() if line.startswith("- ")]
     assert "dịch vụ công" in items[0] and "Cổng Dịch vụ công quốc gia" in items[0]
+
+
+def test_the_report_a_ket_luan_answers_comes_with_its_date_and_issuer(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(
+        answerer.analyze("Kết luận 183 được ban hành dựa trên báo cáo nào của cơ quan nào?")
+    )
+    assert draft.answered
+    assert "Báo cáo số 428-BC/BTCTW, ngày 31/7/2025 của Ban Tổ chức Trung ương" in draft.answer
+
+
+def test_an_agency_asked_by_the_short_name_of_its_standing_body_gets_that_bodys_tasks(
+    kl_index: SearchIndex,
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("Ban Chỉ đạo Nghị quyết 57 có những nhiệm vụ gì theo kl 195"))
+    assert draft.answered
+    assert draft.answer.startswith("Thường trực Ban Chỉ đạo Nghị quyết 57")
+    assert "bí mật nhà nước" in draft.answer

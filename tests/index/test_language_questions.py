@@ -40,6 +40,18 @@ def test_everyday_words_keep_the_users_words_and_add_the_documents() -> None:
     assert "hồ sơ" in norm.search_text
 
 
+@pytest.mark.parametrize(
+    ("typed", "added"),
+    [
+        ("trên dặn làm gì", ("yêu cầu",)),  # "dặn" as typed
+        ("tren dan lam gi", ("yêu cầu",)),  # typed without diacritics: it may be "dặn"
+        ("đang chờ hướng dẫn", ()),  # "dẫn" typed with its diacritics is not "dặn"
+    ],
+)
+def test_a_word_typed_with_diacritics_matches_only_itself(typed: str, added: tuple[str, ...]) -> None:
+    assert normalize_question(typed).added == added
+
+
 def test_misused_words_are_replaced() -> None:
     assert normalize_question("khi nào sáp nhập xong").text == "khi nào sắp xếp xong"
 
