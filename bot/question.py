@@ -160,6 +160,17 @@ _NOT_AGENCIES = (
     "ban oi",
     "bo sung",
     "ban ve",
+    # everyday compounds that begin like an agency ("bộ phận một cửa", "bạn bè", "bản sao")
+    "bo phan",
+    "bo doi",
+    "bo luat",
+    "bo ho so",
+    "bo tieu chi",
+    "bo chi so",
+    "ban ngay",
+    "ban dem",
+    "ban be",
+    "ban sao",
 )
 _NOT_AFTER = {
     "bo": frozenset(["dang", "can", "toan", "mot", "tung", "moi", "nhieu", "cac"]),
