@@ -201,3 +201,14 @@ def test_content_keeps_topic_words_that_share_syllables_with_asking_words(
 )
 def test_must_do_what_asks_for_an_agencys_tasks(message: str) -> None:
     assert analyze(message, LEXICON).kind == "task"
+
+
+@pytest.mark.parametrize("message", ["bộ phận một cửa ở xã cần những gì", "bạn bè tôi hỏi bản sao hồ sơ"])
+def test_everyday_compounds_that_begin_like_an_agency_name_none(message: str) -> None:
+    lexicon = Lexicon(
+        AttestedPhrases(["Bộ phận một cửa cấp xã tiếp nhận bản sao hồ sơ.", "Giao Bộ Tư pháp rà soát."]),
+        ket_luan=frozenset({"300-KL/TW"}),
+        referenced=frozenset(),
+        today=lambda: dt.date(2025, 10, 15),
+    )
+    assert analyze(message, lexicon).agencies == ()
