@@ -109,6 +109,12 @@ class ExtractiveAnswerer:
         self.overview = Overview(index, self.ket_luan)
         self.model = Answerability.load()
         self.suggester = Suggester(index, self.ket_luan)
+        # the subject the whole series shares ("chính quyền địa phương 2 cấp"): words in the subjects of at
+        # least half of the Kết luận say which series is meant, not which topic within it
+        subjects = [set(words(fold(i.subject))) for i in self.ket_luan.values() if i.subject]
+        self._series_words = frozenset(
+            w for w in set().union(*subjects) if 2 * sum(w in s for s in subjects) >= len(subjects)
+        ) if subjects else frozenset()  # fmt: skip
         self._df: dict[str, int] = {}
         self._folded_passages = [
             " " + " ".join(words(fold(normalize(f"{p.text} {p.context}")))) + " " for p in index.passages
@@ -296,6 +302,13 @@ class ExtractiveAnswerer:
             found = self.tasks.mentioned(replace(question, ket_luan=tuple(numbers)), kinds)
             if found is not None:
                 return found
+        if kind == "series" and len([w for w in question.content if w not in self._series_words]) >= 2:
+            # "các kết luận nói gì về chuyển đổi số": what each says about that, not what each is about
+            found = self._across(question)
+            if found is not None:
+                return found
+            kind = "generic"
+            question = replace(question, kind=kind)
         if kind == "series" or (kind == "summary" and not numbers):
             return self.overview.series()
         if kind == "summary":
@@ -334,6 +347,29 @@ class ExtractiveAnswerer:
         if draft.confidence < self.model.threshold + HEDGE_MARGIN:
             # answerable, but not by much: say so in one sentence before the quotes
             draft.answer = render("hedge") + " " + draft.answer
+        return draft
+
+    def _across(self, question: Question) -> Draft | None:
+        """A topic through the series: the best sentence of each Kết luận that answers on it (newest first),
+        each Kết luận's passages judged by the answerability model on their own; None unless two answer."""
+        one = replace(question, kind="generic")
+        terms = self.terms(question.topic, question.everyday)
+        picked: list[_Sentence] = []
+        confidence = 1.0
+        for number in self.ket_luan:
+            hits = self.search(one, SearchFilters(ket_luan=[number]))
+            evidence = self.evidence(hits, terms, one)
+            if not hits or not self.model.accepts(evidence):
+                continue
+            sentences = self._sentences(hits, terms, one, "generic")
+            if sentences:
+                picked.append(sentences[0])
+                confidence = min(confidence, self.model.probability(evidence))
+        if len(picked) < 2:
+            return None
+        draft = self._compose(picked, one, "generic")
+        draft.confidence = confidence
+        draft.gated = True
         return draft
 
     def evidence(

@@ -226,3 +226,22 @@ def test_an_agency_asked_by_the_short_name_of_its_standing_body_gets_that_bodys_
     assert draft.answered
     assert draft.answer.startswith("Thường trực Ban Chỉ đạo Nghị quyết 57")
     assert "bí mật nhà nước" in draft.answer
+
+
+def test_a_topic_through_the_series_quotes_each_ket_luan_on_it_newest_first(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("các kết luận đã nói những gì về chuyển đổi số?"))
+    assert draft.answered
+    items = [line for line in draft.answer.splitlines() if line.startswith("- ")]
+    numbers = [re.search(r"Kết luận (\d+)-KL/TW", line).group(1) for line in items]  # type: ignore[union-attr]
+    assert len(numbers) >= 2 and numbers == sorted(numbers, key=int, reverse=True)
+    assert all("chuyển đổi số" in line for line in items)
+
+
+def test_the_series_subject_alone_asks_what_each_ket_luan_is_about(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(
+        answerer.analyze("mấy kết luận về chính quyền địa phương 2 cấp, mỗi cái nói chuyện gì")
+    )
+    assert draft.answered
+    assert all(f"Kết luận {n}-KL/TW" in draft.answer for n in (179, 183, 195, 221))
