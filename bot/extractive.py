@@ -24,8 +24,8 @@ from bot.quoting import LEAD_MARKER, MAX_QUOTE_WORDS, split_sentences, trim
 from bot.suggestions import Suggester
 from bot.tasks_answers import TaskAnswers
 from index.language import agencies as agency_names
-from index.language.questions import stopwords
-from index.language.references import normalize_ket_luan
+from index.language.questions import cues, stopwords
+from index.language.references import ket_luan_spans, normalize_ket_luan
 from index.lexical import query_segments
 from index.models import Passage
 from index.search import Hit, SearchFilters, SearchIndex
@@ -314,7 +314,15 @@ class ExtractiveAnswerer:
         if kind == "summary":
             return self.overview.summary(numbers[0])
         if kind == "compare" and len(numbers) >= 2:
-            return self.overview.compare(numbers, self.tasks.agency_of(question))
+            agency = self.tasks.agency_of(question)
+            if agency is None and len([w for w in question.content if w not in self._series_words]) >= 2:
+                # "so sánh hạn giải quyết hồ sơ tồn đọng trong KL 195 với hạn sắp xếp trường học trong KL 221":
+                # the clause each Kết luận gives on what was asked, side by side
+                asks = "deadline" if "deadline" in cues(question.folded) else "generic"
+                found = self._across(question, numbers[:2], asks)
+                if found is not None:
+                    return found
+            return self.overview.compare(numbers, agency)
         if kind == "window":
             found = self.tasks.window(replace(question, ket_luan=tuple(numbers)), today)
             if found is not None:
@@ -349,25 +357,33 @@ class ExtractiveAnswerer:
             draft.answer = render("hedge") + " " + draft.answer
         return draft
 
-    def _across(self, question: Question) -> Draft | None:
-        """A topic through the series: the best sentence of each Kết luận that answers on it (newest first),
-        each Kết luận's passages judged by the answerability model on their own; None unless two answer."""
-        one = replace(question, kind="generic")
-        terms = self.terms(question.topic, question.everyday)
+    def _across(
+        self, question: Question, numbers: Sequence[str] | None = None, kind: str = "generic"
+    ) -> Draft | None:
+        """A topic through the series (or the Kết luận named): the best sentence of each Kết luận that answers
+        on it (newest first; a deadline when `kind` is "deadline"), each Kết luận's passages judged by the
+        answerability model on their own; None unless two answer."""
+        whole = replace(question, kind=kind, ket_luan=())
+        parts = _parts(question.text, numbers) if numbers else {}
         picked: list[_Sentence] = []
         confidence = 1.0
-        for number in self.ket_luan:
+        for number in numbers or list(self.ket_luan):
+            one = whole
+            if part := parts.get(number):
+                # what is asked of this Kết luận: the words that go with its number
+                one = replace(self.reader.read(part), kind=kind, ket_luan=())
+            terms = self.terms(one.topic, one.everyday)
             hits = self.search(one, SearchFilters(ket_luan=[number]))
             evidence = self.evidence(hits, terms, one)
             if not hits or not self.model.accepts(evidence):
                 continue
-            sentences = self._sentences(hits, terms, one, "generic")
+            sentences = self._sentences(hits, terms, one, kind)
             if sentences:
                 picked.append(sentences[0])
                 confidence = min(confidence, self.model.probability(evidence))
         if len(picked) < 2:
             return None
-        draft = self._compose(picked, one, "generic")
+        draft = self._compose(picked, replace(one, kind="generic"), "generic")
         draft.confidence = confidence
         draft.gated = True
         return draft
@@ -607,6 +623,23 @@ class ExtractiveAnswerer:
 
 
 _NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
+
+
+def _parts(text: str, numbers: Sequence[str]) -> dict[str, str]:
+    """Kết luận number → the words of a comparison that go with it: "so sánh hạn A trong KL 195 với hạn B
+    trong KL 221" (each topic before its number) or "so sánh KL 195 về A với KL 221 về B" (after it); {}
+    unless each named Kết luận has words of its own."""
+    spans = [(start, end, n) for start, end, n in ket_luan_spans(text) if n in numbers]
+    if len(spans) < 2:
+        return {}
+    if len(words(fold(text[: spans[0][0]]))) <= 3:
+        bounds = [
+            (e, spans[i + 1][0] if i + 1 < len(spans) else len(text)) for i, (_, e, _) in enumerate(spans)
+        ]
+    else:
+        bounds = [(spans[i - 1][1] if i else 0, s) for i, (s, _, _) in enumerate(spans)]
+    out = {n: text[a:b].strip(" ,.?") for (a, b), (_, _, n) in zip(bounds, spans, strict=True)}
+    return out if all(len(words(fold(part))) >= 3 for part in out.values()) else {}
 
 
 def _has_quantity(text: str, noun: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from bot.catalog import catalogue
-from bot.extractive import ExtractiveAnswerer
+from bot.extractive import ExtractiveAnswerer, _parts
 from bot.overview import Overview
 from bot.question import Lexicon, analyze
 from bot.tasks_answers import TaskAnswers
@@ -245,3 +245,29 @@ def test_the_series_subject_alone_asks_what_each_ket_luan_is_about(kl_index: Sea
     )
     assert draft.answered
     assert all(f"Kết luận {n}-KL/TW" in draft.answer for n in (179, 183, 195, 221))
+
+
+def test_a_comparison_of_two_clauses_quotes_each_ket_luans_own(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    message = (
+        "Hạn sắp xếp trường học, trạm y tế cấp xã trong Kết luận 221 khác gì với hạn xử lý hồ sơ thủ tục "
+        "hành chính tồn đọng trong Kết luận 195?"
+    )
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert "31/12/2025" in draft.answer and "15-10-2025" in draft.answer
+    assert {c.ket_luan for c in draft.sources} == {"221-KL/TW", "195-KL/TW"}
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("so sánh hạn A trong KL 195 với hạn B trong KL 221",
+         {"195-KL/TW": "so sánh hạn A trong", "221-KL/TW": "với hạn B trong"}),
+        ("so sánh KL 195 về việc A với KL 221 về việc B",
+         {"195-KL/TW": "về việc A với", "221-KL/TW": "về việc B"}),
+        ("KL 195 và KL 221 khác nhau thế nào", {}),  # no words of their own
+    ],
+)  # fmt: skip
+def test_the_words_of_a_comparison_that_go_with_each_number(text: str, parts: dict[str, str]) -> None:
+    assert _parts(text, ["195-KL/TW", "221-KL/TW"]) == parts
