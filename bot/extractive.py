@@ -19,7 +19,7 @@ from bot.answerability import Answerability, Evidence
 from bot.catalog import KetLuanInfo, catalogue, vn_date
 from bot.draft import Cites, Draft
 from bot.overview import Overview
-from bot.question import METADATA_KINDS, AttestedPhrases, Lexicon, Question, Reader
+from bot.question import METADATA_KINDS, AttestedPhrases, Lexicon, Question, QuestionKind, Reader
 from bot.quoting import LEAD_MARKER, MAX_QUOTE_WORDS, split_sentences, trim
 from bot.suggestions import Suggester
 from bot.tasks_answers import TaskAnswers
@@ -318,7 +318,7 @@ class ExtractiveAnswerer:
             if agency is None and len([w for w in question.content if w not in self._series_words]) >= 2:
                 # "so sánh hạn giải quyết hồ sơ tồn đọng trong KL 195 với hạn sắp xếp trường học trong KL 221":
                 # the clause each Kết luận gives on what was asked, side by side
-                asks = "deadline" if "deadline" in cues(question.folded) else "generic"
+                asks: QuestionKind = "deadline" if "deadline" in cues(question.folded) else "generic"
                 found = self._across(question, numbers[:2], asks)
                 if found is not None:
                     return found
@@ -358,7 +358,7 @@ class ExtractiveAnswerer:
         return draft
 
     def _across(
-        self, question: Question, numbers: Sequence[str] | None = None, kind: str = "generic"
+        self, question: Question, numbers: Sequence[str] | None = None, kind: QuestionKind = "generic"
     ) -> Draft | None:
         """A topic through the series (or the Kết luận named): the best sentence of each Kết luận that answers
         on it (newest first; a deadline when `kind` is "deadline"), each Kết luận's passages judged by the
