@@ -250,7 +250,11 @@ class ExtractiveAnswerer:
 
     def search(self, question: Question, filters: SearchFilters | None) -> list[Hit]:
         known = replace(question, ket_luan=tuple(n for n in question.ket_luan if n in self.ket_luan))
-        return self.index.search_hits(known.search_query(filters), SEARCH_K)
+        hits = self.index.search_hits(known.search_query(filters), SEARCH_K)
+        if question.earlier:
+            # a follow-up asks first about what the previous answer quoted
+            hits.sort(key=lambda h: h.passage.passage_id not in question.earlier)
+        return hits
 
     def effective_filters(self, question: Question, filters: SearchFilters | None) -> SearchFilters | None:
         if question.ket_luan:
@@ -280,6 +284,19 @@ class ExtractiveAnswerer:
         if question.quantity is not None and kind in ("task", "deadline", "window"):
             kind = "generic"  # "bao lâu", "bao nhiêu": a fact to find in the text, not a task list
             question = replace(question, kind=kind)
+        if question.earlier and _POINTS_BACK.search(question.folded):
+            # "Kết luận được dẫn chiếu trong đoạn đó ban hành ngày nào?": the documents the quoted passages name
+            named = [
+                r for r in self.index.tasks.references if any(p in question.earlier for p in r.mentioned_in)
+            ]
+            kinds = {v for k, v in _DOCUMENT_KINDS.items() if f" {k} " in f" {question.folded} "}
+            if any(r.kind in kinds for r in named):  # "kết luận được dẫn chiếu": the Kết luận among them
+                named = [r for r in named if r.kind in kinds]
+            if named:
+                refs = tuple(r.number for r in named)
+                found = self.tasks.reference(replace(question, references=refs, kind="reference"))
+                if found is not None:
+                    return found
         if kind == "reference":
             return self.tasks.reference(question) or self.refusal(question)
         missing = [n for n in question.ket_luan if n not in self.ket_luan]
@@ -336,7 +353,9 @@ class ExtractiveAnswerer:
         evidence = self.evidence(hits, terms, question)
         if kind == "deadline":
             found = self.tasks.deadline(question, hits, terms)
-            if found is not None and self.model.accepts(replace(evidence, answer_type=1.0)):
+            # a follow-up on the passage the previous answer quoted was judged relevant then
+            quoted = bool(found and found.sources and found.sources[0].passage_id in question.earlier)
+            if found is not None and (quoted or self.model.accepts(replace(evidence, answer_type=1.0))):
                 found.confidence = self.model.probability(replace(evidence, answer_type=1.0))
                 return found
         if question.quantity is not None and evidence.answer_type < 0:
@@ -623,6 +642,13 @@ class ExtractiveAnswerer:
 
 
 _NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
+
+
+# a follow-up about a document the previous answer's passage names ("được dẫn chiếu trong đoạn đó")
+_POINTS_BACK = re.compile(
+    r"\b(duoc )?(dan chieu|nhac (den|toi)|vien dan|de cap)\b.*\b(doan|cau|van ban|noi dung|trich dan)"
+    r"( (do|tren|nay|vua roi|vua neu|ay))\b"
+)
 
 
 def _parts(text: str, numbers: Sequence[str]) -> dict[str, str]:

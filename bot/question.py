@@ -201,6 +201,9 @@ class Question:
     # folded words of the everyday phrases `added` stands for ("truong", "hoc")
     everyday: frozenset[str] = frozenset()
     besides: tuple[str, ...] = ()  # folded words of what "ngoài …" sets aside: not what the answer is about
+    earlier: tuple[
+        str, ...
+    ] = ()  # a follow-up: the passages the previous answer cited ("đoạn đó", "việc đó")
 
     @property
     def intent(self) -> str:
