@@ -160,6 +160,8 @@ def test_add_replace_and_remove_through_the_console(page: Page, site: str) -> No
     _sign_in(page, site, ADMIN)
     expect(page.locator("#console")).to_be_visible()
     expect(page.get_by_role("alert")).to_be_hidden()
+    expect(page.locator("#login")).to_be_hidden()  # signed in: no key field left on the page
+    expect(page.locator("#job")).to_be_hidden()  # no change yet: no empty progress bar
     shipped = _row(page, "183")
     expect(shipped).to_have_count(1)
     expect(shipped.locator(".status")).to_have_text("Đang tra cứu")
