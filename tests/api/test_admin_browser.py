@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -50,13 +52,37 @@ T/M BỘ CHÍNH TRỊ
 browser = test_widget_browser.browser  # the one module-scoped Chromium fixture of the browser suites
 
 
+class _Source(BaseHTTPRequestHandler):
+    """An intranet web server holding Kết luận 996 (allowed by KETLUAN_FETCH_ALLOW in `site`)."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = _ket_luan(996, "30/9/2027") if self.path == "/kl-996.txt" else b"not here"
+        self.send_response(200 if self.path == "/kl-996.txt" else 404)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def source() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Source)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
 @pytest.fixture()
-def site(tmp_path: Path) -> Iterator[str]:
+def site(tmp_path: Path, source: str) -> Iterator[str]:
     """The whole app, administration on, over a data dir holding one shipped text (hashing embedder)."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(ROOT / "data" / "corpus" / SHIPPED, corpus)
-    index = IndexSettings(data_dir=tmp_path, embedding_model="hashing-64", max_document_bytes=100_000)
+    index = IndexSettings(data_dir=tmp_path, embedding_model="hashing-64", max_document_bytes=100_000,
+                          fetch_allow=source)  # fmt: skip
     build_index([corpus], index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
     settings = make_settings(index, admin_keys=ADMIN, api_keys=API_KEY, auth_failures_per_minute=20)
     app = create_app(settings, store=SQLiteStore(":memory:"),
@@ -225,3 +251,37 @@ def test_add_replace_and_remove_through_the_console(page: Page, site: str) -> No
     expect(added).to_have_count(0)
     expect(_row(page, "997-KL/TW")).to_have_count(1)
     assert page.request.get(f"{site}/documents/{document_id}").status == 404
+
+
+def test_a_url_is_fetched_and_a_damaged_file_fails_with_its_reason(
+    page: Page, site: str, source: str
+) -> None:
+    _sign_in(page, site, ADMIN)
+    expect(page.locator("#console")).to_be_visible()
+    _watch_job(page)
+    page.get_by_label("Hoặc tải từ địa chỉ web").fill(f"http://{source}/kl-996.txt")
+    page.get_by_role("button", name="Tải về và thêm").click()
+    _job_finished(page)
+    fetched = _row(page, "996-KL/TW")
+    expect(fetched.locator(".status")).to_have_text("Đang tra cứu")
+    expect(fetched.locator("td").nth(2).get_by_role("link")).to_have_attribute(
+        "href", f"http://{source}/kl-996.txt"
+    )
+
+    _watch_job(page)
+    page.get_by_label("Hoặc tải từ địa chỉ web").fill("http://169.254.169.254/latest/meta-data/")
+    page.get_by_role("button", name="Tải về và thêm").click()
+    expect(page.locator("#job-label")).to_have_text("Không thêm được văn bản:")
+    expect(page.locator("#job-error")).to_contain_text("private or local")
+
+    _watch_job(page)
+    with page.expect_file_chooser() as chooser:
+        page.locator("#drop").click()
+    chooser.value.set_files([{"name": "hong.pdf", "mimeType": "application/pdf",
+                              "buffer": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage\n%%EOF"}])  # fmt: skip
+    page.wait_for_function("() => window.jobTrail.some(([label]) => label === 'Không thêm được văn bản:')")
+    expect(page.locator("#job-error")).to_contain_text("PDF")
+    failed = _row(page, "hong.pdf")
+    expect(failed.locator(".status")).to_have_text("Lỗi")
+    expect(failed.locator(".error")).to_contain_text("PDF")
+    expect(_row(page, "996-KL/TW")).to_have_count(1)  # the index kept serving what it had
