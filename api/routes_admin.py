@@ -69,7 +69,7 @@ class JobStatus(BaseModel):
 class AdminDocumentList(BaseModel):
     documents: list[dict[str, Any]] = Field(
         description='Document + {"status": "indexed" | "updating" | "removing" | "queued" | "indexing" | '
-        '"failed", "sha256", "source_url", "error"}'
+        '"failed", "sha256", "source_url", "origin": "shipped" | "upload" | "url", "error"}'
     )
 
 

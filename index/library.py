@@ -223,7 +223,8 @@ class Library:
 
     # --- the document list --------------------------------------------------------------------------
     def documents(self, indexed: dict[str, Document]) -> list[dict[str, Any]]:
-        """The indexed documents with their status, checksum and source, then those a job is adding."""
+        """The indexed documents with their status, checksum and source, then those a job is adding. `origin`
+        is where the text came from: "shipped" (the corpus folder as installed), "upload" or "url"."""
         corpus = self.settings.default_corpus
         latest: dict[str, Job] = {}
         for job in self.jobs():
@@ -237,15 +238,17 @@ class Library:
             sha = doc.sha256
             if sha is None and (corpus / doc.source_file).is_file():
                 sha = _sha256((corpus / doc.source_file).read_bytes())
+            origin = "url" if doc.source_url else "upload" if doc.sha256 is not None else "shipped"
             out.append({**doc.model_dump(mode="json"), "status": status, "sha256": sha,
-                        "source_url": doc.source_url, "error": None})  # fmt: skip
+                        "source_url": doc.source_url, "origin": origin, "error": None})  # fmt: skip
         for document_id, job in latest.items():
             if document_id in indexed or job.action == "remove" or job.state == "done":
                 continue
             out.append({"document_id": document_id, "title": job.name, "ket_luan": None, "issued": None,
                         "signer": None, "source_file": "", "passage_count": 0,
                         "status": job.state if job.state != "running" else "indexing",
-                        "sha256": job.sha256, "source_url": job.source_url, "error": job.error})  # fmt: skip
+                        "sha256": job.sha256, "source_url": job.source_url,
+                        "origin": "url" if job.source_url else "upload", "error": job.error})  # fmt: skip
         return out
 
     # --- audit --------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ def test_failed_admin_keys_are_rate_limited(admin: TestClient) -> None:
 def test_upload_indexes_a_document_while_the_old_build_serves(admin: TestClient, tmp_path: Path) -> None:
     before = _documents(admin)
     assert all(d["status"] == "indexed" and len(d["sha256"]) == 64 for d in before.values())
+    assert {d["origin"] for d in before.values()} == {"shipped"}
     r = admin.post(
         "/v1/admin/documents", files={"file": ("kl221.txt", OFFICIAL_221.read_bytes(), "text/plain")}
     )
@@ -110,6 +111,7 @@ def test_upload_indexes_a_document_while_the_old_build_serves(admin: TestClient,
     assert job["state"] == "done" and job["progress"] == 1.0 and job["error"] is None
     after = _documents(admin)
     assert after[accepted["document_id"]]["status"] == "indexed"
+    assert after[accepted["document_id"]]["origin"] == "upload"
     assert set(before) < set(after)
     hits = admin.post("/v1/search", json={"query": "sắp xếp trường học cấp xã", "k": 3},
                       headers={"Authorization": f"Bearer {API_KEY}"}).json()["results"]  # fmt: skip
