@@ -290,7 +290,8 @@ class ExtractiveAnswerer:
                 r for r in self.index.tasks.references if any(p in question.earlier for p in r.mentioned_in)
             ]
             asked_kinds = {v for k, v in _DOCUMENT_KINDS.items() if f" {k} " in f" {question.folded} "}
-            if any(r.kind in asked_kinds for r in named):  # "kết luận được dẫn chiếu": the Kết luận among them
+            # "kết luận được dẫn chiếu": the Kết luận among them
+            if any(r.kind in asked_kinds for r in named):
                 named = [r for r in named if r.kind in asked_kinds]
             if named:
                 refs = tuple(r.number for r in named)
