@@ -14,6 +14,8 @@ import pytest
 
 from bot.catalog import catalogue
 from bot.extractive import ExtractiveAnswerer, _parts
+from bot.followup import resolve
+from bot.models import Turn
 from bot.overview import Overview
 from bot.question import Lexicon, analyze
 from bot.tasks_answers import TaskAnswers
@@ -271,3 +273,28 @@ def test_a_comparison_of_two_clauses_quotes_each_ket_luans_own(kl_index: SearchI
 )  # fmt: skip
 def test_the_words_of_a_comparison_that_go_with_each_number(text: str, parts: dict[str, str]) -> None:
     assert _parts(text, ["195-KL/TW", "221-KL/TW"]) == parts
+
+
+def _quoted(kl_index: SearchIndex, needle: str) -> Turn:
+    """A previous turn whose answer quoted the passage holding `needle`."""
+    passage = next(p for p in kl_index.passages if needle in p.text)
+    return Turn(message_id="1", question="…", answer=f"“{needle}” [1]", answered=True,
+                passage_ids=[passage.passage_id])  # fmt: skip
+
+
+def test_a_follow_up_on_a_document_named_in_the_quoted_passage(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    history = [_quoted(kl_index, "Kết luận số 192-KL/TW")]
+    question = resolve("Kết luận được nhắc đến trong đoạn trên ban hành ngày nào?", history, answerer.analyze)
+    draft = answerer.answer(question)
+    assert draft.answered
+    assert "192-KL/TW" in draft.answer and "19/9/2025" in draft.answer
+    assert "56-KH/BCĐ" not in draft.answer  # a Kết luận was asked for, not the plan the same passage names
+
+
+def test_a_follow_up_deadline_of_the_quoted_passage(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    history = [_quoted(kl_index, "hồ sơ thủ tục hành chính tồn đọng")]
+    draft = answerer.answer(resolve("vậy hạn chót là bữa nào?", history, answerer.analyze))
+    assert draft.answered
+    assert "15/10/2025" in draft.answer.splitlines()[0]
