@@ -93,7 +93,7 @@ def create_app(
             if state is None:
                 state = await run_in_threadpool(open_stores, settings.bot, settings.index.data_dir)
                 stack.callback(state.close)
-            questions = await run_in_threadpool(_open_questions, settings)
+            questions = await run_in_threadpool(_open_questions, settings, state)
             if questions is not None:
                 stack.callback(questions.close)
             app.state.questions = questions
@@ -214,11 +214,11 @@ def _library(settings: Settings, holder: IndexHolder) -> Any:
     return Library(settings.index, embedder, on_built=reload)
 
 
-def _open_questions(settings: Settings) -> Any:
+def _open_questions(settings: Settings, stores: Stores) -> Any:
     from bot.analytics import open_question_log
 
     try:
-        return open_question_log(settings.bot, settings.index.data_dir)
+        return open_question_log(settings.bot, settings.index.data_dir, stores.backend)
     except Exception:  # a question log that cannot open never stops the service
         log.exception("question log not opened; questions are not recorded")
         return None
