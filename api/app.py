@@ -67,7 +67,7 @@ TAGS = [
     },
 ]
 
-ServiceFactory = Callable[[SearchIndex, Any, Any], Any]  # (index, stores, llm) → ChatService
+ServiceFactory = Callable[[SearchIndex, Stores, Any], Any]  # (index, stores, llm) → ChatService
 
 
 def create_app(
@@ -114,7 +114,7 @@ def create_app(
                 state, http, answerer, holder,
             )  # fmt: skip
             app.state.service = CurrentService(holder)
-            app.state.library = _library(settings, holder)
+            app.state.library = _library(settings, holder, state)
             stack.callback(app.state.library.close)
             stack.callback(metrics.close)
             if index is not None:
@@ -199,8 +199,10 @@ class CurrentService:
         return getattr(self._holder.current().service, name)
 
 
-def _library(settings: Settings, holder: IndexHolder) -> Any:
-    """The operator's document library; its jobs embed with the served index's embedder (loaded once)."""
+def _library(settings: Settings, holder: IndexHolder, stores: Stores) -> Any:
+    """The operator's document library; its jobs embed with the served index's embedder (loaded once), and
+    its job records and audit log sit on the stores' backend (Redis: shared by every host)."""
+    from bot.stores.jobs import job_records
     from index.embedding import load_embedder
     from index.library import Library
 
@@ -211,7 +213,8 @@ def _library(settings: Settings, holder: IndexHolder) -> Any:
     def reload() -> None:
         holder.reload()
 
-    return Library(settings.index, embedder, on_built=reload)
+    records = job_records(stores.backend, settings.index.data_dir / "admin")
+    return Library(settings.index, embedder, on_built=reload, records=records)
 
 
 def _open_questions(settings: Settings, stores: Stores) -> Any:

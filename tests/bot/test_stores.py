@@ -3,6 +3,8 @@ feedback, dedupe marks, rate limits; the SQLite backend's per-store retention an
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -13,8 +15,13 @@ import pytest
 
 from bot.models import Turn
 from bot.stores import TABLES, Stores, redis_stores, sqlite_stores
+from bot.stores.jobs import job_records
 from bot.stores.redis_backend import RedisBackend
 from bot.stores.sqlite_backend import SQLiteBackend
+from index.embedding import HashingEmbedder
+from index.jobs import HOST, FileJobRecords, Job, JobRecords, JobState
+from index.library import Library
+from index.settings import IndexSettings
 from tests.redis_server import RedisServer
 
 
@@ -279,3 +286,111 @@ def test_an_unknown_journal_entry_is_dropped(redis_server: RedisServer, tmp_path
     assert up.backend.ping() and isinstance(up.backend, RedisBackend)
     assert up.backend.local.journal_size() == 0
     up.close()
+
+
+# --- operator jobs and the audit log: files under admin/, or Redis shared by hosts ------------------------
+def job(job_id: str, state: JobState = "queued", **more: Any) -> Job:
+    return Job(job_id=job_id, state=state, action="add", document_id="kl221-abc123", pid=os.getpid(), host=HOST,
+               **more)  # fmt: skip
+
+
+@pytest.fixture(params=["files", "redis"])
+def records(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobRecords]:
+    files = FileJobRecords(tmp_path / "admin")
+    if request.param == "files":
+        yield files
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    backend = RedisBackend(server.url, [], prefix=f"t{time.monotonic_ns()}:")
+    yield job_records(backend, tmp_path / "admin")
+    backend.close()
+
+
+@pytest.mark.parametrize(
+    ("saved", "newest_first", "loaded"),
+    [
+        ([], [], None),
+        ([job("20260101T000000-aaaa")], ["20260101T000000-aaaa"], "queued"),
+        (
+            [job("20260101T000000-aaaa"), job("20260101T000000-aaaa", "done")],
+            ["20260101T000000-aaaa"],
+            "done",
+        ),
+        (
+            [job("20260101T000000-aaaa"), job("20260102T000000-bbbb"), job("20251231T235959-cccc")],
+            ["20260102T000000-bbbb", "20260101T000000-aaaa", "20251231T235959-cccc"],
+            "queued",
+        ),
+    ],
+)
+def test_job_records(
+    records: JobRecords, saved: list[Job], newest_first: list[str], loaded: str | None
+) -> None:
+    for j in saved:
+        records.save(j)
+    assert [j.job_id for j in records.recent()] == newest_first
+    found = records.load("20260101T000000-aaaa")
+    assert (found.state if found else None) == loaded
+    assert records.load("20990101T000000-none") is None
+
+
+def test_only_the_newest_jobs_are_kept(records: JobRecords, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("index.jobs.KEEP_JOBS", 3)
+    monkeypatch.setattr("bot.stores.jobs.KEEP_JOBS", 3)
+    for n in range(5):
+        records.save(job(f"2026010{n}T000000-aaaa"))
+    assert [j.job_id[:9] for j in records.recent()] == ["20260104T", "20260103T", "20260102T"]
+    assert records.load("20260100T000000-aaaa") is None
+
+
+def test_the_audit_log_of_every_host_is_one(redis_server: RedisServer, tmp_path: Path) -> None:
+    backends = [RedisBackend(redis_server.url, [], prefix="p:") for _ in "ab"]
+    hosts = [job_records(b, tmp_path / h / "admin") for h, b in zip("ab", backends, strict=True)]
+    hosts[0].audit({"action": "add", "job_id": "j1"})
+    hosts[1].audit({"action": "add.done", "job_id": "j1"})
+    lines = backends[0].client.lrange("p:admin:audit", 0, -1)
+    assert [json.loads(x)["action"] for x in lines] == ["add", "add.done"]  # type: ignore[union-attr]
+    assert not any((tmp_path / h / "admin").exists() for h in "ab")
+    for b in backends:
+        b.close()
+
+
+def test_jobs_and_audit_written_during_a_redis_outage_are_replayed(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    down = RedisBackend("redis://127.0.0.1:1/0", TABLES, socket_timeout=0.2, journal_path=journal)
+    local = job_records(down, tmp_path / "admin")
+    local.save(job("20260101T000000-aaaa"))
+    local.audit({"action": "add", "job_id": "20260101T000000-aaaa"})
+    local.save(job("20260101T000000-aaaa", "done"))
+    assert local.load("20260101T000000-aaaa") == job(
+        "20260101T000000-aaaa", "done"
+    )  # this host's files meanwhile
+    down.close()
+    up = RedisBackend(redis_server.url, TABLES, journal_path=journal)
+    shared = job_records(up, tmp_path / "other-host" / "admin")
+    assert up.ping()  # replays the journal
+    assert [(j.job_id, j.state) for j in shared.recent()] == [("20260101T000000-aaaa", "done")]
+    assert [json.loads(x)["action"] for x in up.client.lrange("ketluan:admin:audit", 0, -1)] == ["add"]  # type: ignore[union-attr]
+    up.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "pid", "state"),
+    [
+        (HOST, os.getpid(), "running"),  # alive here
+        (HOST, 2**22 + 12345, "failed"),  # ended here: interrupted
+        ("", 2**22 + 12345, "failed"),  # a record from before hosts were named: this host's
+        ("another-host", 2**22 + 12345, "running"),  # cannot be looked at from here: as written
+    ],
+)
+def test_a_job_of_a_process_that_ended_reads_as_failed_only_on_its_host(
+    tmp_path: Path, host: str, pid: int, state: str
+) -> None:
+    library = Library(
+        IndexSettings(data_dir=tmp_path, embedding_model="hashing-64"), lambda: HashingEmbedder(8)
+    )
+    library.records.save(job("20260101T000000-aaaa", "running").model_copy(update={"host": host, "pid": pid}))
+    assert library.job("20260101T000000-aaaa").state == state
+    assert [j.state for j in library.jobs()] == [state]
