@@ -70,7 +70,7 @@ class FileJobRecords:
 
     def load(self, job_id: str) -> Job | None:
         path = self.jobs_dir / f"{job_id}.json"
-        if not path.is_file():
+        if not job_id.replace("-", "").replace("_", "").isalnum() or not path.is_file():  # no "../"
             return None
         return Job.model_validate_json(path.read_text("utf-8"))
 

@@ -1,17 +1,17 @@
 """Settings and the data dir → the service's state: one backend (SQLite under the data dir, or Redis when
 `KETLUAN_REDIS_URL` is set) and the small stores on it, one concern each.
 
-| store           | module            | what it keeps                                             |
-|-----------------|-------------------|-----------------------------------------------------------|
-| `conversations` | conversations.py  | conversation ids, their last turns, the message ids        |
-| `feedback`      | feedback.py       | one rating per answered message                            |
-| `seen`          | dedupe.py         | webhook deliveries already handled                         |
-| `rates`         | rate_limits.py    | request counters per address, key and conversation         |
+| store           | module           | what it keeps                                       |
+|-----------------|------------------|-----------------------------------------------------|
+| `conversations` | conversations.py | conversation ids, their last turns, the message ids |
+| `feedback`      | feedback.py      | one rating per answered message                     |
+| `seen`          | dedupe.py        | webhook deliveries already handled                  |
+| `rates`         | rate_limits.py   | request counters per address, key and conversation  |
 
 The backend (sqlite_backend.py, redis_backend.py) owns the connection and its faults: a corrupt file moved
 aside, failed writes reported by `health()` rather than raised, a Redis outage served from a local SQLite
-journal that is replayed in order once Redis is back. The bots' state (bot/state.py) and the question log
-(bot/analytics.py) open beside the same backend.
+journal that is replayed in order once Redis is back. The bots' state (bot/state.py), the question log
+(bot/analytics.py) and the operator's jobs and audit log (jobs.py) open on the same backend.
 """
 
 from __future__ import annotations
