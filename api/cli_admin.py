@@ -26,10 +26,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _library(args: argparse.Namespace) -> Library:
+    """With KETLUAN_REDIS_URL the job and its audit lines go to Redis, where the servers look for them."""
+    from bot.settings import BotSettings
+    from bot.stores import redis_stores
+    from bot.stores.jobs import job_records
     from index.embedding import load_embedder
 
     settings = index_settings(args)
-    return Library(settings, lambda: load_embedder(settings.embedding_model))
+    redis_url = BotSettings().redis_url
+    records = None
+    if redis_url:
+        backend = redis_stores(
+            redis_url, journal_path=settings.data_dir / "state" / "redis-journal.sqlite3"
+        ).backend
+        records = job_records(backend, settings.data_dir / "admin")
+    return Library(settings, lambda: load_embedder(settings.embedding_model), records=records)
 
 
 def _actor() -> str:

@@ -2,9 +2,10 @@
 corpus folder and re-index incrementally, swapping the new build in while the old one keeps serving.
 
 On disk, under the data dir: `originals/{sha256}{.pdf|.docx|.html|.txt}` (every upload as it came),
-`corpus/` with its registry (index/layout.py REGISTRY), `admin/jobs/{job_id}.json` (state, progress, error),
-`admin/audit.jsonl` (who, when, what: a key id, never a key) and `admin/.lock` (one change at a time, across
-worker processes). The first change copies the shipped corpus into the data dir when it has none."""
+`corpus/` with its registry (index/layout.py REGISTRY) and `admin/.lock` (one change at a time, across
+worker processes). Job records (state, progress, error) and the audit log (who, when, what: a key id, never
+a key) go to index/jobs.py's records: `admin/` files, or the shared store the server hands in. The first
+change copies the shipped corpus into the data dir when it has none."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -28,32 +28,14 @@ from index.embedding import Embedder
 from index.errors import BadDocument, DocumentTooLarge, KetLuanError, NotFound
 from index.fetch import fetch
 from index.ingest import SUFFIX, Kind, extract, sniff
+from index.jobs import HOST, FileJobRecords, Job, JobRecords
+from index.jobs import JobState as JobState  # the admin routes name a job's state through this module
 from index.layout import RegistryEntry, current_build, load_documents, read_registry, write_registry
 from index.models import Document
 from index.settings import IndexSettings
 from index.structure import parse_document, slugify
 
 log = logging.getLogger(__name__)
-
-JobState = Literal["queued", "running", "done", "failed"]
-KEEP_JOBS = 500
-
-
-class Job(BaseModel):
-    job_id: str
-    state: JobState = "queued"
-    progress: float = 0.0
-    error: str | None = None
-    action: Literal["add", "replace", "remove"]
-    document_id: str
-    name: str = ""  # the uploaded file's name or the URL, for the document list while it is pending
-    sha256: str | None = None
-    kind: str | None = None
-    source_url: str | None = None
-    actor: str = ""
-    created_at: str = ""
-    finished_at: str | None = None
-    pid: int = 0
 
 
 class Upload(BaseModel):
@@ -72,6 +54,16 @@ def _now() -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _checked(job: Job) -> Job:
+    """A queued or running job of a process of this host that has ended reads as failed (another host's
+    process cannot be looked at from here: its record stands as written)."""
+    if job.state in ("queued", "running") and job.host in ("", HOST) and not _alive(job.pid):
+        return job.model_copy(
+            update={"state": "failed", "error": "interrupted: the process running it ended"}
+        )
+    return job
 
 
 def _alive(pid: int) -> bool:
@@ -95,6 +87,7 @@ class Library:
         *,
         fetcher: Callable[..., Any] = fetch,
         on_built: Callable[[], None] | None = None,
+        records: JobRecords | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
@@ -102,7 +95,7 @@ class Library:
         self._on_built = on_built  # the server loads the new build at once (other workers within a second)
         self.originals = settings.data_dir / "originals"
         self.admin = settings.data_dir / "admin"
-        self.jobs_dir = self.admin / "jobs"
+        self.records = records or FileJobRecords(self.admin)
         self._executor: ThreadPoolExecutor | None = None
 
     # --- input --------------------------------------------------------------------------------------
@@ -157,7 +150,7 @@ class Library:
     def submit_remove(self, document_id: str, actor: str) -> Job:
         self._known_id(document_id)
         job = Job(job_id=self._job_id(), action="remove", document_id=document_id, actor=actor,
-                  created_at=_now(), pid=os.getpid())  # fmt: skip
+                  created_at=_now(), pid=os.getpid(), host=HOST)  # fmt: skip
         self._save(job)
         self.audit(actor, "remove", document_id, job.job_id)
         return job
@@ -173,25 +166,14 @@ class Library:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def job(self, job_id: str) -> Job:
-        path = self.jobs_dir / f"{job_id}.json"
-        if not job_id.replace("-", "").replace("_", "").isalnum() or not path.is_file():
+        job = self.records.load(job_id) if job_id.replace("-", "").replace("_", "").isalnum() else None
+        if job is None:
             raise NotFound(f"no job {job_id!r}")
-        job = Job.model_validate_json(path.read_text("utf-8"))
-        if job.state in ("queued", "running") and not _alive(job.pid):
-            job = job.model_copy(
-                update={"state": "failed", "error": "interrupted: the process running it ended"}
-            )
-        return job
+        return _checked(job)
 
     def jobs(self) -> list[Job]:
         """Every kept job, newest first."""
-        if not self.jobs_dir.is_dir():
-            return []
-        found = []
-        for path in sorted(self.jobs_dir.glob("*.json"), reverse=True):
-            with contextlib.suppress(NotFound, ValueError):
-                found.append(self.job(path.stem))
-        return found
+        return [_checked(job) for job in self.records.recent()]
 
     def run(self, job_id: str) -> Job:
         """Do the job: read the original, apply the change to the corpus, re-index. On any failure the
@@ -253,11 +235,9 @@ class Library:
 
     # --- audit --------------------------------------------------------------------------------------
     def audit(self, actor: str, action: str, document_id: str, job_id: str, **details: Any) -> None:
-        self.admin.mkdir(parents=True, exist_ok=True)
         line = {"at": _now(), "actor": actor, "action": action, "document_id": document_id, "job_id": job_id}
         line.update({k: v for k, v in details.items() if v is not None})
-        with (self.admin / "audit.jsonl").open("a", encoding="utf-8") as fh:  # one short append: atomic
-            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self.records.audit(line)
 
     # --- internals ----------------------------------------------------------------------------------
     def _job_id(self) -> str:
@@ -266,16 +246,10 @@ class Library:
     def _new_job(self, action: str, document_id: str, upload: Upload, actor: str) -> Job:
         return Job(job_id=self._job_id(), action=action, document_id=document_id, name=upload.name,  # type: ignore[arg-type]
                    sha256=upload.sha256, kind=upload.kind, source_url=upload.source_url, actor=actor,
-                   created_at=_now(), pid=os.getpid())  # fmt: skip
+                   created_at=_now(), pid=os.getpid(), host=HOST)  # fmt: skip
 
     def _save(self, job: Job) -> None:
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        path = self.jobs_dir / f"{job.job_id}.json"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(job.model_dump_json(), "utf-8")
-        os.replace(tmp, path)
-        for old in sorted(self.jobs_dir.glob("*.json"), reverse=True)[KEEP_JOBS:]:
-            old.unlink(missing_ok=True)
+        self.records.save(job)
 
     def _update(self, job: Job, **changes: Any) -> Job:
         job = job.model_copy(update=changes)

@@ -21,7 +21,7 @@ from api import deps, routes_tasks
 from api.app import create_app
 from api.settings import Settings
 from bot.settings import BotSettings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index import tasks as tasks_module
 from index.build import build_index
 from index.embedding import HashingEmbedder
@@ -57,7 +57,7 @@ def _settings(tmp_path: Path, **api: Any) -> Settings:
 
 
 def _client(tmp_path: Path, book: TaskBook | None, **api: Any) -> TestClient:
-    app = create_app(_settings(tmp_path, **api), store=SQLiteStore(":memory:"))
+    app = create_app(_settings(tmp_path, **api), stores=sqlite_stores(":memory:"))
     if book is not None:
         app.dependency_overrides[deps.get_tasks] = lambda: book
         app.dependency_overrides[routes_tasks.page_tasks] = lambda: book
@@ -300,7 +300,7 @@ def test_served_build_tasks_come_from_its_directives_file(tmp_path: Path) -> Non
     shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
     build_index([corpus], settings.index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
     write_tasks((settings.index.index_dir / "current").resolve(), [TRAINING])
-    app = create_app(settings, store=SQLiteStore(":memory:"), load_before_serving=True)
+    app = create_app(settings, stores=sqlite_stores(":memory:"), load_before_serving=True)
     with TestClient(app) as c:
         assert ids(c.get("/v1/directives").json()["directives"]) == [TRAINING.directive_id]
         assert c.get("/v1/agencies").json()["agencies"][0]["name"] == "Bộ Nội vụ"
@@ -391,7 +391,7 @@ def test_page_empty_corpus(tmp_path: Path) -> None:
 
 # --- the shipped corpus, extracted for real ----------------------------------------------------------
 def test_shipped_corpus_tasks_keep_the_contract(api_settings: Settings, kl_index: SearchIndex) -> None:
-    app = create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"),
+    app = create_app(api_settings, index=kl_index, stores=sqlite_stores(":memory:"),
                      service_factory=lambda index, store, llm: FakeChatService(index))  # fmt: skip
     with TestClient(app) as c:
         directives = c.get("/v1/directives").json()["directives"]

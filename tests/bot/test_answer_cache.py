@@ -13,7 +13,7 @@ from bot.answer_cache import MemoryAnswerCache, RedisAnswerCache, answer_key
 from bot.models import ChatResponse
 from bot.service import ChatService
 from bot.settings import BotSettings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.search import SearchFilters, SearchIndex
 from tests.redis_server import RedisServer
 
@@ -32,7 +32,7 @@ class CountingService(ChatService):
 
 @pytest.fixture()
 def service(kl_index: SearchIndex) -> Iterator[CountingService]:
-    store = SQLiteStore(":memory:")
+    store = sqlite_stores(":memory:")
     yield CountingService(kl_index, store, BotSettings(llm_base_url=None, redis_url=None))
     store.close()
 
@@ -47,13 +47,13 @@ def test_a_question_asked_again_is_answered_from_the_cache(service: CountingServ
     )  # fmt: skip
     assert again.conversation_id != first.conversation_id and again.message_id != first.message_id
     # the cached answer is a turn of its conversation like any other: history and feedback know it
-    turns = service.store.history(again.conversation_id)
+    turns = service.stores.conversations.history(again.conversation_id)
     assert [t.message_id for t in turns] == [again.message_id]
     service.feedback(again.conversation_id, again.message_id, "up", None)
 
 
 def test_without_the_cache_every_question_is_drafted(kl_index: SearchIndex) -> None:
-    service = CountingService(kl_index, SQLiteStore(":memory:"), BotSettings(answer_cache_size=0))
+    service = CountingService(kl_index, sqlite_stores(":memory:"), BotSettings(answer_cache_size=0))
     assert service.cache is None
     service.answer(QUESTION)
     service.answer(QUESTION)
