@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Locator, Page, Route, expect
 
 from api.app import create_app
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
@@ -85,7 +85,7 @@ def site(tmp_path: Path, source: str) -> Iterator[str]:
                           fetch_allow=source)  # fmt: skip
     build_index([corpus], index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
     settings = make_settings(index, admin_keys=ADMIN, api_keys=API_KEY, auth_failures_per_minute=20)
-    app = create_app(settings, store=SQLiteStore(":memory:"),
+    app = create_app(settings, stores=sqlite_stores(":memory:"),
                      service_factory=lambda index, store, llm: FakeChatService(index))  # fmt: skip
     with run_server(app) as base_url:
         yield base_url

@@ -12,7 +12,7 @@ import pytest
 
 from bot.service import ChatService
 from bot.settings import BotSettings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.models import Document, Passage, Source
@@ -88,7 +88,7 @@ def test_a_filter_that_leaves_only_the_report_cites_the_report(index: SearchInde
 
 
 def test_the_answer_cites_the_official_text(index: SearchIndex) -> None:
-    service = ChatService(index, SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
+    service = ChatService(index, sqlite_stores(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
     response = service.answer(QUESTION)
     assert response.answered and response.citations
     cited = [c for c in response.citations if "rà soát toàn bộ" in c.text]
