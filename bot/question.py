@@ -420,6 +420,21 @@ def spoken_agencies(folded: str) -> list[str]:
     return out
 
 
+# nouns before "của" that make the agency after it the one who acts ("nhiệm vụ của", "việc của", "hạn của")
+_ACTING = frozenset(["vu", "viec", "nhiem", "han", "tro", "phan", "ai"])
+_OWNED_BY = re.compile(r"(\w+) cua\s*$")
+
+
+def folded_before(text: str, at: int) -> str:
+    return " ".join(words(fold(text[:at])))
+
+
+def _owner(before: str) -> bool:
+    """Whether an agency whose mention follows `before` (folded) owns a thing rather than acts."""
+    m = _OWNED_BY.search(before)
+    return m is not None and m.group(1) not in _ACTING
+
+
 def content_words(folded: str, drop: Iterable[str] = ()) -> tuple[str, ...]:
     """The words of a folded question that say what it is about (not how it asks, not whom it names)."""
     dropped = set(drop)
@@ -529,7 +544,16 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     if not numbers or ("compare" in cues(folded) and len(numbers) < 2):
         numbers += [n for n in bare_ket_luan(folded, lexicon.ket_luan) if n not in numbers]
     known, unknown, spans = agencies(folded, lexicon.attested)
-    canonical = [m.agency.name for m in agency_names.find(text) if not m.agency.issuer]
+    mentions_found = [m for m in agency_names.find(text) if not m.agency.issuer]
+    # "kiến nghị của địa phương", "hồ sơ của Bộ Y tế": an agency that owns what is asked about is not who must
+    # act ("nhiệm vụ của Bộ Nội vụ", "việc của xã" still name who acts)
+    owners = [m for m in mentions_found if _owner(folded_before(text, m.start))]
+    canonical = [m.agency.name for m in mentions_found if m not in owners]
+    owned = {key for m in owners for key in (fold(text[m.start : m.end]), fold(m.agency.name))}
+    owned -= {fold(c) for c in canonical}  # named again as who acts
+    if owned:
+        kept = [(k, span) for k, span in zip(known, spans, strict=True) if k not in owned]
+        known, spans = [k for k, _ in kept], [span for _, span in kept]
     for name in [*canonical, *spoken_agencies(folded)]:
         if name not in canonical:
             canonical.append(name)

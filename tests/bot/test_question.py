@@ -212,3 +212,20 @@ def test_everyday_compounds_that_begin_like_an_agency_name_none(message: str) ->
         today=lambda: dt.date(2025, 10, 15),
     )
     assert analyze(message, lexicon).agencies == ()
+
+
+@pytest.mark.parametrize(
+    ("message", "agencies"),
+    [
+        (
+            "hồ sơ của Bộ Tư pháp gửi lên thì khi nào phải xong",
+            (),
+        ),  # it owns the file, it is not asked to act
+        ("nhiệm vụ của Bộ Tư pháp phải xong khi nào", ("bo tu phap",)),
+        ("việc của Bộ Tư pháp là gì", ("bo tu phap",)),
+    ],
+)
+def test_an_agency_that_owns_what_is_asked_about_is_not_who_acts(
+    message: str, agencies: tuple[str, ...]
+) -> None:
+    assert analyze(message, LEXICON).agencies == agencies
