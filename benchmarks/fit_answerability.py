@@ -32,7 +32,13 @@ from index.evaluation import fact_present  # noqa: E402
 from index.search import open_index  # noqa: E402
 from index.settings import IndexSettings  # noqa: E402
 
-DEV_FILES = ("questions.jsonl", "questions.dev.jsonl", "questions.dev2.jsonl", "questions.dev3.jsonl")
+DEV_FILES = (
+    "questions.jsonl",
+    "questions.dev.jsonl",
+    "questions.dev2.jsonl",
+    "questions.dev3.jsonl",
+    "questions.dev4.jsonl",
+)
 WRONG_COST = 5
 
 
