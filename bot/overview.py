@@ -4,6 +4,7 @@ moved). Every line cites the passage it comes from."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 
@@ -17,7 +18,7 @@ from index.textnorm import fold, normalize, words
 from prompts import render
 
 POINT_WORDS = 28
-MAX_POINTS = 8
+MAX_POINTS = 15  # one line per mục: the Kết luận of the series have up to 10
 MAX_TASKS = 6
 SAME_TASK = 0.45  # word overlap (Jaccard) above which two tasks of two Kết luận are the same task
 _POINT_HEAD = re.compile(r"\.m(\d+)\.d1$")
@@ -80,11 +81,14 @@ class Overview:
                 if first:
                     lines.append(render("summary_point", label=_short_label(p.label),
                                         text=shorten(first[0], POINT_WORDS).rstrip("."), cite=cites.cite(p)))  # fmt: skip
-        dated = sorted((d for d in self._tasks(number) if d.deadline or d.recurring),
-                       key=lambda d: (d.deadline is None, d.deadline))  # fmt: skip
+        tasks = self._tasks(number)
+        dated = sorted((d for d in tasks if d.deadline), key=lambda d: d.deadline or dt.date.max)
+        recurring = [d for d in tasks if d.recurring and not d.deadline]  # "hằng tháng": always shown
+        count = len(dated) + len(recurring)
+        dated = dated[:MAX_TASKS] + recurring
         if dated:
-            lines.append(render("summary_tasks", count=len(dated), cite=self._cite_task(dated[0], cites)))
-            for d in dated[:MAX_TASKS]:
+            lines.append(render("summary_tasks", count=count, cite=self._cite_task(dated[0], cites)))
+            for d in dated:
                 lines.append(render("summary_task", deadline=deadline_phrase(d), agencies=", ".join(d.agencies),
                                     action=shorten(d.action, 20).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip
         return Draft("\n".join(lines), bool(cites.sources), cites.sources, [number], "summary")

@@ -30,6 +30,8 @@ LEXICON = Lexicon(
         ("đảng ủy CP phải mần gì theo kl 300", "task"),
         ("trạm y tế xã tui chừng nào phải sáp nhập xong hả chị?", "deadline"),
         ("tom tat kl 301", "summary"),
+        ("trích yếu của kl 301", "summary"),
+        ("kl 301 tên đầy đủ là kết luận về cái gì", "summary"),
         ("kl 300 va 301 khac nhau cho nao", "compare"),
         ("Các kết luận nói gì, tóm tắt giúp", "series"),
         ("những việc nào đã trễ hạn rồi", "window"),

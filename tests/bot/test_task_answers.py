@@ -298,3 +298,10 @@ def test_a_follow_up_deadline_of_the_quoted_passage(kl_index: SearchIndex) -> No
     draft = answerer.answer(resolve("vậy hạn chót là bữa nào?", history, answerer.analyze))
     assert draft.answered
     assert "15/10/2025" in draft.answer.splitlines()[0]
+
+
+def test_a_summary_has_a_line_for_every_muc_and_shows_the_monthly_report(kl_index: SearchIndex) -> None:
+    draft = Overview(kl_index, catalogue(kl_index)).summary("183-KL/TW")
+    lines = draft.answer.splitlines()
+    assert [n for n in range(1, 10) if any(line.startswith(f"- Mục {n}:") for line in lines)] == list(range(1, 10))
+    assert any("25 hằng tháng" in line for line in lines)
