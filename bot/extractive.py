@@ -340,7 +340,9 @@ class ExtractiveAnswerer:
                 found = self._across(question, numbers[:2], asks)
                 if found is not None:
                     return found
-            return self.overview.compare(numbers, agency)
+            # "so sánh hạn KL179 vs KL183": beside two Kết luận, a bare "hạn" is their deadlines
+            deadlines = "deadline" in cues(question.folded) or bool(_BARE_DEADLINE.search(question.folded))
+            return self.overview.compare(numbers, agency, deadlines=deadlines)
         if kind == "window":
             found = self.tasks.window(replace(question, ket_luan=tuple(numbers)), today)
             if found is not None:
@@ -645,6 +647,7 @@ class ExtractiveAnswerer:
 _NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
 
 
+_BARE_DEADLINE = re.compile(r"\bhan\b(?! che)")
 # a follow-up about a document the previous answer's passage names ("được dẫn chiếu trong đoạn đó")
 _POINTS_BACK = re.compile(
     r"\b(duoc )?(dan chieu|nhac (den|toi)|vien dan|de cap)\b.*\b(doan|cau|van ban|noi dung|trich dan)"

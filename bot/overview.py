@@ -114,7 +114,7 @@ class Overview:
         )
 
     # --- two Kết luận side by side ---------------------------------------------------------------------
-    def compare(self, numbers: Sequence[str], agency: str | None = None) -> Draft:
+    def compare(self, numbers: Sequence[str], agency: str | None = None, deadlines: bool = False) -> Draft:
         a, b = sorted((self.info[n] for n in numbers[:2]), key=lambda i: i.issued or i.number)  # older first
         cites = Cites()
         if agency:
@@ -126,6 +126,17 @@ class Overview:
                                 report=info.report or "—", subject=info.subject or "", tasks=len(tasks),
                                 dated=sum(1 for d in tasks if d.deadline),
                                 cite=cites.cite(self.meta_passage(info))))  # fmt: skip
+        if deadlines:  # "hạn chót trong 179 với 183 khác nhau sao": each one's deadlines, soonest first
+            for info in (a, b):
+                dated = sorted((d for d in self._tasks(info.number) if d.deadline),
+                               key=lambda d: d.deadline or dt.date.max)  # fmt: skip
+                if not dated:
+                    continue
+                lines.append(render("compare_deadlines", number=info.number, count=len(dated),
+                                    cite=self._cite_task(dated[0], cites)))  # fmt: skip
+                for d in dated[:MAX_TASKS]:
+                    lines.append(render("summary_task", deadline=deadline_phrase(d), agencies=", ".join(d.agencies),
+                                        action=shorten(d.action, 18).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip
         old, new = self._tasks(a.number), self._tasks(b.number)
         repeated: list[tuple[Directive, Directive]] = []
         for d in new:
@@ -143,7 +154,7 @@ class Overview:
         if repeated:
             lines.append(render("compare_repeated", count=len(repeated), newer=b.number,
                                 cite=self._cite_task(repeated[0][1], cites)))  # fmt: skip
-        if fresh:
+        if fresh and not deadlines:
             lines.append(
                 render("compare_new", newer=b.number, count=len(fresh), cite=self._cite_task(fresh[0], cites))
             )

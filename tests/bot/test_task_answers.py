@@ -303,5 +303,23 @@ def test_a_follow_up_deadline_of_the_quoted_passage(kl_index: SearchIndex) -> No
 def test_a_summary_has_a_line_for_every_muc_and_shows_the_monthly_report(kl_index: SearchIndex) -> None:
     draft = Overview(kl_index, catalogue(kl_index)).summary("183-KL/TW")
     lines = draft.answer.splitlines()
-    assert [n for n in range(1, 10) if any(line.startswith(f"- Mục {n}:") for line in lines)] == list(range(1, 10))
+    assert [n for n in range(1, 10) if any(line.startswith(f"- Mục {n}:") for line in lines)] == list(
+        range(1, 10)
+    )
     assert any("25 hằng tháng" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "message", ["thời hạn của kl 221 và kl 195 khác gì nhau", "so sánh hạn kl 195 với kl 221"]
+)
+def test_comparing_the_deadlines_of_two_ket_luan_lists_each_ones_deadlines(
+    kl_index: SearchIndex, message: str
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert (
+        "Các hạn trong Kết luận 195-KL/TW" in draft.answer
+        and "Các hạn trong Kết luận 221-KL/TW" in draft.answer
+    )
+    assert "15/10/2025" in draft.answer and "31/12/2025" in draft.answer
