@@ -561,8 +561,13 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
         if lexicon.attested(key) and key not in known:
             known.append(key)
             spans.append((0, 0))
+    # an agency-like name that is a known agency as written ("ủy ban tỉnh" for Ủy ban nhân dân cấp tỉnh) is known
+    written = [fold(text[m.start : m.end]) for m in mentions_found]
     unknown = [
-        u for u in unknown if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
+        u
+        for u in unknown
+        if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
+        and not any(u in w or w in u for w in written)
     ]
     # cue words inside agency names ("Ban Chỉ đạo", "Ủy ban Kiểm tra") say nothing of what is asked
     bare = folded

@@ -187,10 +187,35 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
     return "".join(out), replaced, added, kept
 
 
+@cache
+def _introduction() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(the first clause, which names its speaker; a further clause, which may not)."""
+    speakers = "|".join(re.escape(r[0]) for r in _rows("speakers.txt"))
+    clause = r"(?:hiện |đang |từng |nguyên |vốn )?(?:là|làm|công tác|ở|sống ở)\s[^,.;?!]*[,.;]\s*"
+    return re.compile(rf"^(?:{speakers})\s+{clause}", re.I), re.compile(
+        rf"^(?:(?:{speakers})\s+)?{clause}", re.I
+    )
+
+
+def without_introduction(text: str) -> str:
+    """`text` without the clauses at its start in which the asker says who they are ("chú là cán bộ hưu, từng
+    làm Mặt trận xã, …"): the first names its speaker (data/speakers.txt), the ones after it may not."""
+    first, further = _introduction()
+    m = first.match(text)
+    if m is None:
+        return text
+    rest = text[m.end() :]
+    while (more := further.match(rest)) is not None and more.end() < len(rest):
+        rest = rest[more.end() :]
+    return rest if any(ch.isalnum() for ch in rest) else text
+
+
 def normalize_question(message: str) -> NormalizedQuestion:
     """The written form of a typed question; its meaning, numbers and names are kept as they are."""
     original = normalize(message)
-    text, replaced, _, _ = _pass(_MONTH_SHORT.sub(r"tháng \1", original), abbreviations())
+    text, replaced, _, _ = _pass(
+        _MONTH_SHORT.sub(r"tháng \1", without_introduction(original)), abbreviations()
+    )
     text, more, added, kept = _pass(text, spoken())
     text = _SPACE_AFTER.sub(r"\1", _SPACE_BEFORE.sub(r"\1", text))
     text = re.sub(r"^[\s,.;:!?]+", "", text).strip()

@@ -231,3 +231,10 @@ def test_an_agency_that_owns_what_is_asked_about_is_not_who_acts(
     message: str, agencies: tuple[str, ...]
 ) -> None:
     assert analyze(message, LEXICON).agencies == agencies
+
+
+def test_an_agency_name_as_people_shorten_it_is_no_unknown_agency() -> None:
+    lexicon = Lexicon(AttestedPhrases(["Ủy ban nhân dân các tỉnh, thành phố khẩn trương ban hành quy định."]),
+                      ket_luan=frozenset({"300-KL/TW"}), referenced=frozenset(), today=lambda: dt.date(2025, 10, 15))  # fmt: skip
+    q = analyze("ủy ban tỉnh phải làm gì theo kl 300", lexicon)
+    assert q.unknown_agencies == () and q.canonical == ("Ủy ban nhân dân cấp tỉnh",)
