@@ -298,6 +298,18 @@ class ExtractiveAnswerer:
                 found = self.tasks.reference(replace(question, references=refs, kind="reference"))
                 if found is not None:
                     return found
+        if (
+            not question.references
+            and (day := _NAMED_DAY.search(question.folded))
+            and _DOCUMENT_KIND_WORD.search(question.folded)
+        ):
+            # "Kết luận 183 dẫn quy định nào ban hành ngày 2/1/2020?": the document of that day it mentions
+            on = _day(day)
+            refs = tuple(r.number for r in self.index.tasks.references if on and r.issued == on)
+            if refs:
+                found = self.tasks.reference(replace(question, references=refs, kind="reference"))
+                if found is not None:
+                    return found
         if kind == "reference":
             return self.tasks.reference(question) or self.refusal(question)
         missing = [n for n in question.ket_luan if n not in self.ket_luan]
@@ -648,6 +660,17 @@ _NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|ch
 
 
 _BARE_DEADLINE = re.compile(r"\bhan\b(?! che)")
+_DOCUMENT_KIND_WORD = re.compile(r"\b(quy dinh|nghi quyet|ke hoach|van ban|chi thi|quyet dinh|bao cao|qd)\b")
+_NAMED_DAY = re.compile(r"\bngay (\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4})\b")
+
+
+def _day(m: re.Match[str]) -> dt.date | None:
+    try:
+        return dt.date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+    except ValueError:
+        return None
+
+
 # a follow-up about a document the previous answer's passage names ("được dẫn chiếu trong đoạn đó")
 _POINTS_BACK = re.compile(
     r"\b(duoc )?(dan chieu|nhac (den|toi)|vien dan|de cap)\b.*\b(doan|cau|van ban|noi dung|trich dan)"
