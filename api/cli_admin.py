@@ -1,5 +1,6 @@
 """`ketluan add FILE|URL` and `ketluan remove DOCUMENT_ID`: the same jobs as /v1/admin/*, run in the
-foreground; a running server picks the new build up by itself."""
+foreground; a running server picks the new build up by itself, and with KETLUAN_PUBLISH_TO every host that
+pulls from there. A data dir that serves a pulled index refuses them (the change belongs on the build host)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ def _run(library: Library, job: Job) -> int:
 
 def _cmd_add(args: argparse.Namespace) -> int:
     library = _library(args)
+    library.check_writable()
     source: str = args.source
     if source.lower().startswith(("http://", "https://")):
         upload = library.accept_url(source)

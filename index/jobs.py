@@ -22,6 +22,8 @@ class Job(BaseModel):
     job_id: str
     state: JobState = "queued"
     progress: float = 0.0
+    # "publishing" to KETLUAN_PUBLISH_TO, then "published"; "" when there is nowhere to publish
+    step: str = ""
     error: str | None = None
     action: Literal["add", "replace", "remove"]
     document_id: str

@@ -1,5 +1,6 @@
 """Operator changes to the corpus (add, replace, remove a document) → jobs that apply them to the data dir's
-corpus folder and re-index incrementally, swapping the new build in while the old one keeps serving.
+corpus folder and re-index incrementally, swapping the new build in while the old one keeps serving, then
+publish it where the other hosts pull from (KETLUAN_PUBLISH_TO). A host that pulls its index refuses changes.
 
 On disk, under the data dir: `originals/{sha256}{.pdf|.docx|.html|.txt}` (every upload as it came),
 `corpus/` with its registry (index/layout.py REGISTRY) and `admin/.lock` (one change at a time, across
@@ -15,6 +16,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -25,13 +27,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from index.embedding import Embedder
-from index.errors import BadDocument, DocumentTooLarge, KetLuanError, NotFound
+from index.errors import BadDocument, DocumentTooLarge, KetLuanError, NotFound, PulledIndex, UpstreamError
 from index.fetch import fetch
 from index.ingest import SUFFIX, Kind, extract, sniff
 from index.jobs import HOST, FileJobRecords, Job, JobRecords
 from index.jobs import JobState as JobState  # the admin routes name a job's state through this module
 from index.layout import RegistryEntry, current_build, load_documents, read_registry, write_registry
 from index.models import Document
+from index.publish import publish, pulled_source
 from index.settings import IndexSettings
 from index.structure import parse_document, slugify
 
@@ -64,6 +67,11 @@ def _checked(job: Job) -> Job:
             update={"state": "failed", "error": "interrupted: the process running it ended"}
         )
     return job
+
+
+def _shown(source: str) -> str:
+    """A source fit for a message: no user:password of an http(s) URL."""
+    return re.sub(r"^(https?://)[^/@]*@", r"\1", source)
 
 
 def _alive(pid: int) -> bool:
@@ -101,6 +109,7 @@ class Library:
     # --- input --------------------------------------------------------------------------------------
     def accept(self, data: bytes, name: str, source_url: str | None = None) -> Upload:
         """Check size and type (by content) and keep the original; DocumentTooLarge / UnsupportedMedia."""
+        self.check_writable()
         if len(data) > self.settings.max_document_bytes:
             raise DocumentTooLarge(
                 f"{name} is {len(data)} bytes, more than {self.settings.max_document_bytes}"
@@ -119,14 +128,35 @@ class Library:
 
     def accept_url(self, url: str) -> Upload:
         """Fetch a document's URL (http(s) to public addresses only, redirects re-checked) and accept it."""
+        self.check_writable()
         fetched = self._fetch(url, max_bytes=self.settings.max_document_bytes, timeout=self.settings.fetch_timeout,
                               allow=self.settings.fetch_allowed())  # fmt: skip
         return self.accept(fetched.data, url, source_url=fetched.url)
+
+    def check_writable(self) -> None:
+        """PulledIndex when this host serves an index pulled from a published bundle (KETLUAN_INDEX_SOURCE,
+        or `ketluan pull` made its current build): a change made here would be undone by the next pull and
+        would never reach the other hosts."""
+        configured = self.settings.index_source
+        source = configured or pulled_source(self.settings.index_dir)
+        if not source:
+            return
+        why = (
+            f"KETLUAN_INDEX_SOURCE={_shown(source)}"
+            if configured
+            else f"its build was pulled from {_shown(source)}"
+        )
+        raise PulledIndex(
+            f"this host serves a published index that it pulls ({why}): a document added, replaced or removed "
+            "here would be overwritten by its next pull and never reach the other hosts. Make the change on "
+            "the build host (the one with KETLUAN_PUBLISH_TO set), whose publish reaches every host"
+        )
 
     # --- jobs ---------------------------------------------------------------------------------------
     def submit_add(self, upload: Upload, actor: str, *, replace: str | None = None) -> Job:
         """A job that adds (or, with `replace`, replaces) the document. The same bytes as a document already
         indexed give a job that is done at once, for that document."""
+        self.check_writable()
         if replace is not None:
             self._known_id(replace)
             document_id = replace
@@ -148,6 +178,7 @@ class Library:
         return job
 
     def submit_remove(self, document_id: str, actor: str) -> Job:
+        self.check_writable()
         self._known_id(document_id)
         job = Job(job_id=self._job_id(), action="remove", document_id=document_id, actor=actor,
                   created_at=_now(), pid=os.getpid(), host=HOST)  # fmt: skip
@@ -192,14 +223,15 @@ class Library:
                 self._apply_and_build(job, change)
         except KetLuanError as exc:
             log.warning("job %s failed: %s", job.job_id, exc.message)
-            job = self._update(job, state="failed", error=exc.message, finished_at=_now())
+            outcome: dict[str, Any] = {"state": "failed", "error": exc.message}
         except Exception as exc:
             log.exception("job %s crashed", job.job_id)
-            job = self._update(
-                job, state="failed", error=f"{exc.__class__.__name__}: {exc}", finished_at=_now()
-            )
+            outcome = {"state": "failed", "error": f"{exc.__class__.__name__}: {exc}"}
         else:
-            job = self._update(job, state="done", progress=1.0, finished_at=_now())
+            outcome = {"state": "done", "progress": 1.0}
+        # the record as the build and the publish left it (progress, step), then the outcome
+        latest = self.records.load(job.job_id) or job
+        job = self._update(latest, finished_at=_now(), **outcome)
         self.audit(job.actor, f"{job.action}.{job.state}", job.document_id, job.job_id, error=job.error)
         return job
 
@@ -370,6 +402,26 @@ class Library:
                 self._on_built()
             except KetLuanError as exc:  # the build is in place; serving processes keep retrying it
                 log.error("new build not loaded yet: %s", exc.message)
+        if self.settings.publish_to is not None:
+            self._publish(job, self.settings.publish_to)
+
+    def _publish(self, job: Job, target: Path) -> None:
+        """Publish the new build where the replicas pull from. A failure fails the job with its reason; the
+        corpus change and the build stay (this host serves them), and the other hosts keep the build before."""
+        self._update(self.job(job.job_id), progress=0.9, step="publishing")
+        try:
+            bundle = publish(self.settings.index_dir, target)
+        except (KetLuanError, OSError) as exc:
+            reason = exc.message if isinstance(exc, KetLuanError) else f"{exc.__class__.__name__}: {exc}"
+            raise UpstreamError(
+                f"the new build serves on this host but was not published to {target} (KETLUAN_PUBLISH_TO): "
+                f"{reason}. The other hosts keep the build before it; once the shared location is writable, "
+                "run `ketluan publish` on this host"
+            ) from None
+        self._update(self.job(job.job_id), step="published")
+        log.info(
+            "job %s: build %s (version %s) published to %s", job.job_id, bundle.build, bundle.version, target
+        )
 
 
 class _Change:

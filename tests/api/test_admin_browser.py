@@ -285,3 +285,19 @@ def test_a_url_is_fetched_and_a_damaged_file_fails_with_its_reason(
     expect(failed.locator(".status")).to_have_text("Lỗi")
     expect(failed.locator(".error")).to_contain_text("PDF")
     expect(_row(page, "996-KL/TW")).to_have_count(1)  # the index kept serving what it had
+
+
+def test_a_failed_removal_says_the_removal_failed(page: Page, site: str) -> None:
+    _sign_in(page, site, ADMIN)
+    expect(page.locator("#console")).to_be_visible()
+    shipped = _row(page, "183")
+    expect(shipped).to_have_count(1)
+    _watch_job(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    shipped.get_by_role("button", name="Gỡ bỏ").click()  # the only text: an index of nothing is refused
+    page.wait_for_function("() => window.jobTrail.some(([label]) => label === 'Không gỡ bỏ được văn bản:')")
+    expect(page.locator("#job-label")).to_have_text("Không gỡ bỏ được văn bản:")
+    expect(page.locator("#job-error")).to_contain_text("no .txt")
+    labels = [label for label, _ in page.evaluate("window.jobTrail")]
+    assert "Không thêm được văn bản:" not in labels
+    expect(shipped.locator(".status")).to_have_text("Đang tra cứu")  # still served
