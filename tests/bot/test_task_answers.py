@@ -323,3 +323,28 @@ def test_comparing_the_deadlines_of_two_ket_luan_lists_each_ones_deadlines(
         and "Các hạn trong Kết luận 221-KL/TW" in draft.answer
     )
     assert "15/10/2025" in draft.answer and "31/12/2025" in draft.answer
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "183 có nhắc quy định nào ra ngày 2/1/2020 không, số hiệu là gì",
+        "quyết định ngày 2/1/2020 trong kl 183 là số mấy",
+    ],
+)
+def test_a_document_named_by_its_kind_and_day_is_found_among_those_cited(
+    kl_index: SearchIndex, message: str
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert "214-QĐ/TW" in draft.answer.splitlines()[0]
+
+
+def test_the_ban_chi_dao_of_a_cited_plan_is_asked_of_the_plan(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(
+        answerer.analyze("Kế hoạch 02-KH/BCĐTW mà kl 183 nhắc là của Ban Chỉ đạo nào, ra ngày nào?")
+    )
+    assert draft.answered
+    assert "19/6/2025" in draft.answer.splitlines()[0] and "chuyển đổi số" in draft.answer.splitlines()[0]
