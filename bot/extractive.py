@@ -322,6 +322,14 @@ class ExtractiveAnswerer:
         numbers = list(question.ket_luan)
         if not numbers and filters and filters.ket_luan:
             numbers = [n for n in (_norm(x) for x in filters.ket_luan) if n and n in self.ket_luan]
+        if len(numbers) == 1 and (side := _BESIDE_ONE.search(question.folded)):
+            # "sau cái 179 thì còn mấy kết luận nữa, mỗi cái nói gì": the series after (or before) that one
+            pivot = self.ket_luan[numbers[0]].issued
+            after = side.group(1) != "truoc"
+            others = [n for n, i in self.ket_luan.items()
+                      if pivot and i.issued and (i.issued > pivot if after else i.issued < pivot)]  # fmt: skip
+            if others:
+                return self.overview.series(others)
         if kind in METADATA_KINDS:
             return self._metadata(question, [] if kind in ("newest", "oldest", "documents") else numbers)
         if (asked := _LISTS_DOCUMENTS.search(question.folded)) and not (
@@ -660,6 +668,11 @@ _NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|ch
 
 
 _BARE_DEADLINE = re.compile(r"\bhan\b(?! che)")
+# "sau (cái/kl) 179 còn những kết luận nào", "trước kết luận 221 có mấy kết luận"
+_BESIDE_ONE = re.compile(
+    r"\b(sau|truoc)( cai| kl| ket luan| van ban)?( so)? \d{2,4}\b.*\b(ket luan|kl|van ban|cai)\b.*"
+    r"\b(nao|nua|gi|may|nhung|tung|moi)\b"
+)
 _DOCUMENT_KIND_WORD = re.compile(r"\b(quy dinh|nghi quyet|ke hoach|van ban|chi thi|quyet dinh|bao cao|qd)\b")
 _NAMED_DAY = re.compile(r"\bngay (\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4})\b")
 

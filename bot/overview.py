@@ -94,9 +94,10 @@ class Overview:
         return Draft("\n".join(lines), bool(cites.sources), cites.sources, [number], "summary")
 
     # --- the series --------------------------------------------------------------------------------------
-    def series(self) -> Draft:
+    def series(self, numbers: Sequence[str] | None = None) -> Draft:
+        """One line per Kết luận, newest first (only `numbers` when given)."""
         cites = Cites()
-        infos = list(self.info.values())
+        infos = [i for i in self.info.values() if numbers is None or i.number in numbers]
         lines = [
             render(
                 "series_head", count=len(infos), cite=cites.cite(self.meta_passage(infos[0])) if infos else ""

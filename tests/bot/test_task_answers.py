@@ -348,3 +348,17 @@ def test_the_ban_chi_dao_of_a_cited_plan_is_asked_of_the_plan(kl_index: SearchIn
     )
     assert draft.answered
     assert "19/6/2025" in draft.answer.splitlines()[0] and "chuyển đổi số" in draft.answer.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("message", "listed"),
+    [("sau kết luận 183 còn những kết luận nào, mỗi cái nói gì", {"195", "221"}),
+     ("trước kl 195 đã có mấy kết luận, từng cái về gì", {"179", "183"})],
+)  # fmt: skip
+def test_the_series_after_or_before_one_ket_luan(
+    kl_index: SearchIndex, message: str, listed: set[str]
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze(message))
+    items = [line for line in draft.answer.splitlines() if line.startswith("- ")]
+    assert {re.search(r"Kết luận (\d+)-KL/TW", line).group(1) for line in items} == listed  # type: ignore[union-attr]
