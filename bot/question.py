@@ -333,6 +333,8 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
         for w in m.group(2).split():
             if w in _AGENCY_STOP and not (w == "giao" and tail == [] and head == "bo"):
                 break
+            if tail and w in _ACTS:
+                break  # "Đảng ủy Chính phủ chỉ đạo …": the name ends where what it does begins ("Ban Chỉ đạo" stays)
             tail.append(w)
         if not tail:
             continue
@@ -420,6 +422,8 @@ def spoken_agencies(folded: str) -> list[str]:
     return out
 
 
+# first syllables of what an agency does (chỉ đạo, lãnh đạo, phối hợp, chủ trì) that end its name
+_ACTS = frozenset(["chi", "lanh", "phoi", "chu"])
 # nouns before "của" that make the agency after it the one who acts ("nhiệm vụ của", "việc của", "hạn của")
 _ACTING = frozenset(["vu", "viec", "nhiem", "han", "tro", "phan", "ai"])
 _OWNED_BY = re.compile(r"(\w+) cua\s*$")
