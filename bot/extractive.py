@@ -34,6 +34,7 @@ from index.textnorm import fold, normalize, words
 from prompts import load, render
 
 SEARCH_K = 8
+DEADLINE_SENTENCE_MIN = 0.3  # share of the question's weighed words the sentence giving a deadline must hold
 HEDGE_MARGIN = 0.15  # answers this close to the refusal threshold open with a one-sentence hedge
 MAX_LIST_ITEMS = 5
 STOPWORDS = stopwords()
@@ -529,6 +530,8 @@ class ExtractiveAnswerer:
                 if kind == "deadline":
                     if not _DEADLINE.search(piece):
                         continue
+                    if terms and self.covered(terms, folded) < DEADLINE_SENTENCE_MIN:
+                        continue  # a deadline of something else the passage also names
                     score += 0.5
                 if question.besides:  # "ngoài việc X, còn …": a sentence about X is what was set aside
                     score -= 0.6 * sum(f" {w} " in folded for w in question.besides) / len(question.besides)

@@ -240,6 +240,8 @@ class TaskAnswers:
             coverage = sum(w for t, w in terms if f" {t} " in folded) / total
             if len(question.content) >= 2 and _coverage(question.content, d.action) < DEADLINE_MATCH_MIN:
                 continue  # the task does not do what the question describes
+            if len(terms) >= 2 and coverage < DEADLINE_MATCH_MIN:
+                continue  # … weighed by how rare the words are: "khai mạc đại hội" is not "chuẩn bị đại hội"
             value = coverage + 0.5 * score / top - 0.05 * position
             if agency:
                 value += 0.6 if agency in d.agencies else (0.2 if agency in d.partners else -0.6)

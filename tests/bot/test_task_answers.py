@@ -362,3 +362,15 @@ def test_the_series_after_or_before_one_ket_luan(
     draft = answerer.answer(answerer.analyze(message))
     items = [line for line in draft.answer.splitlines() if line.startswith("- ")]
     assert {re.search(r"Kết luận (\d+)-KL/TW", line).group(1) for line in items} == listed  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Đại hội XIV của Đảng khai mạc vào hôm nào vậy", "ngày khai mạc đại hội đảng toàn quốc lần 14"],
+)
+def test_the_date_of_an_event_the_texts_name_but_do_not_date_is_refused(
+    kl_index: SearchIndex, message: str
+) -> None:
+    # the passages name the Đại hội and give deadlines of other things: none of them is its date
+    answerer = ExtractiveAnswerer(kl_index)
+    assert not answerer.answer(answerer.analyze(message)).answered
