@@ -366,7 +366,7 @@ def test_the_series_after_or_before_one_ket_luan(
 
 @pytest.mark.parametrize(
     "message",
-    ["Đại hội XIV của Đảng khai mạc vào hôm nào vậy", "ngày khai mạc đại hội đảng toàn quốc lần 14"],
+    ["Đại hội XIV của Đảng khai mạc vào hôm nào vậy", "đại hội đảng toàn quốc lần 14 khai mạc khi nào"],
 )
 def test_the_date_of_an_event_the_texts_name_but_do_not_date_is_refused(
     kl_index: SearchIndex, message: str
