@@ -469,6 +469,7 @@ class ExtractiveAnswerer:
             ket_luan=1.0 if any(n in self.ket_luan for n in question.ket_luan) else 0.0,
             answer_type=answer_type,
             lexical=hits[0].lexical / (hits[0].lexical + 5.0),
+            lexical_gap=_gap(sorted((h.lexical for h in hits), reverse=True)),
         )
 
     def features(self, question: Question, filters: SearchFilters | None = None) -> dict[str, float]:
@@ -678,6 +679,14 @@ _BESIDE_ONE = re.compile(
 )
 _DOCUMENT_KIND_WORD = re.compile(r"\b(quy dinh|nghi quyet|ke hoach|van ban|chi thi|quyet dinh|bao cao|qd)\b")
 _NAMED_DAY = re.compile(r"\bngay (\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4})\b")
+
+
+def _gap(scores: Sequence[float]) -> float:
+    """How far the best score stands above the second, as a share of the best: one passage says what was asked
+    in its words, though a spoken question adds words of its own ("… xã em cứ bị lỗi hoài")."""
+    if not scores or scores[0] <= 0:
+        return 0.0
+    return (scores[0] - (scores[1] if len(scores) > 1 else 0.0)) / scores[0]
 
 
 def _day(m: re.Match[str]) -> dt.date | None:
