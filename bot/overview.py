@@ -8,10 +8,9 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 
-from bot.catalog import KetLuanInfo, deadline_phrase, vn_date
+from bot.catalog import KetLuanInfo, deadline_phrase, task_passages, vn_date
 from bot.draft import Cites, Draft
 from bot.quoting import shorten, split_sentences
-from index.errors import NotFound
 from index.models import Directive, Passage
 from index.search import SearchIndex
 from index.textnorm import fold, normalize, words
@@ -54,10 +53,7 @@ class Overview:
         return [d for d in self.index.tasks.directives if d.ket_luan == number]
 
     def _cite_task(self, d: Directive, cites: Cites) -> str:
-        try:
-            return cites.cite(self.index.passage(d.passage_id))
-        except NotFound:
-            return ""
+        return " ".join(cites.cite(p) for p in task_passages(self.index, d))
 
     def identity(self, info: KetLuanInfo, cites: Cites) -> str:
         about = render("about", subject=info.subject) if info.subject else ""

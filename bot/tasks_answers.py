@@ -8,7 +8,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 
-from bot.catalog import KetLuanInfo, deadline_phrase, vn_date
+from bot.catalog import KetLuanInfo, deadline_phrase, task_passage, task_passages, vn_date
 from bot.draft import Cites, Draft
 from bot.question import Question
 from bot.quoting import shorten, split_sentences
@@ -42,10 +42,7 @@ class TaskAnswers:
 
     # --- helpers ---------------------------------------------------------------------------------------
     def _passage(self, d: Directive) -> Passage | None:
-        try:
-            return self.index.passage(d.passage_id)
-        except NotFound:
-            return None
+        return task_passage(self.index, d)
 
     def _where(self, d: Directive) -> str:
         info = self.info.get(d.ket_luan)
@@ -91,7 +88,7 @@ class TaskAnswers:
             action=shorten(d.action, WHOLE_WORDS if whole else ACTION_WORDS).rstrip("."),
             role=role,
             where=self._where(d),
-            cite=cites.cite(self._passage(d)),
+            cite=" ".join(cites.cite(p) for p in task_passages(self.index, d)),
         )
 
     def _list(self, directives: Sequence[Directive], cites: Cites, agency: str | None = None,

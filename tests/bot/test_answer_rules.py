@@ -69,7 +69,8 @@ def test_a_suggested_question_names_a_task_by_a_whole_phrase(action: str, topic:
 
 
 @pytest.mark.parametrize(
-    ("scores", "gap"), [([10.0, 2.0, 1.0], 0.8), ([4.0, 4.0], 0.0), ([5.0], 1.0), ([], 0.0), ([0.0, 0.0], 0.0)]
+    ("scores", "gap"),
+    [([10.0, 2.0, 1.0], 0.8), ([4.0, 4.0], 0.0), ([5.0], 1.0), ([], 0.0), ([0.0, 0.0], 0.0)],
 )
 def test_the_lexical_gap_is_the_best_scores_lead_as_a_share_of_it(scores: list[float], gap: float) -> None:
     assert _gap(scores) == pytest.approx(gap)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.catalog import catalogue
+from bot.catalog import catalogue, task_passage, task_passages
 from bot.extractive import ExtractiveAnswerer, _parts
 from bot.followup import resolve
 from bot.models import Turn
@@ -374,3 +374,13 @@ def test_the_date_of_an_event_the_texts_name_but_do_not_date_is_refused(
     # the passages name the Đại hội and give deadlines of other things: none of them is its date
     answerer = ExtractiveAnswerer(kl_index)
     assert not answerer.answer(answerer.analyze(message)).answered
+
+
+def test_a_task_told_by_two_reports_cites_the_one_that_states_its_deadline(kl_index: SearchIndex) -> None:
+    # 179-KL/TW is told by two press reports; only the short one gives "trước ngày 30/7/2025" for this task
+    d = next(d for d in kl_index.tasks.directives if d.deadline_text and d.also_in
+             and d.deadline_text not in kl_index.passage(d.passage_id).text)  # fmt: skip
+    passages = task_passages(kl_index, d)
+    assert passages[0].passage_id == d.passage_id  # the action is quoted from there
+    assert d.deadline_text in passages[-1].text  # and the deadline from here
+    assert task_passage(kl_index, d) == passages[-1]
