@@ -23,6 +23,7 @@ MAX_ITEMS = 8
 MAX_NAMED = 3  # tasks of other agencies that name the one asked about
 ACTION_WORDS = 40
 WHOLE_WORDS = 90
+FEW_TASKS = 4  # an agency's tasks up to this many are quoted whole
 DEADLINE_MATCH_MIN = 0.25  # the same for the one task whose deadline is asked
 MATCH_MIN = 0.34  # share of the question's content words a task's action must hold to be the one meant
 UPCOMING_DAYS = 30
@@ -124,7 +125,8 @@ class TaskAnswers:
         # tasks of others that name it
         ordered = sorted(found, key=lambda d: (_issued_key(d), role(d), d.deadline or dt.date.max))
         ordered += sorted(named, key=lambda d: (_issued_key(d), d.deadline or dt.date.max))[:MAX_NAMED]
-        full: set[str] = set()
+        # a few tasks are quoted whole: what was asked may lie anywhere in them ("… như: …, người có công, …")
+        full: set[str] = {d.directive_id for d in ordered} if len(ordered) <= FEW_TASKS else set()
         if len(question.content) >= 2:
             # the question says which of the agency's tasks it means: those come first, quoted whole
             fit = {d.directive_id: _coverage(question.content, d.action) for d in ordered}

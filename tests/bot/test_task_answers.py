@@ -384,3 +384,18 @@ def test_a_task_told_by_two_reports_cites_the_one_that_states_its_deadline(kl_in
     assert passages[0].passage_id == d.passage_id  # the action is quoted from there
     assert d.deadline_text in passages[-1].text  # and the deadline from here
     assert task_passage(kl_index, d) == passages[-1]
+
+
+def test_an_agency_with_few_tasks_has_each_quoted_whole(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("kết luận 179 giao Đảng ủy Chính phủ những việc gì"))
+    assert draft.answered
+    tasks = [
+        d
+        for d in kl_index.tasks.directives
+        if d.ket_luan == "179-KL/TW" and "Đảng ủy Chính phủ" in d.agencies
+    ]
+    assert 2 <= len(tasks) <= 4
+    for d in tasks:
+        if len(d.action.split()) <= 90:
+            assert d.action.rstrip(".") in draft.answer
