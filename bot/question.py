@@ -492,8 +492,8 @@ def kind_of(
         return "series"  # "mấy cái kết luận …, mỗi cái nói chuyện gì": what each of them says
     if "summary" in found and not specific and not agencies_named:
         return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
-    if ("overdue" in found or "upcoming" in found) and not specific:
-        return "window"
+    if ("overdue" in found or "upcoming" in found) and (not specific or "window_ask" in found):
+        return "window"  # "mấy bữa tới xã phường phải xong việc gì": what falls due, whoever it falls on
     if has_window and "window_ask" in found and not specific:
         return "window"
     for kind in ("newest", "oldest", "documents", "signer", "report", "date"):

@@ -36,6 +36,7 @@ LEXICON = Lexicon(
         ("Các kết luận nói gì, tóm tắt giúp", "series"),
         ("những việc nào đã trễ hạn rồi", "window"),
         ("có việc gì sắp tới hạn không anh", "window"),
+        ("vài bữa tới xã phường phải làm xong những việc gì", "window"),
         ("các nhiệm vụ phải xong trong tháng 11/2025", "window"),
         ("ai là người ký kl 300", "signer"),
         ("kế hoạch 12-KH/BCĐ ban hành bữa nào", "reference"),
