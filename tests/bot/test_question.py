@@ -39,6 +39,7 @@ LEXICON = Lexicon(
         ("vài bữa tới xã phường phải làm xong những việc gì", "window"),
         ("các nhiệm vụ phải xong trong tháng 11/2025", "window"),
         ("ai là người ký kl 300", "signer"),
+        ("mỗi kết luận báo cáo căn cứ là báo cáo nào", "report"),
         ("kế hoạch 12-KH/BCĐ ban hành bữa nào", "reference"),
         ("kết luận số 250 ra đời hồi nào", "reference"),
     ],
