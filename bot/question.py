@@ -583,7 +583,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     ]
     mentioned = [n for n in numbers if n not in lexicon.ket_luan and fold(n) in lexicon.referenced]
     references = tuple([*mentioned, *others])
-    drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in words(name)}
+    drop = {w for name in (*known, *(fold(c) for c in canonical), *written) for w in words(name)}
     drop |= {w for n in numbers for w in fold(n).split("-")}
     everyday = frozenset(w for phrase in norm.kept for w in words(fold(phrase)))
     # the everyday words the documents' words were added for say nothing more ("kêu bớt" → "yêu cầu giảm")

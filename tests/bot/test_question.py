@@ -248,3 +248,9 @@ def test_an_agency_name_ends_where_what_it_does_begins() -> None:
     q = analyze("Đảng ủy Chính phủ chỉ đạo Bộ Y tế làm gì theo kl 300", lexicon)
     assert "dang uy chinh phu" in q.agencies
     assert not any("chi dao" in a for a in q.agencies)
+
+
+def test_the_words_an_agency_is_written_with_are_no_topic() -> None:
+    q = analyze("còn TU/TP ủy thì sao", LEXICON)
+    assert q.canonical == ("Các tỉnh ủy, thành ủy",)
+    assert q.content == ()
