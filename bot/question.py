@@ -552,7 +552,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     # "kiến nghị của địa phương", "hồ sơ của Bộ Y tế": an agency that owns what is asked about is not who must
     # act ("nhiệm vụ của Bộ Nội vụ", "việc của xã" still name who acts)
     owners = [m for m in mentions_found if _owner(folded_before(text, m.start))]
-    canonical = [m.agency.name for m in mentions_found if m not in owners]
+    canonical = list(dict.fromkeys(m.agency.name for m in mentions_found if m not in owners))
     owned = {key for m in owners for key in (fold(text[m.start : m.end]), fold(m.agency.name))}
     owned -= {fold(c) for c in canonical}  # named again as who acts
     if owned:
