@@ -19,6 +19,7 @@ from prompts import render
 POINT_WORDS = 28
 MAX_POINTS = 15  # one line per mục: the Kết luận of the series have up to 10
 MAX_TASKS = 6
+MAX_NAMED = 2  # tasks of others that name the agency compared
 SAME_TASK = 0.45  # word overlap (Jaccard) above which two tasks of two Kết luận are the same task
 _POINT_HEAD = re.compile(r"\.m(\d+)\.d1$")
 
@@ -164,15 +165,24 @@ class Overview:
         """One agency's tasks in two Kết luận, side by side, each with its deadline."""
         lines = [render("compare_agency_head", agency=agency, older=a.number, newer=b.number,
                         cite=cites.cite(self.meta_passage(b)))]  # fmt: skip
+        key = " " + " ".join(words(fold(agency))) + " "
         for info in (a, b):
-            tasks = [d for d in self._tasks(info.number) if agency in d.agencies or agency in d.partners]
+            all_tasks = self._tasks(info.number)
+            tasks = [d for d in all_tasks if agency in d.agencies or agency in d.partners]
+            # tasks of others that name it ("… gửi báo cáo về Ban Tổ chức Trung ương chậm nhất trước ngày 25 …")
+            named = [
+                d for d in all_tasks if d not in tasks and key in " " + " ".join(words(fold(d.action))) + " "
+            ][:MAX_NAMED]
             lines.append(render("compare_agency_side", number=info.number, date=vn_date(info.issued),
                                 count=len(tasks), cite=cites.cite(self.meta_passage(info))))  # fmt: skip
-            for d in tasks[:MAX_TASKS]:
+            for d in [*tasks[:MAX_TASKS], *named]:
                 # its role and who works with it: what differs between two Kết luận is often just that
-                role = render("task_role_lead" if agency in d.agencies else "task_role_partner")
+                if d in named:
+                    role = render("task_role_named", agencies=", ".join(d.agencies))
+                else:
+                    role = render("task_role_lead" if agency in d.agencies else "task_role_partner")
                 others = [x for x in (*d.agencies, *d.partners) if x != agency]
-                if others:
+                if others and d not in named:
                     role += render("task_with", agencies=", ".join(others))
                 lines.append(render("compare_agency_item", deadline=deadline_phrase(d), role=role,
                                     action=shorten(d.action, 18).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip

@@ -399,3 +399,16 @@ def test_an_agency_with_few_tasks_has_each_quoted_whole(kl_index: SearchIndex) -
     for d in tasks:
         if len(d.action.split()) <= 90:
             assert d.action.rstrip(".") in draft.answer
+
+
+def test_an_agency_compared_across_two_ket_luan_shows_the_tasks_that_name_it(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(
+        answerer.analyze("việc của Ban Tổ chức Trung ương ở kl 183 với kl 221 có gì khác")
+    )
+    assert draft.answered and draft.kind == "compare"
+    # 183 has the others send their reports to it by the 25th of every month
+    assert any(
+        "25 hằng tháng" in line and "gửi báo cáo về Ban Tổ chức Trung ương" in line
+        for line in draft.answer.splitlines()
+    )
