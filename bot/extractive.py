@@ -19,7 +19,15 @@ from bot.answerability import Answerability, Evidence
 from bot.catalog import KetLuanInfo, catalogue, vn_date
 from bot.draft import Cites, Draft
 from bot.overview import Overview
-from bot.question import METADATA_KINDS, AttestedPhrases, Lexicon, Question, QuestionKind, Reader
+from bot.question import (
+    METADATA_KINDS,
+    AttestedPhrases,
+    Lexicon,
+    Question,
+    QuestionKind,
+    Reader,
+    content_words,
+)
 from bot.quoting import LEAD_MARKER, MAX_QUOTE_WORDS, split_sentences, trim
 from bot.suggestions import Suggester
 from bot.tasks_answers import TaskAnswers
@@ -375,6 +383,8 @@ class ExtractiveAnswerer:
         hits = self.search(question, self.effective_filters(question, filters))
         terms = self.terms(question.topic, question.everyday)
         evidence = self.evidence(hits, terms, question)
+        if kind == "deadline" and _EACH.search(question.text) and (found := self._both(question)) is not None:
+            return found
         if kind == "deadline":
             found = self.tasks.deadline(question, hits, terms)
             # a follow-up on the passage the previous answer quoted was judged relevant then
@@ -408,28 +418,49 @@ class ExtractiveAnswerer:
         answerability model on their own; None unless two answer."""
         whole = replace(question, kind=kind, ket_luan=())
         parts = _parts(question.text, numbers) if numbers else {}
-        picked: list[_Sentence] = []
-        confidence = 1.0
+        asked: list[tuple[Question, SearchFilters | None]] = []
         for number in numbers or list(self.ket_luan):
             one = whole
             if part := parts.get(number):
                 # what is asked of this Kết luận: the words that go with its number
                 one = replace(self.reader.read(part), kind=kind, ket_luan=())
+            asked.append((one, SearchFilters(ket_luan=[number])))
+        return self._each(asked, kind)
+
+    def _each(
+        self, asked: Sequence[tuple[Question, SearchFilters | None]], kind: QuestionKind
+    ) -> Draft | None:
+        """The best sentence for each of several questions asked in one message, each judged by the
+        answerability model on its own; None unless two answer."""
+        picked: list[_Sentence] = []
+        confidence = 1.0
+        one = asked[0][0] if asked else None
+        for one, filters in asked:
             terms = self.terms(one.topic, one.everyday)
-            hits = self.search(one, SearchFilters(ket_luan=[number]))
+            hits = self.search(one, filters)
             evidence = self.evidence(hits, terms, one)
             if not hits or not self.model.accepts(evidence):
                 continue
-            sentences = self._sentences(hits, terms, one, kind)
-            if sentences:
+            sentences = [s for s in self._sentences(hits, terms, one, kind) if s not in picked]
+            if sentences and all(s.passage.passage_id != sentences[0].passage.passage_id for s in picked):
                 picked.append(sentences[0])
                 confidence = min(confidence, self.model.probability(evidence))
-        if len(picked) < 2:
+        if len(picked) < 2 or one is None:
             return None
         draft = self._compose(picked, replace(one, kind="generic"), "generic")
         draft.confidence = confidence
         draft.gated = True
         return draft
+
+    def _both(self, question: Question) -> Draft | None:
+        """ "vụ hồ sơ tồn đọng với vụ sáp nhập trường học, mỗi cái hạn bao giờ": the deadline of each thing
+        named, when the message asks of each and names two."""
+        text = _EACH.split(question.text, maxsplit=1)[0]
+        pieces = [p.strip(" ,") for p in _AND.split(text, maxsplit=1)]
+        if len(pieces) != 2 or any(len(content_words(fold(p))) < 2 for p in pieces):
+            return None
+        asked = [(replace(self.reader.read(p), kind="deadline"), None) for p in pieces]
+        return self._each(asked, "deadline")
 
     def evidence(
         self, hits: Sequence[Hit], terms: Sequence[tuple[str, float]], question: Question
@@ -672,6 +703,10 @@ _NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|ch
 
 
 _BARE_DEADLINE = re.compile(r"\bhan\b(?! che)")
+# a message that asks of each of two things ("…, cái nào phải xong trước, mỗi cái hạn bao giờ")
+_EACH = re.compile(r",?\s*(?:cái nào (?:phải )?(?:xong |làm |hoàn thành )?trước|mỗi (?:cái|việc|vụ)|từng (?:cái|việc|vụ))\b",
+                   re.IGNORECASE)  # fmt: skip
+_AND = re.compile(r"\s(?:với|và|vs|hay|hoặc)\s", re.IGNORECASE)
 # "sau (cái/kl) 179 còn những kết luận nào", "trước kết luận 221 có mấy kết luận"
 _BESIDE_ONE = re.compile(
     r"\b(sau|truoc)( cai| kl| ket luan| van ban)?( so)? \d{2,4}\b.*\b(ket luan|kl|van ban|cai)\b.*"

@@ -412,3 +412,13 @@ def test_an_agency_compared_across_two_ket_luan_shows_the_tasks_that_name_it(kl_
         "25 hằng tháng" in line and "gửi báo cáo về Ban Tổ chức Trung ương" in line
         for line in draft.answer.splitlines()
     )
+
+
+def test_the_deadline_of_each_of_two_things_asked_in_one_message(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    message = (
+        "việc giải quyết hồ sơ thủ tục tồn đọng và việc sắp xếp trạm y tế xã, mỗi việc hạn chót khi nào?"
+    )
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert "15-10-2025" in draft.answer and "31/12/2025" in draft.answer
