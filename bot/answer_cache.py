@@ -11,12 +11,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from bot.models import ChatResponse, Turn
 from bot.question import Question
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class AnswerCache(Protocol):
@@ -45,30 +47,34 @@ def answer_key(
     return hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()
 
 
-class MemoryAnswerCache:
-    """The `size` most recently used answers of this process."""
+class Recent(Generic[K, V]):
+    """The `size` most recently used values of this process, shared by its threads."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[str, ChatResponse] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> ChatResponse | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: str, response: ChatResponse) -> None:
+    def put(self, key: K, value: V) -> None:
         with self._lock:
-            self._items[key] = response
+            self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class MemoryAnswerCache(Recent[str, ChatResponse]):
+    """The `size` most recently used answers of this process."""
 
 
 class RedisAnswerCache:

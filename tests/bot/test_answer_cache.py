@@ -4,6 +4,7 @@ other filters miss; Redis shares answers between replicas and its outage is only
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +122,65 @@ def test_redis_shares_answers_between_replicas_and_an_outage_is_a_miss(
     assert other.get("k2") == response
     one.close()
     other.close()
+
+
+class ReadCounter:
+    """Counts the messages the service's reader reads."""
+
+    def __init__(self, service: ChatService, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.read: list[str] = []
+        analyze = service.extractive.analyze
+
+        def counted(message: str, today: object = None) -> object:
+            self.read.append(message)
+            return analyze(message, today)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(service.extractive, "analyze", counted)
+
+
+def test_a_question_asked_again_is_not_read_again(
+    service: CountingService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = ReadCounter(service, monkeypatch)
+    first = service.answer(QUESTION)
+    again = service.answer(QUESTION)
+    follow = service.answer("Còn Bộ Tài chính thì sao?", again.conversation_id)
+    service.answer("Còn Bộ Tài chính thì sao?", follow.conversation_id)
+    # the history's questions are not read again either, when a follow-up resolves its context
+    assert reads.read == [QUESTION, "Còn Bộ Tài chính thì sao?"]
+    assert again.answer == first.answer
+
+
+def test_a_reading_is_kept_for_its_day_only(
+    service: CountingService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = ReadCounter(service, monkeypatch)
+    for day in (dt.date(2026, 12, 2), dt.date(2026, 12, 2), dt.date(2026, 12, 3)):
+        service.answer("Những nhiệm vụ nào đến hạn trong tuần tới?", today=day)
+    assert len(reads.read) == 2  # "tuần tới" is another week on another day
+
+
+def test_without_the_cache_every_question_is_read(
+    kl_index: SearchIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = ChatService(kl_index, SQLiteStore(":memory:"), BotSettings(answer_cache_size=0))
+    reads = ReadCounter(service, monkeypatch)
+    service.answer(QUESTION)
+    service.answer(QUESTION)
+    assert reads.read == [QUESTION, QUESTION]
+
+
+def test_a_cached_answer_still_starts_a_stored_conversation(service: CountingService) -> None:
+    """A new conversation is written with its first turn (one write, not two): a follow-up that names it,
+    in this worker or another, finds it, its history and its message."""
+    service.answer(QUESTION)
+    hit = service.answer(QUESTION)
+    assert service.drafted == 1
+    assert service.store.exists(hit.conversation_id)
+    assert service.store.has_message(hit.conversation_id, hit.message_id)
+    follow = service.answer("Còn Bộ Tài chính thì sao?", hit.conversation_id)
+    assert follow.conversation_id == hit.conversation_id
+    assert [t.message_id for t in service.store.history(hit.conversation_id)] == [
+        hit.message_id,
+        follow.message_id,
+    ]
