@@ -16,10 +16,11 @@ from bot.catalog import catalogue
 from bot.extractive import ExtractiveAnswerer
 from bot.overview import Overview
 from bot.question import Lexicon, analyze
-from bot.tasks_answers import TaskAnswers
+from bot.tasks_answers import TaskAnswers, folded_words
 from index.models import Directive, Reference, Source
 from index.search import SearchIndex
 from index.tasks import TaskBook
+from index.textnorm import fold, normalize, words
 
 
 def _directive(index: SearchIndex, pid: str, action_start: str, agencies: list[str], *, partners: list[str] = (),  # type: ignore[assignment]
@@ -182,3 +183,18 @@ def test_an_agency_compared_across_two_ket_luan_shows_its_role_and_partners(
     assert any(
         "phối hợp, cùng Các bộ, ngành" in line and "15/10/2025" in line for line in lines
     )  # 195: it helps
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "Bộ Tư pháp  chủ trì, phối hợp rà soát",
+        "hoà hợp, thuỷ lợi (cách bỏ dấu cũ)",
+        "Đảng ủy Chính phủ; UBND tỉnh",
+    ],
+)
+def test_task_actions_are_folded_once_and_as_before(action: str) -> None:
+    folded_words.cache_clear()
+    assert folded_words(action) == " " + " ".join(words(fold(normalize(action)))) + " "
+    folded_words(action)
+    assert folded_words.cache_info().hits == 1
