@@ -27,7 +27,9 @@ class BotSettings(BaseSettings):
         description="answers (and readings of questions) kept per process for questions asked again; 0 = none",
     )
     answer_cache_seconds: float = Field(
-        default=3600.0, gt=0, description="how long Redis keeps a cached answer (shared by every replica)"
+        default=3600.0,
+        gt=0,
+        description="how long a shared cached answer is kept (Redis: every replica; else the workers of a host)",
     )
     public_url: str = Field(default="http://127.0.0.1:8000", description="absolute base for citation links")
     state_retention_days: float = Field(

@@ -5,12 +5,13 @@ other filters miss; Redis shares answers between replicas and its outage is only
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.answer_cache import MemoryAnswerCache, RedisAnswerCache, answer_key
+from bot.answer_cache import MemoryAnswerCache, RedisAnswerCache, SQLiteAnswerCache, answer_key
 from bot.models import ChatResponse
 from bot.service import ChatService
 from bot.settings import BotSettings
@@ -184,3 +185,66 @@ def test_a_cached_answer_still_starts_a_stored_conversation(service: CountingSer
         hit.message_id,
         follow.message_id,
     ]
+
+
+def _response(answer: str = "Trả lời [1].") -> ChatResponse:
+    return ChatResponse(conversation_id="c", message_id="m", answer=answer, answered=True, citations=[],
+                        mode="extractive", latency_ms=1.0)  # fmt: skip
+
+
+def test_sqlite_shares_answers_between_the_workers_of_a_host(tmp_path: Path) -> None:
+    one = SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=10, ttl_seconds=60)
+    other = SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=10, ttl_seconds=60)
+    one.put("k", _response())
+    assert other.get("k") == _response() and other.get("missing") is None
+    one.close()
+    other.close()
+
+
+def test_sqlite_answers_expire_and_stay_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=3, ttl_seconds=60)
+    monkeypatch.setattr(SQLiteAnswerCache, "_PRUNE_EVERY", 1)
+    for n in range(5):
+        cache.put(f"k{n}", _response(f"{n} [1]."))
+    assert len(cache) == 3  # the three most recent
+    reader = SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=3, ttl_seconds=60)
+    assert reader.get("k0") is None and reader.get("k4") == _response("4 [1].")
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    fresh = SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=3, ttl_seconds=60)
+    assert fresh.get("k3") is None  # expired, though still in the file until the next prune
+
+
+def test_a_sqlite_cache_that_fails_is_a_miss(tmp_path: Path) -> None:
+    (tmp_path / "answers.sqlite3").write_bytes(b"not a database" * 100)
+    cache = SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=3, ttl_seconds=60)
+    cache.put("k", _response())  # a file that was no database is started afresh: only a cache
+    assert SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=3, ttl_seconds=60).get("k") == _response()
+    unreadable = SQLiteAnswerCache(tmp_path / "answers.sqlite3" / "a.sqlite3", size=3, ttl_seconds=60)
+    unreadable.put("k2", _response())  # kept by this process at least
+    assert unreadable.get("k2") == _response() and unreadable.get("k") is None and len(unreadable) == 0
+
+
+def test_two_workers_of_one_host_draft_a_question_once(kl_index: SearchIndex, tmp_path: Path) -> None:
+    """Two services (as two `ketluan serve` workers) with the host's shared cache: the second worker's first
+    ask of a question is a hit, an answer like the first one, stored as a turn of its own conversation."""
+    settings = BotSettings(llm_base_url=None, redis_url=None)
+    store = SQLiteStore(tmp_path / "state.sqlite3")
+    workers = [
+        CountingService(
+            kl_index,
+            store,
+            settings,
+            cache=SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=10, ttl_seconds=60),
+        )
+        for _ in range(2)
+    ]
+    first = workers[0].answer(QUESTION)
+    second = workers[1].answer(QUESTION)
+    assert (workers[0].drafted, workers[1].drafted) == (1, 0)
+    assert (second.answer, second.citations, second.answered) == (
+        first.answer,
+        first.citations,
+        first.answered,
+    )
+    assert store.has_message(second.conversation_id, second.message_id)
