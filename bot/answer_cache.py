@@ -36,11 +36,15 @@ def answer_key(
     filters: Any,
     day: str,
     history: Sequence[Turn] = (),
+    answerer: str = "extractive",
 ) -> str:
     """The resolved question already holds what a follow-up took from the conversation (Kết luận, agency,
     topic), so equal keys mean equal extractive answers; the typed form is left out (its normalised form is
-    in). `history` is for answers that read the whole conversation (the LLM's)."""
+    in). `history` is for answers that read the whole conversation (the LLM's); `answerer` names who writes
+    the answers ("extractive", or the LLM endpoint and model), so a service never gives another's answers
+    from a cache they share (Redis, or the workers' file across a restart with other settings)."""
     parts = [
+        answerer,
         version,
         day,
         repr(sorted(asdict(replace(question, original="")).items())),

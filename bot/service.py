@@ -110,6 +110,7 @@ class ChatService:
         if cache is None and settings.answer_cache_size > 0:
             cache = MemoryAnswerCache(settings.answer_cache_size)
         self.cache = cache
+        self._answerer = "extractive" if llm is None else f"llm {settings.llm_base_url} {settings.llm_model}"
         self._readings: Recent[tuple[str, dt.date], Question] | None = (
             Recent(settings.answer_cache_size) if settings.answer_cache_size > 0 else None
         )
@@ -193,7 +194,7 @@ class ChatService:
         if self.cache is not None:
             # an LLM answer reads the whole conversation; an extractive one only the resolved question
             key = answer_key(self.index.version, question, filters, (today or vn_today()).isoformat(),
-                             recent if self.llm is not None else ())  # fmt: skip
+                             recent if self.llm is not None else (), self._answerer)  # fmt: skip
             hit = self.cache.get(key) if cached else None
         return _Read(cid, text, question, history, started, key, hit)
 

@@ -248,3 +248,25 @@ def test_two_workers_of_one_host_draft_a_question_once(kl_index: SearchIndex, tm
         first.answered,
     )
     assert store.has_message(second.conversation_id, second.message_id)
+
+
+def test_an_llm_service_never_gives_the_extractive_answers_of_a_shared_cache(
+    kl_index: SearchIndex, tmp_path: Path
+) -> None:
+    """The same file (or Redis) behind a service without an LLM, then one with: the cached extractive answer
+    is not the LLM service's answer; nor is one LLM model's answer another's."""
+    store = SQLiteStore(":memory:")
+    shared = SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=10, ttl_seconds=60)
+    extractive = CountingService(
+        kl_index, store, BotSettings(llm_base_url=None, redis_url=None), cache=shared
+    )
+    extractive.answer(QUESTION)
+    extractive.answer(QUESTION)
+    assert extractive.drafted == 1
+    drafted = []
+    for model in ("model-a", "model-b", "model-a"):
+        settings = BotSettings(llm_base_url="http://127.0.0.1:9/v1", llm_model=model, redis_url=None)
+        with_llm = CountingService(kl_index, store, settings, llm=object(), cache=shared)  # type: ignore[arg-type]
+        with_llm.answer(QUESTION)  # the sync path drafts extractively; what matters here is the key
+        drafted.append(with_llm.drafted)
+    assert drafted == [1, 1, 0]
