@@ -245,7 +245,7 @@ def _published(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str
 
 
 def _chat_service(settings: Settings, questions: Any = None) -> ServiceFactory:
-    from bot.answer_cache import AnswerCache, RedisAnswerCache, SQLiteAnswerCache
+    from bot.answer_cache import AnswerCache, RedisAnswerCache, SQLiteAnswerCache, host_cache_path
     from bot.service import ChatService
 
     bot = settings.bot
@@ -257,7 +257,7 @@ def _chat_service(settings: Settings, questions: Any = None) -> ServiceFactory:
             bot.redis_url, size=bot.answer_cache_size, ttl_seconds=int(bot.answer_cache_seconds)
         )
     elif bot.answer_cache_size > 0:
-        shared = SQLiteAnswerCache(settings.index.data_dir / "state" / "answers.sqlite3",
+        shared = SQLiteAnswerCache(host_cache_path(settings.index.data_dir),
                                    size=bot.answer_cache_size, ttl_seconds=bot.answer_cache_seconds)  # fmt: skip
 
     def make(index: SearchIndex, store: Any, llm: Any) -> Any:

@@ -147,6 +147,22 @@ class RedisAnswerCache:
         self._redis.close()
 
 
+def host_cache_path(data_dir: Path | str) -> Path:
+    """Where the workers of one host share their cached answers (without Redis)."""
+    return Path(data_dir) / "state" / "answers.sqlite3"
+
+
+def forget_host_cache(data_dir: Path | str) -> None:
+    """Start the host's shared answers afresh: `ketluan serve` does, before its workers start, so a new
+    release of the code never gives the answers of the one before (its memory caches did not either)."""
+    path = host_cache_path(data_dir)
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        except OSError as exc:  # a read-only data dir: the cache will be a miss there anyway
+            log.warning("answer cache: %s%s not removed (%s)", path, suffix, exc)
+
+
 class SQLiteAnswerCache:
     """Answers shared by the worker processes of one host, each kept `ttl_seconds`, at most about `size`
     of them, with this process's most recent ones in front: without it each worker drafts every new

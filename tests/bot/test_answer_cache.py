@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer_cache import MemoryAnswerCache, RedisAnswerCache, SQLiteAnswerCache, answer_key
+from bot.answer_cache import (
+    MemoryAnswerCache,
+    RedisAnswerCache,
+    SQLiteAnswerCache,
+    answer_key,
+    forget_host_cache,
+    host_cache_path,
+)
 from bot.models import ChatResponse
 from bot.service import ChatService
 from bot.settings import BotSettings
@@ -270,3 +277,13 @@ def test_an_llm_service_never_gives_the_extractive_answers_of_a_shared_cache(
         with_llm.answer(QUESTION)  # the sync path drafts extractively; what matters here is the key
         drafted.append(with_llm.drafted)
     assert drafted == [1, 1, 0]
+
+
+def test_a_new_server_starts_the_hosts_shared_answers_afresh(tmp_path: Path) -> None:
+    """`ketluan serve` forgets the shared answers of the server before it (maybe of other code)."""
+    before = SQLiteAnswerCache(host_cache_path(tmp_path), size=10, ttl_seconds=60)
+    before.put("k", _response())
+    before.close()
+    forget_host_cache(tmp_path)
+    forget_host_cache(tmp_path)  # nothing left to remove: no error
+    assert SQLiteAnswerCache(host_cache_path(tmp_path), size=10, ttl_seconds=60).get("k") is None
