@@ -4,7 +4,8 @@ What the lifespan puts on `app.state` (the widget pages and the bot webhooks rea
 
 - `settings`      api.settings.Settings, read once (also set before start-up, by create_app)
 - `metrics`       api.metrics.Metrics, this app's Prometheus registry (also set by create_app)
-- `store`         bot.store.ConversationStore (SQLite under the data dir, or Redis when KETLUAN_REDIS_URL)
+- `stores`        bot.stores.Stores: conversations, feedback, dedupe, rate limits on one backend (SQLite
+                  under the data dir, or Redis when KETLUAN_REDIS_URL)
 - `http`          the one shared httpx.AsyncClient for outbound calls (LLM, Telegram, Zalo)
 - `llm`           the LLM answerer when KETLUAN_LLM_BASE_URL is set, else None
 - `index_holder`  api.holder.IndexHolder: `.current()` → Snapshot(index, service, build) or IndexNotReady;
@@ -38,6 +39,7 @@ from api.holder import IndexHolder
 from api.metrics import Metrics
 from api.middleware import GuardMiddleware, MetricsMiddleware
 from api.settings import Settings
+from bot.stores import Stores, open_stores
 from index.search import SearchIndex
 
 log = logging.getLogger(__name__)
@@ -65,21 +67,21 @@ TAGS = [
     },
 ]
 
-ServiceFactory = Callable[[SearchIndex, Any, Any], Any]  # (index, store, llm) → ChatService
+ServiceFactory = Callable[[SearchIndex, Stores, Any], Any]  # (index, stores, llm) → ChatService
 
 
 def create_app(
     settings: Settings | None = None,
     *,
     index: SearchIndex | None = None,
-    store: Any = None,
+    stores: Stores | None = None,
     llm: Any = None,
     service_factory: ServiceFactory | None = None,
     load_before_serving: bool = False,
 ) -> FastAPI:
     """The app. `index` serves an already loaded index; else it loads in the background at start-up, or,
     with `load_before_serving`, before the server takes its first connection (a worker that shares its
-    socket with others must not take requests it can only refuse). `store`, `llm` and `service_factory`
+    socket with others must not take requests it can only refuse). `stores`, `llm` and `service_factory`
     replace what the lifespan would build (for tests)."""
     settings = settings or Settings.load()
     metrics = Metrics()
@@ -87,11 +89,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            conversation_store = store
-            if conversation_store is None:
-                conversation_store = await run_in_threadpool(_open_store, settings)
-                stack.callback(conversation_store.close)
-            questions = await run_in_threadpool(_open_questions, settings)
+            state = stores
+            if state is None:
+                state = await run_in_threadpool(open_stores, settings.bot, settings.index.data_dir)
+                stack.callback(state.close)
+            questions = await run_in_threadpool(_open_questions, settings, state)
             if questions is not None:
                 stack.callback(questions.close)
             app.state.questions = questions
@@ -102,17 +104,17 @@ def create_app(
 
             holder = IndexHolder(
                 settings.index,
-                lambda idx: make(idx, conversation_store, answerer),
+                lambda idx: make(idx, state, answerer),
                 on_swap=lambda snap: metrics.index_changed(
                     len(snap.index.documents), len(snap.index.passages)
                 ),
                 **_published(settings, stack),
             )
-            app.state.store, app.state.http, app.state.llm, app.state.index_holder = (
-                conversation_store, http, answerer, holder,
+            app.state.stores, app.state.http, app.state.llm, app.state.index_holder = (
+                state, http, answerer, holder,
             )  # fmt: skip
             app.state.service = CurrentService(holder)
-            app.state.library = _library(settings, holder)
+            app.state.library = _library(settings, holder, state)
             stack.callback(app.state.library.close)
             stack.callback(metrics.close)
             if index is not None:
@@ -158,7 +160,7 @@ def create_app(
         max_body_bytes=settings.api.max_body_bytes,
         api_keys=settings.api.keys(),
         limits=settings.api.limits(),
-        store=lambda: getattr(app.state, "store", None),
+        stores=lambda: getattr(app.state, "stores", None),
         trusted_proxies=settings.api.proxies(),
         body_timeout=settings.api.body_timeout,
         metrics=metrics,
@@ -197,8 +199,10 @@ class CurrentService:
         return getattr(self._holder.current().service, name)
 
 
-def _library(settings: Settings, holder: IndexHolder) -> Any:
-    """The operator's document library; its jobs embed with the served index's embedder (loaded once)."""
+def _library(settings: Settings, holder: IndexHolder, stores: Stores) -> Any:
+    """The operator's document library; its jobs embed with the served index's embedder (loaded once), and
+    its job records and audit log sit on the stores' backend (Redis: shared by every host)."""
+    from bot.stores.jobs import job_records
     from index.embedding import load_embedder
     from index.library import Library
 
@@ -209,23 +213,18 @@ def _library(settings: Settings, holder: IndexHolder) -> Any:
     def reload() -> None:
         holder.reload()
 
-    return Library(settings.index, embedder, on_built=reload)
+    records = job_records(stores.backend, settings.index.data_dir / "admin")
+    return Library(settings.index, embedder, on_built=reload, records=records)
 
 
-def _open_questions(settings: Settings) -> Any:
+def _open_questions(settings: Settings, stores: Stores) -> Any:
     from bot.analytics import open_question_log
 
     try:
-        return open_question_log(settings.bot, settings.index.data_dir)
+        return open_question_log(settings.bot, settings.index.data_dir, stores.backend)
     except Exception:  # a question log that cannot open never stops the service
         log.exception("question log not opened; questions are not recorded")
         return None
-
-
-def _open_store(settings: Settings) -> Any:
-    from bot.store import open_store
-
-    return open_store(settings.bot, settings.index.data_dir)
 
 
 def _published(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
@@ -260,8 +259,8 @@ def _chat_service(settings: Settings, questions: Any = None) -> ServiceFactory:
         shared = SQLiteAnswerCache(host_cache_path(settings.index.data_dir),
                                    size=bot.answer_cache_size, ttl_seconds=bot.answer_cache_seconds)  # fmt: skip
 
-    def make(index: SearchIndex, store: Any, llm: Any) -> Any:
-        return ChatService(index, store, bot, llm=llm, cache=shared, questions=questions)
+    def make(index: SearchIndex, stores: Stores, llm: Any) -> Any:
+        return ChatService(index, stores, bot, llm=llm, cache=shared, questions=questions)
 
     return make
 

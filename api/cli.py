@@ -39,8 +39,13 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_publish(args: argparse.Namespace) -> int:
     from index.publish import publish
 
-    bundle = publish(index_settings(args).index_dir, Path(args.to))
-    print(json.dumps({"published": bundle.build, "version": bundle.version, "to": args.to}))
+    settings = index_settings(args)
+    target = Path(args.to) if args.to else settings.publish_to
+    if target is None:
+        print("ketluan publish: no target: pass --to or set KETLUAN_PUBLISH_TO", file=sys.stderr)
+        return 2
+    bundle = publish(settings.index_dir, target)
+    print(json.dumps({"published": bundle.build, "version": bundle.version, "to": str(target)}))
     return 0
 
 
@@ -123,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("publish", parents=[common], help="copy the current index build to a shared place")
     p.add_argument(
-        "--to", required=True, help="a shared directory or mounted volume (serve it for http pulls)"
+        "--to",
+        help="a shared directory or mounted volume (serve it for http pulls; default KETLUAN_PUBLISH_TO)",
     )
     p.set_defaults(func=_cmd_publish)
 

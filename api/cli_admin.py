@@ -1,5 +1,6 @@
 """`ketluan add FILE|URL` and `ketluan remove DOCUMENT_ID`: the same jobs as /v1/admin/*, run in the
-foreground; a running server picks the new build up by itself."""
+foreground; a running server picks the new build up by itself, and with KETLUAN_PUBLISH_TO every host that
+pulls from there. A data dir that serves a pulled index refuses them (the change belongs on the build host)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _library(args: argparse.Namespace) -> Library:
+    """With KETLUAN_REDIS_URL the job and its audit lines go to Redis, where the servers look for them."""
+    from bot.settings import BotSettings
+    from bot.stores import redis_stores
+    from bot.stores.jobs import job_records
     from index.embedding import load_embedder
 
     settings = index_settings(args)
-    return Library(settings, lambda: load_embedder(settings.embedding_model))
+    redis_url = BotSettings().redis_url
+    records = None
+    if redis_url:
+        backend = redis_stores(
+            redis_url, journal_path=settings.data_dir / "state" / "redis-journal.sqlite3"
+        ).backend
+        records = job_records(backend, settings.data_dir / "admin")
+    return Library(settings, lambda: load_embedder(settings.embedding_model), records=records)
 
 
 def _actor() -> str:
@@ -47,6 +59,7 @@ def _run(library: Library, job: Job) -> int:
 
 def _cmd_add(args: argparse.Namespace) -> int:
     library = _library(args)
+    library.check_writable()
     source: str = args.source
     if source.lower().startswith(("http://", "https://")):
         upload = library.accept_url(source)

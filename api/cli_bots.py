@@ -124,7 +124,7 @@ def warn_if_unreachable(public_url: str) -> bool:
 
 async def _poll(settings: Settings, timeout: int, stop: asyncio.Event | None = None) -> None:
     from api.cli_chat import _service
-    from bot.store import open_store
+    from bot.stores import open_stores
     from bot.telegram import poll
     from index.search import open_index
 
@@ -134,14 +134,14 @@ async def _poll(settings: Settings, timeout: int, stop: asyncio.Event | None = N
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     index = await asyncio.to_thread(open_index, settings.index)
-    store = await asyncio.to_thread(open_store, settings.bot, settings.index.data_dir)
+    stores = await asyncio.to_thread(open_stores, settings.bot, settings.index.data_dir)
     try:
-        service = _service(index, store, settings)
+        service = _service(index, stores, settings)
         async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
             bots = build_bots(
                 settings,
                 http,
-                store,
+                stores,
                 lambda: service,
                 options=BotOptions(),
             )
@@ -165,4 +165,4 @@ async def _poll(settings: Settings, timeout: int, stop: asyncio.Event | None = N
                 if bots.state is not None:
                     bots.state.close()
     finally:
-        store.close()
+        stores.close()

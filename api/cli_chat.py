@@ -46,7 +46,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 # --- ask -----------------------------------------------------------------------------------------
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from bot.store import SQLiteStore
+    from bot.stores import sqlite_stores
     from index.search import SearchFilters, open_index
 
     if not args.question and not args.batch:
@@ -56,9 +56,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings(args)
     index = open_index(settings.index)
     filters = SearchFilters(ket_luan=args.ket_luan) if args.ket_luan else None
-    store = SQLiteStore(":memory:")  # one-shot answers: no history worth keeping on disk
+    stores = sqlite_stores(":memory:")  # one-shot answers: no history worth keeping on disk
     try:
-        service = _service(index, store, settings)
+        service = _service(index, stores, settings)
         if args.batch:
             for line in Path(args.batch).read_text("utf-8").splitlines():
                 if line.strip():
@@ -66,7 +66,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
             return 0
         response = _answer(service, args.question, filters, settings)
     finally:
-        store.close()
+        stores.close()
     if args.json:
         print(response.model_dump_json())
         return 0
@@ -86,7 +86,7 @@ def _print_batch_line(service: Any, question: str, filters: Any, settings: Setti
         print(json.dumps({"question": question, "error": error}, ensure_ascii=False), flush=True)
 
 
-def _service(index: Any, store: Any, settings: Settings) -> Any:
+def _service(index: Any, stores: Any, settings: Settings) -> Any:
     from bot.service import ChatService
 
     llm = None
@@ -94,7 +94,7 @@ def _service(index: Any, store: Any, settings: Settings) -> Any:
         from bot.llm import LLMAnswerer
 
         llm = LLMAnswerer(settings.bot)
-    return ChatService(index, store, settings.bot, llm=llm)
+    return ChatService(index, stores, settings.bot, llm=llm)
 
 
 def _answer(service: Any, question: str, filters: Any, settings: Settings) -> Any:

@@ -75,7 +75,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluation import answer_report, conversation_rewrite
     from bot.service import ChatService
     from bot.settings import BotSettings
-    from bot.store import open_store
+    from bot.stores import open_stores
     from index.embedding import prefer_throughput
     from index.evaluation import alqac_report, load_questions, retrieval_report, split_files
     from index.search import open_index
@@ -93,8 +93,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
             raise BadQuery(f"no question set for --split {args.split} in {DEFAULT_QUESTIONS.parent}")
         bot_settings = BotSettings(llm_base_url=None, redis_url=None)
-        store = open_store(bot_settings, settings.data_dir / "state" / "eval")
-        reader = ChatService(index, store, bot_settings)  # questions are read as the chat reads them
+        stores = open_stores(bot_settings, settings.data_dir / "state" / "eval")
+        reader = ChatService(index, stores, bot_settings)  # questions are read as the chat reads them
         service = reader if not args.no_answers else None
         rewrite = conversation_rewrite(reader)
         sets: dict[str, dict[str, Any]] = {}
@@ -106,7 +106,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             }
             if service is not None:
                 sets[name]["answers"] = answer_report(service, questions).as_dict()
-        store.close()
+        stores.close()
         result["sets"] = sets
         # the keys of the single-set report: the old set when it is read, else the first one
         main = sets.get("old", next(iter(sets.values())))

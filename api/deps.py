@@ -12,7 +12,7 @@ from api.holder import IndexHolder, Snapshot
 from api.metrics import Metrics
 from api.settings import Settings
 from bot.service import ChatService
-from bot.store import ConversationStore
+from bot.stores import Stores
 from index.search import SearchIndex
 from index.tasks import TaskBook
 
@@ -58,10 +58,10 @@ async def get_tasks(index: Annotated[SearchIndex, Depends(get_index)]) -> TaskBo
     return index.tasks
 
 
-async def get_store(request: Request) -> ConversationStore:
-    """The conversation store (SQLite or Redis)."""
-    store: ConversationStore = request.app.state.store
-    return store
+async def get_stores(request: Request) -> Stores:
+    """The state stores (conversations, feedback, dedupe, rate limits) on their SQLite or Redis backend."""
+    stores: Stores = request.app.state.stores
+    return stores
 
 
 async def get_http(request: Request) -> httpx.AsyncClient:
@@ -79,6 +79,6 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 IndexDep = Annotated[SearchIndex, Depends(get_index)]
 ServiceDep = Annotated[ChatService, Depends(get_service)]
 TasksDep = Annotated[TaskBook, Depends(get_tasks)]
-StoreDep = Annotated[ConversationStore, Depends(get_store)]
+StoresDep = Annotated[Stores, Depends(get_stores)]
 HttpDep = Annotated[httpx.AsyncClient, Depends(get_http)]
 LLMEnabledDep = Annotated[bool, Depends(get_llm_enabled)]

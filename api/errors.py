@@ -25,6 +25,7 @@ from index.errors import (
     KetLuanError,
     NoEvidence,
     NotFound,
+    PulledIndex,
     UnsupportedMedia,
     UpstreamError,
 )
@@ -76,6 +77,7 @@ _STATUS: dict[str, int] = {
     NotFound.code: 404,
     UnknownAgency.code: 404,
     "method_not_allowed": 405,
+    PulledIndex.code: 409,
     TooLarge.code: 413,
     DocumentTooLarge.code: 413,
     UnsupportedMedia.code: 415,

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import RateLimited, TooLarge, Unauthorized, to_response
 from api.metrics import Metrics
+from bot.stores import Stores
 from index.errors import NotFound
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -122,7 +123,7 @@ class GuardMiddleware:
         max_body_bytes: int,
         api_keys: list[str],
         limits: Limits,
-        store: Callable[[], Any],
+        stores: Callable[[], Stores | None],
         trusted_proxies: list[Network] | None = None,
         body_timeout: float = 10.0,
         metrics: Metrics | None = None,
@@ -135,7 +136,7 @@ class GuardMiddleware:
         self.admin_keys = [k.encode() for k in admin_keys or []]
         self.admin_max_body_bytes = admin_max_body_bytes or max_body_bytes
         self.limits = limits
-        self.store = store
+        self.stores = stores
         self.trusted = trusted_proxies or []
         self.body_timeout = body_timeout
         self.metrics = metrics
@@ -176,59 +177,60 @@ class GuardMiddleware:
         counted, and past `auth_failures` a minute even a right key waits."""
         if not self.admin_keys:
             return NotFound("administration is disabled: set KETLUAN_ADMIN_KEYS to enable it")
-        store = self.store()
+        stores = self.stores()
         failures = "adminfail:" + address
-        peek = getattr(store, "rate_exceeded", None)
-        if peek is not None:
-            blocked, wait = await _run(peek, failures, self.limits.auth_failures, 60)
+        if stores is not None:
+            blocked, wait = await _run(stores.rates.rate_exceeded, failures, self.limits.auth_failures, 60)
             if blocked:
                 return self._limited_by(wait, "too many failed admin keys from this address")
         key = _bearer(headers.get("authorization", ""))
         if self._matches(key, self.admin_keys):
             return None
-        if store is not None:
-            await _run(store.rate_limit, failures, self.limits.auth_failures, 60)
+        if stores is not None:
+            await _run(stores.rates.rate_limit, failures, self.limits.auth_failures, 60)
         return Unauthorized("missing Authorization: Bearer header" if key is None else "unknown admin key")
 
     async def _check(
         self, scope: Scope, receive: Receive, headers: Headers, address: str
     ) -> tuple[Exception | None, Receive]:
-        store = self.store()
+        stores = self.stores()
         key = _bearer(headers.get("authorization", ""))
         bucket = "ip:" + address
         if self.api_keys:
             failures = "authfail:" + address
-            peek = getattr(store, "rate_exceeded", None)
-            if peek is not None:  # too many bad keys from here: refuse even a good one, or guessing pays
-                blocked, wait = await _run(peek, failures, self.limits.auth_failures, 60)
+            if stores is not None:  # too many bad keys from here: refuse even a good one, or guessing pays
+                blocked, wait = await _run(
+                    stores.rates.rate_exceeded, failures, self.limits.auth_failures, 60
+                )
                 if blocked:
                     return self._limited_by(wait, "too many failed API keys from this address"), receive
             if not self._known(key):
-                if store is not None:
-                    await _run(store.rate_limit, failures, self.limits.auth_failures, 60)
+                if stores is not None:
+                    await _run(stores.rates.rate_limit, failures, self.limits.auth_failures, 60)
                 detail = "missing Authorization: Bearer header" if key is None else "unknown API key"
                 return Unauthorized(detail), receive
             bucket = "key:" + _digest(key or "")
-        if store is None:
+        if stores is None:
             return None, receive
+        rates = stores.rates
         if bucket.startswith("ip:") and scope["method"] == "POST" and scope["path"] in _CHAT_PATHS:
             receive, conversation, error = await self._conversation_of(receive)
             if error is not None:
                 return error, receive
-            if conversation and await _run(store.exists, conversation):
-                allowed, wait = await _run(store.rate_limit, "addr:" + address, self.limits.per_address, 60)
+            if conversation and await _run(stores.conversations.exists, conversation):
+                allowed, wait = await _run(rates.rate_limit, "addr:" + address, self.limits.per_address, 60)
                 if not allowed:
                     return self._limited_by(wait, f"more than {self.limits.per_address} requests a minute "
                                                   "from this address"), receive  # fmt: skip
-                allowed, wait = await _run(store.rate_limit, "conv:" + _digest(conversation),
+                allowed, wait = await _run(rates.rate_limit, "conv:" + _digest(conversation),
                                            self.limits.per_conversation, 60)  # fmt: skip
                 if not allowed:
                     return self._limited_by(wait, f"more than {self.limits.per_conversation} requests a "
                                                   "minute in this conversation"), receive  # fmt: skip
                 return None, receive
-        allowed, wait = await _run(store.rate_limit, "api:" + bucket, self.limits.per_client, 60)
+        allowed, wait = await _run(rates.rate_limit, "api:" + bucket, self.limits.per_client, 60)
         if allowed and scope["path"] == "/v1/feedback":  # ratings are cheap to send: a budget of their own
-            allowed, wait = await _run(store.rate_limit, "feedback:" + bucket, self.limits.feedback, 60)
+            allowed, wait = await _run(rates.rate_limit, "feedback:" + bucket, self.limits.feedback, 60)
             if not allowed:
                 return self._limited_by(
                     wait, f"more than {self.limits.feedback} feedback posts a minute"
@@ -319,7 +321,7 @@ class GuardMiddleware:
 
 
 async def _run(fn: Callable[..., Any], *args: Any) -> Any:
-    # the store may be SQLite or Redis: blocking I/O, so off the event loop
+    # the stores may be SQLite or Redis: blocking I/O, so off the event loop
     return await anyio.to_thread.run_sync(fn, *args)
 
 

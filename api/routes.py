@@ -13,8 +13,8 @@ from pydantic_core import to_jsonable_python
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import HolderDep, IndexDep, LLMEnabledDep, MetricsDep, ServiceDep, SettingsDep, StoreDep
-from api.errors import Forbidden, NotReady, public_detail
+from api.deps import HolderDep, IndexDep, LLMEnabledDep, MetricsDep, ServiceDep, SettingsDep, StoresDep
+from api.errors import Forbidden, public_detail
 from api.schemas import (
     CHAT_RESPONSE_EXAMPLE,
     ChatRequest,
@@ -226,15 +226,13 @@ async def healthz() -> Health:
 
 
 @ops.get("/readyz", summary="Readiness", response_model=Readiness, responses=error_responses(503))
-def readyz(holder: HolderDep, store: StoreDep, llm: LLMEnabledDep) -> Readiness:
+def readyz(holder: HolderDep, stores: StoresDep, llm: LLMEnabledDep) -> Readiness:
     """503 with the reason (`error.detail`) until the index is loaded; a corrupt or stale index keeps it 503
     until `ketluan index` rebuilds it. 200 with `status: degraded` and reason codes when the service answers
-    but cannot keep state as it should (the state store is reset, not writable, or Redis is down): the store
-    writes a probe row on every call, so a full disk shows here."""
+    but cannot keep state as it should (the state store is reset, not writable, or Redis is down): the
+    backend writes a probe row on every call, so a full disk shows here."""
     readiness = _readiness(holder, llm)
-    problems = store.health() if store is not None and hasattr(store, "health") else []
-    if store is not None and not problems and not hasattr(store, "health") and not store.ping():
-        raise NotReady("the conversation store does not answer")
+    problems = stores.backend.health()
     if problems:
         return readiness.model_copy(update={"status": "degraded", "degraded": problems})
     return readiness

@@ -1,5 +1,6 @@
 """The administration routes of API.md (`/v1/admin/*`): documents in (upload, URL, replace, delete) as
-background jobs, their status, and the document list with status. GuardMiddleware checks the admin key."""
+background jobs, their status, and the document list with status. GuardMiddleware checks the admin key. A
+host that pulls its index refuses changes with 409 (they belong on the build host)."""
 
 from __future__ import annotations
 
@@ -63,13 +64,16 @@ class JobStatus(BaseModel):
     progress: float = Field(ge=0, le=1)
     error: str | None
     action: str = Field(description='"add", "replace" or "remove"')
+    step: str = Field(
+        default="", description='"publishing" to KETLUAN_PUBLISH_TO, then "published"; "" when not published'
+    )
     document_id: str
 
 
 class AdminDocumentList(BaseModel):
     documents: list[dict[str, Any]] = Field(
         description='Document + {"status": "indexed" | "updating" | "removing" | "queued" | "indexing" | '
-        '"failed", "sha256", "source_url", "error"}'
+        '"failed", "sha256", "source_url", "origin": "shipped" | "upload" | "url", "error"}'
     )
 
 
@@ -117,27 +121,30 @@ def _accepted(library: Library, job: Job) -> JobAccepted:
 
 
 @router.post("/documents", status_code=202, response_model=JobAccepted, openapi_extra=_BODY_DOC,
-             responses=error_responses(400, 413, 415), summary="Add a document (file or URL)")  # fmt: skip
+             responses=error_responses(400, 409, 413, 415), summary="Add a document (file or URL)")  # fmt: skip
 async def add_document(request: Request, library: LibraryDep) -> JobAccepted:
     """Keeps the original, then indexes it in the background: poll `/v1/admin/jobs/{job_id}`. The same
     bytes as an indexed document give that document and a job that is already done."""
+    await run_in_threadpool(library.check_writable)  # before the body is read
     upload = await _upload(request, library)
     job = await run_in_threadpool(library.submit_add, upload, actor(request))
     return _accepted(library, job)
 
 
 @router.put("/documents/{document_id}", status_code=202, response_model=JobAccepted, openapi_extra=_BODY_DOC,
-            responses=error_responses(400, 413, 415), summary="Replace a document")  # fmt: skip
+            responses=error_responses(400, 409, 413, 415), summary="Replace a document")  # fmt: skip
 async def replace_document(document_id: str, request: Request, library: LibraryDep) -> JobAccepted:
     """The new text keeps the document's id; until the job is done the old text answers."""
+    await run_in_threadpool(library.check_writable)  # before the body is read
     upload = await _upload(request, library)
     job = await run_in_threadpool(library.submit_add, upload, actor(request), replace=document_id)
     return _accepted(library, job)
 
 
 @router.delete("/documents/{document_id}", status_code=202, response_model=JobAccepted,
-               summary="Remove a document")  # fmt: skip
+               responses=error_responses(409), summary="Remove a document")  # fmt: skip
 async def remove_document(document_id: str, request: Request, library: LibraryDep) -> JobAccepted:
+    await run_in_threadpool(library.check_writable)
     job = await run_in_threadpool(library.submit_remove, document_id, actor(request))
     return _accepted(library, job)
 
@@ -155,7 +162,7 @@ def admin_documents(library: LibraryDep, holder: HolderDep) -> AdminDocumentList
 def job_status(job_id: str, library: LibraryDep) -> JobStatus:
     job = library.job(job_id)
     return JobStatus(job_id=job.job_id, state=job.state, progress=job.progress, error=job.error,
-                     action=job.action, document_id=job.document_id)  # fmt: skip
+                     action=job.action, document_id=job.document_id, step=job.step)  # fmt: skip
 
 
 # --- questions asked ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from api.settings import Settings
 from bot.channels import AnswerService, Conversations, TaskSet
 from bot.reminders import Follows, Reminders, ReminderSender
 from bot.state import BotState, open_state
+from bot.stores import Stores
 from bot.telegram import TelegramBot, TelegramClient
 from bot.zalo import ZaloBot, ZaloClient, is_fresh, verify_raw
 from index.tasks import TaskBook
@@ -62,20 +63,21 @@ class Bots:
 def build_bots(
     settings: Settings,
     http: httpx.AsyncClient,
-    store: Any,
+    stores: Stores,
     service: Callable[[], AnswerService],
     *,
     options: BotOptions | None = None,
     state: BotState | None = None,
 ) -> Bots:
     """The configured bots: Telegram when a bot token is set, Zalo when an access or refresh token is.
-    Their state (refresh lock, subscriptions, reminder claims) sits beside `store` unless `state` is given."""
+    Their state (refresh lock, subscriptions, reminder claims) sits on the backend of `stores` unless `state`
+    is given."""
     options = options or BotOptions()
     public_url = settings.bot.public_url
     telegram = zalo = None
     tg, zl = settings.telegram, settings.zalo
     if state is None and (tg.telegram_bot_token is not None or zl.zalo_access_token or zl.zalo_refresh_token):
-        state = open_state(store, settings.bot)
+        state = open_state(stores.backend)
     follows = Follows(state, settings.bot.reminder_days_before) if state is not None else None
     if tg.telegram_bot_token is not None:
         token = tg.telegram_bot_token.get_secret_value()
@@ -88,7 +90,7 @@ def build_bots(
             backoff_cap=options.backoff_cap,
             max_retry_after=options.max_retry_after,
         )
-        conversations = Conversations(service, store, "telegram", key=token)
+        conversations = Conversations(service, stores, "telegram", key=token)
         telegram = TelegramBot(
             client,
             conversations,
@@ -112,7 +114,7 @@ def build_bots(
             backoff_cap=options.backoff_cap,
         )
         key = _secret(zl.zalo_oa_secret_key) or zl.zalo_app_id or "zalo"
-        zalo_conversations = Conversations(service, store, "zalo", key=key)
+        zalo_conversations = Conversations(service, stores, "zalo", key=key)
         zalo = ZaloBot(zalo_client, zalo_conversations, public_url, follows=follows)
     reminders = None
     if state is not None:
@@ -146,12 +148,12 @@ def _secret(value: Any) -> str | None:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Entered by api.app's lifespan once the store, http client and index holder are on app.state."""
+    """Entered by api.app's lifespan once the stores, http client and index holder are on app.state."""
     options: BotOptions = getattr(app.state, "bot_options", None) or BotOptions()
     bots = build_bots(
         app.state.settings,
         app.state.http,
-        app.state.store,
+        app.state.stores,
         lambda: app.state.index_holder.current().service,
         options=options,
     )

@@ -32,7 +32,13 @@ from index.evaluation import fact_present  # noqa: E402
 from index.search import open_index  # noqa: E402
 from index.settings import IndexSettings  # noqa: E402
 
-DEV_FILES = ("questions.jsonl", "questions.dev.jsonl", "questions.dev2.jsonl")
+DEV_FILES = (
+    "questions.jsonl",
+    "questions.dev.jsonl",
+    "questions.dev2.jsonl",
+    "questions.dev3.jsonl",
+    "questions.dev4.jsonl",
+)
 WRONG_COST = 5
 
 
@@ -51,9 +57,15 @@ def questions(data: Path) -> list[dict[str, object]]:
 
 
 def read(answerer: ExtractiveAnswerer, item: dict[str, object]) -> Question:
-    history = [Turn(message_id=str(i), question=h, answer="", answered=True)
-               for i, h in enumerate(item.get("history") or [])]  # type: ignore[union-attr]  # fmt: skip
+    """The question as the service reads it after its history, each earlier turn answered (as the eval does)."""
     as_of = dt.date.fromisoformat(str(item["as_of"])) if item.get("as_of") else None
+    history: list[Turn] = []
+    for i, earlier in enumerate(item.get("history") or []):  # type: ignore[union-attr]
+        draft = answerer.answer(
+            resolve(str(earlier), history, lambda m: answerer.analyze(m, as_of)), None, as_of
+        )
+        history.append(Turn(message_id=str(i), question=str(earlier), answer=draft.answer, answered=draft.answered,
+                            passage_ids=[p.passage_id for p in draft.sources]))  # fmt: skip
     return resolve(str(item["question"]), history, lambda m: answerer.analyze(m, as_of))
 
 

@@ -1,5 +1,6 @@
 """Questions asked → a bounded log for the operator: time, channel, intent, answered, latency, cited passages,
-the answer, feedback; the asker only as a salted hash. SQLite beside the conversation store, or Redis.
+the answer, feedback; the asker only as a salted hash. On the backend of the other stores (bot/stores): a
+SQLite file of its own in the data dir's state folder, or Redis through the backend's client, shared by hosts.
 
 The channel is set where a question enters (`asking(...)` in the HTTP route or the bot adapter) and read
 when the answer is finished, so the answering code needs no extra arguments; a question with no channel set
@@ -20,6 +21,10 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from bot.settings import BotSettings
+from bot.stores.redis_backend import RedisBackend
+from bot.stores.sqlite_backend import SQLiteBackend
 
 log = logging.getLogger(__name__)
 
@@ -195,19 +200,18 @@ class SQLiteQuestionLog:
 
 
 class RedisQuestionLog:
-    """The same log in Redis, for several workers: one sorted set by time, one hash of records."""
+    """The same log in Redis, for several workers and hosts: one sorted set by time, one hash of records.
+    `client` is the stores' Redis client (bot/stores/redis_backend.py: decoded responses), which it closes."""
 
-    def __init__(self, url: str, *, retention_days: float = 90, max_rows: int = 100_000,
+    def __init__(self, client: Any, *, retention_days: float = 90, max_rows: int = 100_000,
                  salt: str | None = None, prefix: str = "ketluan:questions") -> None:  # fmt: skip
-        import redis
-
-        self._r = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._r = client
         self.retention = retention_days * 86_400
         self.max_rows = max_rows
         self.prefix = prefix
         if salt is None:
             self._r.set(f"{prefix}:salt", secrets.token_hex(16), nx=True)
-            salt = (self._r.get(f"{prefix}:salt") or b"").decode()
+            salt = str(self._r.get(f"{prefix}:salt") or "")
         self.salt = salt
 
     def _safe(self, what: str, work: Any, default: Any) -> Any:
@@ -274,16 +278,19 @@ class RedisQuestionLog:
         return len(old)
 
     def close(self) -> None:
-        self._r.close()
+        """The client belongs to the stores' backend, which closes it."""
 
 
-def open_question_log(settings: Any, data_dir: Path) -> QuestionLog | None:
-    """None when recording is switched off; Redis when KETLUAN_REDIS_URL is set, else SQLite in the data dir."""
+def open_question_log(
+    settings: BotSettings, data_dir: Path, backend: SQLiteBackend | RedisBackend
+) -> QuestionLog | None:
+    """None when recording is switched off; in Redis when the stores' backend is Redis (its client, its key
+    prefix), else in data_dir/state/questions.sqlite3."""
     if not settings.analytics_enabled:
         return None
-    if settings.redis_url:
-        return RedisQuestionLog(settings.redis_url, retention_days=settings.analytics_retention_days,
-                                max_rows=settings.analytics_max_rows)  # fmt: skip
+    if isinstance(backend, RedisBackend):
+        return RedisQuestionLog(backend.client, retention_days=settings.analytics_retention_days,
+                                max_rows=settings.analytics_max_rows, prefix=backend.key("questions"))  # fmt: skip
     return SQLiteQuestionLog(Path(data_dir) / "state" / "questions.sqlite3",
                              retention_days=settings.analytics_retention_days,
                              max_rows=settings.analytics_max_rows)  # fmt: skip

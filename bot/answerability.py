@@ -24,6 +24,7 @@ class Evidence:
     ket_luan: float = 0.0  # 1 when the question names a Kết luận of the corpus
     answer_type: float = 0.0  # 1 the kind of fact asked (a deadline) is in the passages, -1 it is not
     lexical: float = 0.0  # BM25 of the best passage, squashed to 0..1
+    lexical_gap: float = 0.0  # how far the best BM25 score stands above the second, as a share of it (0..1)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

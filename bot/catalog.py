@@ -7,7 +7,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from index.models import Directive, Document
+from index.errors import NotFound
+from index.models import Directive, Document, Passage
 from index.search import SearchIndex
 from prompts import render
 
@@ -29,6 +30,30 @@ def vn_date(day: dt.date | None) -> str:
 def _slashed(text: str) -> str:
     """ "trước ngày 15-10-2025" → "trước ngày 15/10/2025": one way of writing dates in answers."""
     return re.sub(r"\b(\d{1,2})-(\d{1,2})-(\d{4})\b", r"\1/\2/\3", text)
+
+
+def task_passages(index: SearchIndex, d: Directive) -> list[Passage]:
+    """The passages to cite for a task: the one its action is quoted from and, when another text of the same
+    Kết luận states its deadline (179-KL/TW is told by two press reports), that one too."""
+    found: list[Passage] = []
+    for pid in (d.passage_id, *d.also_in):
+        try:
+            found.append(index.passage(pid))
+        except NotFound:
+            continue
+    if not found:
+        return []
+    if d.deadline_text and d.deadline_text not in found[0].text:
+        stating = next((p for p in found[1:] if d.deadline_text in p.text), None)
+        if stating is not None:
+            return [found[0], stating]
+    return found[:1]
+
+
+def task_passage(index: SearchIndex, d: Directive) -> Passage | None:
+    """The passage that states a task's deadline when one does (else the one its action is quoted from)."""
+    passages = task_passages(index, d)
+    return passages[-1] if passages else None
 
 
 def deadline_phrase(d: Directive) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import prompts
 from bot.analytics import set_asker
 from bot.models import ChatResponse, Citation
+from bot.stores.dedupe import DedupeStore
 from index.errors import BadQuery, IndexNotReady
 from index.language import agencies
 from index.models import Directive
@@ -45,12 +46,18 @@ class AnswerService(Protocol):
     def reset(self, conversation_id: str) -> Any: ...
 
 
-class ChannelStore(Protocol):
-    """The part of bot.store.ConversationStore the bots use (SQLite or Redis, shared with the HTTP API)."""
-
-    def mark_seen(self, namespace: str, key: str, ttl_seconds: int) -> bool: ...
-
+class _Creates(Protocol):
     def create(self, conversation_id: str) -> None: ...
+
+
+class ChannelStores(Protocol):
+    """The stores the bots use (bot/stores: SQLite or Redis, shared with the HTTP API)."""
+
+    @property
+    def seen(self) -> DedupeStore: ...
+
+    @property
+    def conversations(self) -> _Creates: ...
 
 
 async def store_call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -74,14 +81,14 @@ class Conversations:
     def __init__(
         self,
         service: Callable[[], AnswerService],
-        store: ChannelStore,
+        stores: ChannelStores,
         channel: str,
         key: str,
         *,
         prefer_async: bool = True,
     ) -> None:
         self._service = service  # a getter: the service changes when the index is reloaded
-        self.store = store
+        self.stores = stores
         self.channel = channel
         self._key = key.encode()
         # Extractive answers are CPU work: run them in a thread; LLM answers await the network instead.
@@ -93,13 +100,13 @@ class Conversations:
 
     async def first_delivery(self, delivery_id: str) -> bool:
         """True the first time this update / event id is seen, across workers when the store is Redis."""
-        return bool(await store_call(self.store.mark_seen, self.channel, delivery_id, SEEN_TTL_SECONDS))
+        return bool(await store_call(self.stores.seen.mark_seen, self.channel, delivery_id, SEEN_TTL_SECONDS))
 
     async def ask(self, chat_key: str, text: str) -> ChatResponse:
         check_encodable(text)
         conversation_id = self.conversation_id(chat_key)
         service = self._service()
-        await store_call(self.store.create, conversation_id)  # no-op when it exists
+        await store_call(self.stores.conversations.create, conversation_id)  # no-op when it exists
         questions = getattr(service, "questions", None)
         set_asker(self.channel, chat_key, questions.salt if questions is not None else "")
         if self.prefer_async:

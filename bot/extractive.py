@@ -19,12 +19,13 @@ from bot.answerability import Answerability, Evidence
 from bot.catalog import KetLuanInfo, catalogue, vn_date
 from bot.draft import Cites, Draft
 from bot.overview import Overview
-from bot.question import METADATA_KINDS, AttestedPhrases, Lexicon, Question, Reader
+from bot.question import METADATA_KINDS, AttestedPhrases, Lexicon, Question, QuestionKind, Reader
 from bot.quoting import LEAD_MARKER, MAX_QUOTE_WORDS, split_sentences, trim
 from bot.suggestions import Suggester
 from bot.tasks_answers import TaskAnswers
-from index.language.questions import stopwords
-from index.language.references import normalize_ket_luan
+from index.language import agencies as agency_names
+from index.language.questions import cues, stopwords
+from index.language.references import ket_luan_spans, normalize_ket_luan
 from index.lexical import query_segments
 from index.models import Passage
 from index.search import Hit, SearchFilters, SearchIndex
@@ -33,6 +34,7 @@ from index.textnorm import fold, normalize, words
 from prompts import load, render
 
 SEARCH_K = 8
+DEADLINE_SENTENCE_MIN = 0.3  # share of the question's weighed words the sentence giving a deadline must hold
 HEDGE_MARGIN = 0.15  # answers this close to the refusal threshold open with a one-sentence hedge
 MAX_LIST_ITEMS = 5
 STOPWORDS = stopwords()
@@ -108,6 +110,12 @@ class ExtractiveAnswerer:
         self.overview = Overview(index, self.ket_luan)
         self.model = Answerability.load()
         self.suggester = Suggester(index, self.ket_luan)
+        # the subject the whole series shares ("chính quyền địa phương 2 cấp"): words in the subjects of at
+        # least half of the Kết luận say which series is meant, not which topic within it
+        subjects = [set(words(fold(i.subject))) for i in self.ket_luan.values() if i.subject]
+        self._series_words = frozenset(
+            w for w in set().union(*subjects) if 2 * sum(w in s for s in subjects) >= len(subjects)
+        ) if subjects else frozenset()  # fmt: skip
         self._df: dict[str, int] = {}
         self._folded_passages = [
             " " + " ".join(words(fold(normalize(f"{p.text} {p.context}")))) + " " for p in index.passages
@@ -173,8 +181,14 @@ class ExtractiveAnswerer:
                     info, [fold(info.report).replace("-", " ")[:3], fold(info.report)] if info.report else []
                 )
                 if info.report and p:
+                    ref = next((r for r in self.index.tasks.references if r.number == info.report), None)
+                    detail = ""
+                    if ref is not None and (ref.issued or ref.issuer):
+                        detail = render("report_detail",
+                                        date=render("report_date", date=vn_date(ref.issued)) if ref.issued else "",
+                                        issuer=render("report_issuer", issuer=ref.issuer) if ref.issuer else "")  # fmt: skip
                     lines.append(render("meta_report", number=info.number, date=vn_date(info.issued),
-                                        report=info.report, cite=cite(p)))  # fmt: skip
+                                        report=info.report, detail=detail, cite=cite(p)))  # fmt: skip
             else:  # date, newest, documents, summary header
                 p = self._find_passage(info, _date_forms(info.issued)) if info.issued else None
                 if info.issued and p:
@@ -237,7 +251,11 @@ class ExtractiveAnswerer:
 
     def search(self, question: Question, filters: SearchFilters | None) -> list[Hit]:
         known = replace(question, ket_luan=tuple(n for n in question.ket_luan if n in self.ket_luan))
-        return self.index.search_hits(known.search_query(filters), SEARCH_K)
+        hits = self.index.search_hits(known.search_query(filters), SEARCH_K)
+        if question.earlier:
+            # a follow-up asks first about what the previous answer quoted
+            hits.sort(key=lambda h: h.passage.passage_id not in question.earlier)
+        return hits
 
     def effective_filters(self, question: Question, filters: SearchFilters | None) -> SearchFilters | None:
         if question.ket_luan:
@@ -267,6 +285,32 @@ class ExtractiveAnswerer:
         if question.quantity is not None and kind in ("task", "deadline", "window"):
             kind = "generic"  # "bao lâu", "bao nhiêu": a fact to find in the text, not a task list
             question = replace(question, kind=kind)
+        if question.earlier and _POINTS_BACK.search(question.folded):
+            # "Kết luận được dẫn chiếu trong đoạn đó ban hành ngày nào?": the documents the quoted passages name
+            named = [
+                r for r in self.index.tasks.references if any(p in question.earlier for p in r.mentioned_in)
+            ]
+            asked_kinds = {v for k, v in _DOCUMENT_KINDS.items() if f" {k} " in f" {question.folded} "}
+            # "kết luận được dẫn chiếu": the Kết luận among them
+            if any(r.kind in asked_kinds for r in named):
+                named = [r for r in named if r.kind in asked_kinds]
+            if named:
+                refs = tuple(r.number for r in named)
+                found = self.tasks.reference(replace(question, references=refs, kind="reference"))
+                if found is not None:
+                    return found
+        if (
+            not question.references
+            and (day := _NAMED_DAY.search(question.folded))
+            and _DOCUMENT_KIND_WORD.search(question.folded)
+        ):
+            # "Kết luận 183 dẫn quy định nào ban hành ngày 2/1/2020?": the document of that day it mentions
+            on = _day(day)
+            refs = tuple(r.number for r in self.index.tasks.references if on and r.issued == on)
+            if refs:
+                found = self.tasks.reference(replace(question, references=refs, kind="reference"))
+                if found is not None:
+                    return found
         if kind == "reference":
             return self.tasks.reference(question) or self.refusal(question)
         missing = [n for n in question.ket_luan if n not in self.ket_luan]
@@ -279,6 +323,14 @@ class ExtractiveAnswerer:
         numbers = list(question.ket_luan)
         if not numbers and filters and filters.ket_luan:
             numbers = [n for n in (_norm(x) for x in filters.ket_luan) if n and n in self.ket_luan]
+        if len(numbers) == 1 and (side := _BESIDE_ONE.search(question.folded)):
+            # "sau cái 179 thì còn mấy kết luận nữa, mỗi cái nói gì": the series after (or before) that one
+            pivot = self.ket_luan[numbers[0]].issued
+            after = side.group(1) != "truoc"
+            others = [n for n, i in self.ket_luan.items()
+                      if pivot and i.issued and (i.issued > pivot if after else i.issued < pivot)]  # fmt: skip
+            if others:
+                return self.overview.series(others)
         if kind in METADATA_KINDS:
             return self._metadata(question, [] if kind in ("newest", "oldest", "documents") else numbers)
         if (asked := _LISTS_DOCUMENTS.search(question.folded)) and not (
@@ -289,12 +341,29 @@ class ExtractiveAnswerer:
             found = self.tasks.mentioned(replace(question, ket_luan=tuple(numbers)), kinds)
             if found is not None:
                 return found
+        if kind == "series" and len([w for w in question.content if w not in self._series_words]) >= 2:
+            # "các kết luận nói gì về chuyển đổi số": what each says about that, not what each is about
+            found = self._across(question)
+            if found is not None:
+                return found
+            kind = "generic"
+            question = replace(question, kind=kind)
         if kind == "series" or (kind == "summary" and not numbers):
             return self.overview.series()
         if kind == "summary":
             return self.overview.summary(numbers[0])
         if kind == "compare" and len(numbers) >= 2:
-            return self.overview.compare(numbers, self.tasks.agency_of(question))
+            agency = self.tasks.agency_of(question)
+            if agency is None and len([w for w in question.content if w not in self._series_words]) >= 2:
+                # "so sánh hạn giải quyết hồ sơ tồn đọng trong KL 195 với hạn sắp xếp trường học trong KL 221":
+                # the clause each Kết luận gives on what was asked, side by side
+                asks: QuestionKind = "deadline" if "deadline" in cues(question.folded) else "generic"
+                found = self._across(question, numbers[:2], asks)
+                if found is not None:
+                    return found
+            # "so sánh hạn KL179 vs KL183": beside two Kết luận, a bare "hạn" is their deadlines
+            deadlines = "deadline" in cues(question.folded) or bool(_BARE_DEADLINE.search(question.folded))
+            return self.overview.compare(numbers, agency, deadlines=deadlines)
         if kind == "window":
             found = self.tasks.window(replace(question, ket_luan=tuple(numbers)), today)
             if found is not None:
@@ -308,7 +377,9 @@ class ExtractiveAnswerer:
         evidence = self.evidence(hits, terms, question)
         if kind == "deadline":
             found = self.tasks.deadline(question, hits, terms)
-            if found is not None and self.model.accepts(replace(evidence, answer_type=1.0)):
+            # a follow-up on the passage the previous answer quoted was judged relevant then
+            quoted = bool(found and found.sources and found.sources[0].passage_id in question.earlier)
+            if found is not None and (quoted or self.model.accepts(replace(evidence, answer_type=1.0))):
                 found.confidence = self.model.probability(replace(evidence, answer_type=1.0))
                 return found
         if question.quantity is not None and evidence.answer_type < 0:
@@ -329,6 +400,37 @@ class ExtractiveAnswerer:
             draft.answer = render("hedge") + " " + draft.answer
         return draft
 
+    def _across(
+        self, question: Question, numbers: Sequence[str] | None = None, kind: QuestionKind = "generic"
+    ) -> Draft | None:
+        """A topic through the series (or the Kết luận named): the best sentence of each Kết luận that answers
+        on it (newest first; a deadline when `kind` is "deadline"), each Kết luận's passages judged by the
+        answerability model on their own; None unless two answer."""
+        whole = replace(question, kind=kind, ket_luan=())
+        parts = _parts(question.text, numbers) if numbers else {}
+        picked: list[_Sentence] = []
+        confidence = 1.0
+        for number in numbers or list(self.ket_luan):
+            one = whole
+            if part := parts.get(number):
+                # what is asked of this Kết luận: the words that go with its number
+                one = replace(self.reader.read(part), kind=kind, ket_luan=())
+            terms = self.terms(one.topic, one.everyday)
+            hits = self.search(one, SearchFilters(ket_luan=[number]))
+            evidence = self.evidence(hits, terms, one)
+            if not hits or not self.model.accepts(evidence):
+                continue
+            sentences = self._sentences(hits, terms, one, kind)
+            if sentences:
+                picked.append(sentences[0])
+                confidence = min(confidence, self.model.probability(evidence))
+        if len(picked) < 2:
+            return None
+        draft = self._compose(picked, replace(one, kind="generic"), "generic")
+        draft.confidence = confidence
+        draft.gated = True
+        return draft
+
     def evidence(
         self, hits: Sequence[Hit], terms: Sequence[tuple[str, float]], question: Question
     ) -> Evidence:
@@ -342,7 +444,12 @@ class ExtractiveAnswerer:
         if question.agencies:
             # "Mặt trận Tổ quốc Việt Nam" asked, "Mặt trận Tổ quốc" written: the same body
             names = {n for a in question.agencies for n in (a, a.removesuffix(" viet nam"))}
-            agency = 1.0 if any(f" {a} " in top_text for a in names) else -1.0
+            named = any(f" {a} " in top_text for a in names)
+            if not named and question.kind in ("deadline", "task"):
+                # who must act, named in other words: "các bộ, ngành, địa phương phải …" names Các địa phương
+                written = {m.agency.name for m in agency_names.find(hits[best].passage.text)}
+                named = bool(written & set(question.canonical))
+            agency = 1.0 if named else -1.0
         answer_type = 0.0
         if question.kind == "deadline":
             answer_type = 1.0 if any(_DEADLINE.search(h.passage.text) for h in hits[:3]) else -1.0
@@ -362,6 +469,7 @@ class ExtractiveAnswerer:
             ket_luan=1.0 if any(n in self.ket_luan for n in question.ket_luan) else 0.0,
             answer_type=answer_type,
             lexical=hits[0].lexical / (hits[0].lexical + 5.0),
+            lexical_gap=_gap(sorted((h.lexical for h in hits), reverse=True)),
         )
 
     def features(self, question: Question, filters: SearchFilters | None = None) -> dict[str, float]:
@@ -423,6 +531,8 @@ class ExtractiveAnswerer:
                 if kind == "deadline":
                     if not _DEADLINE.search(piece):
                         continue
+                    if terms and self.covered(terms, folded) < DEADLINE_SENTENCE_MIN:
+                        continue  # a deadline of something else the passage also names
                     score += 0.5
                 if question.besides:  # "ngoài việc X, còn …": a sentence about X is what was set aside
                     score -= 0.6 * sum(f" {w} " in folded for w in question.besides) / len(question.besides)
@@ -559,6 +669,55 @@ class ExtractiveAnswerer:
 
 
 _NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười)"
+
+
+_BARE_DEADLINE = re.compile(r"\bhan\b(?! che)")
+# "sau (cái/kl) 179 còn những kết luận nào", "trước kết luận 221 có mấy kết luận"
+_BESIDE_ONE = re.compile(
+    r"\b(sau|truoc)( cai| kl| ket luan| van ban)?( so)? \d{2,4}\b.*\b(ket luan|kl|van ban|cai)\b.*"
+    r"\b(nao|nua|gi|may|nhung|tung|moi)\b"
+)
+_DOCUMENT_KIND_WORD = re.compile(r"\b(quy dinh|nghi quyet|ke hoach|van ban|chi thi|quyet dinh|bao cao|qd)\b")
+_NAMED_DAY = re.compile(r"\bngay (\d{1,2})\s*[/-]\s*(\d{1,2})\s*[/-]\s*(\d{4})\b")
+
+
+def _gap(scores: Sequence[float]) -> float:
+    """How far the best score stands above the second, as a share of the best: one passage says what was asked
+    in its words, though a spoken question adds words of its own ("… xã em cứ bị lỗi hoài")."""
+    if not scores or scores[0] <= 0:
+        return 0.0
+    return (scores[0] - (scores[1] if len(scores) > 1 else 0.0)) / scores[0]
+
+
+def _day(m: re.Match[str]) -> dt.date | None:
+    try:
+        return dt.date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+    except ValueError:
+        return None
+
+
+# a follow-up about a document the previous answer's passage names ("được dẫn chiếu trong đoạn đó")
+_POINTS_BACK = re.compile(
+    r"\b(duoc )?(dan chieu|nhac (den|toi)|vien dan|de cap)\b.*\b(doan|cau|van ban|noi dung|trich dan)"
+    r"( (do|tren|nay|vua roi|vua neu|ay))\b"
+)
+
+
+def _parts(text: str, numbers: Sequence[str]) -> dict[str, str]:
+    """Kết luận number → the words of a comparison that go with it: "so sánh hạn A trong KL 195 với hạn B
+    trong KL 221" (each topic before its number) or "so sánh KL 195 về A với KL 221 về B" (after it); {}
+    unless each named Kết luận has words of its own."""
+    spans = [(start, end, n) for start, end, n in ket_luan_spans(text) if n in numbers]
+    if len(spans) < 2:
+        return {}
+    if len(words(fold(text[: spans[0][0]]))) <= 3:
+        bounds = [
+            (e, spans[i + 1][0] if i + 1 < len(spans) else len(text)) for i, (_, e, _) in enumerate(spans)
+        ]
+    else:
+        bounds = [(spans[i - 1][1] if i else 0, s) for i, (s, _, _) in enumerate(spans)]
+    out = {n: text[a:b].strip(" ,.?") for (a, b), (_, _, n) in zip(bounds, spans, strict=True)}
+    return out if all(len(words(fold(part))) >= 3 for part in out.values()) else {}
 
 
 def _has_quantity(text: str, noun: str) -> bool:

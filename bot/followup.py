@@ -8,6 +8,7 @@ of the previous question, which may itself have been a follow-up.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from bot.models import Turn
 from bot.question import Question, merge
@@ -17,7 +18,11 @@ def resolve(message: str, history: Sequence[Turn], analyze: Callable[[str], Ques
     previous: Question | None = None
     for turn in history:
         previous = _step(analyze(turn.question), previous)
-    return _step(analyze(message), previous)
+    question = _step(analyze(message), previous)
+    if question.followup and history and history[-1].passage_ids:
+        # "vậy phải xong trước bữa nào?", "kết luận được dẫn chiếu trong đoạn đó": about what was just quoted
+        question = replace(question, earlier=tuple(history[-1].passage_ids))
+    return question
 
 
 def _step(question: Question, previous: Question | None) -> Question:

@@ -4,21 +4,21 @@ moved). Every line cites the passage it comes from."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from collections.abc import Sequence
 
-from bot.catalog import KetLuanInfo, deadline_phrase, vn_date
+from bot.catalog import KetLuanInfo, deadline_phrase, task_passages, vn_date
 from bot.draft import Cites, Draft
 from bot.quoting import shorten, split_sentences
-from index.errors import NotFound
 from index.models import Directive, Passage
 from index.search import SearchIndex
 from index.textnorm import fold, normalize, words
 from prompts import render
 
 POINT_WORDS = 28
-MAX_POINTS = 8
+MAX_POINTS = 15  # one line per mục: the Kết luận of the series have up to 10
 MAX_TASKS = 6
 SAME_TASK = 0.45  # word overlap (Jaccard) above which two tasks of two Kết luận are the same task
 _POINT_HEAD = re.compile(r"\.m(\d+)\.d1$")
@@ -54,10 +54,7 @@ class Overview:
         return [d for d in self.index.tasks.directives if d.ket_luan == number]
 
     def _cite_task(self, d: Directive, cites: Cites) -> str:
-        try:
-            return cites.cite(self.index.passage(d.passage_id))
-        except NotFound:
-            return ""
+        return " ".join(cites.cite(p) for p in task_passages(self.index, d))
 
     def identity(self, info: KetLuanInfo, cites: Cites) -> str:
         about = render("about", subject=info.subject) if info.subject else ""
@@ -81,19 +78,23 @@ class Overview:
                 if first:
                     lines.append(render("summary_point", label=_short_label(p.label),
                                         text=shorten(first[0], POINT_WORDS).rstrip("."), cite=cites.cite(p)))  # fmt: skip
-        dated = sorted((d for d in self._tasks(number) if d.deadline or d.recurring),
-                       key=lambda d: (d.deadline is None, d.deadline))  # fmt: skip
+        tasks = self._tasks(number)
+        dated = sorted((d for d in tasks if d.deadline), key=lambda d: d.deadline or dt.date.max)
+        recurring = [d for d in tasks if d.recurring and not d.deadline]  # "hằng tháng": always shown
+        count = len(dated) + len(recurring)
+        dated = dated[:MAX_TASKS] + recurring
         if dated:
-            lines.append(render("summary_tasks", count=len(dated), cite=self._cite_task(dated[0], cites)))
-            for d in dated[:MAX_TASKS]:
+            lines.append(render("summary_tasks", count=count, cite=self._cite_task(dated[0], cites)))
+            for d in dated:
                 lines.append(render("summary_task", deadline=deadline_phrase(d), agencies=", ".join(d.agencies),
                                     action=shorten(d.action, 20).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip
         return Draft("\n".join(lines), bool(cites.sources), cites.sources, [number], "summary")
 
     # --- the series --------------------------------------------------------------------------------------
-    def series(self) -> Draft:
+    def series(self, numbers: Sequence[str] | None = None) -> Draft:
+        """One line per Kết luận, newest first (only `numbers` when given)."""
         cites = Cites()
-        infos = list(self.info.values())
+        infos = [i for i in self.info.values() if numbers is None or i.number in numbers]
         lines = [
             render(
                 "series_head", count=len(infos), cite=cites.cite(self.meta_passage(infos[0])) if infos else ""
@@ -111,7 +112,7 @@ class Overview:
         )
 
     # --- two Kết luận side by side ---------------------------------------------------------------------
-    def compare(self, numbers: Sequence[str], agency: str | None = None) -> Draft:
+    def compare(self, numbers: Sequence[str], agency: str | None = None, deadlines: bool = False) -> Draft:
         a, b = sorted((self.info[n] for n in numbers[:2]), key=lambda i: i.issued or i.number)  # older first
         cites = Cites()
         if agency:
@@ -123,6 +124,17 @@ class Overview:
                                 report=info.report or "—", subject=info.subject or "", tasks=len(tasks),
                                 dated=sum(1 for d in tasks if d.deadline),
                                 cite=cites.cite(self.meta_passage(info))))  # fmt: skip
+        if deadlines:  # "hạn chót trong 179 với 183 khác nhau sao": each one's deadlines, soonest first
+            for info in (a, b):
+                dated = sorted((d for d in self._tasks(info.number) if d.deadline),
+                               key=lambda d: d.deadline or dt.date.max)  # fmt: skip
+                if not dated:
+                    continue
+                lines.append(render("compare_deadlines", number=info.number, count=len(dated),
+                                    cite=self._cite_task(dated[0], cites)))  # fmt: skip
+                for d in dated[:MAX_TASKS]:
+                    lines.append(render("summary_task", deadline=deadline_phrase(d), agencies=", ".join(d.agencies),
+                                        action=shorten(d.action, 18).rstrip("."), cite=self._cite_task(d, cites)))  # fmt: skip
         old, new = self._tasks(a.number), self._tasks(b.number)
         repeated: list[tuple[Directive, Directive]] = []
         for d in new:
@@ -140,7 +152,7 @@ class Overview:
         if repeated:
             lines.append(render("compare_repeated", count=len(repeated), newer=b.number,
                                 cite=self._cite_task(repeated[0][1], cites)))  # fmt: skip
-        if fresh:
+        if fresh and not deadlines:
             lines.append(
                 render("compare_new", newer=b.number, count=len(fresh), cite=self._cite_task(fresh[0], cites))
             )

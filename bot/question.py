@@ -14,7 +14,15 @@ from typing import Literal
 
 from index.language import agencies as agency_names
 from index.language import references as document_refs
-from index.language.questions import asks_person, cues, normalize_question, quantity, stopwords, window
+from index.language.questions import (
+    asking_words,
+    asks_person,
+    cues,
+    normalize_question,
+    quantity,
+    stopwords,
+    window,
+)
 from index.search import SearchFilters, SearchQuery
 from index.textnorm import fold, has_diacritics, normalize, words
 
@@ -152,97 +160,22 @@ _NOT_AGENCIES = (
     "ban oi",
     "bo sung",
     "ban ve",
+    # everyday compounds that begin like an agency ("bộ phận một cửa", "bạn bè", "bản sao")
+    "bo phan",
+    "bo doi",
+    "bo luat",
+    "bo ho so",
+    "bo tieu chi",
+    "bo chi so",
+    "ban ngay",
+    "ban dem",
+    "ban be",
+    "ban sao",
 )
 _NOT_AFTER = {
     "bo": frozenset(["dang", "can", "toan", "mot", "tung", "moi", "nhieu", "cac"]),
     "ban": frozenset(["van", "co", "phien", "can"]),
 }
-# words of a question that name what it asks rather than what it is about
-_ASKING = frozenset(
-    [
-        "viec",
-        "gi",
-        "nhiem",
-        "vu",
-        "cong",
-        "viec",
-        "dau",
-        "viec",
-        "noi",
-        "dung",
-        "nhung",
-        "cac",
-        "nao",
-        "lam",
-        "phai",
-        "can",
-        "giao",
-        "duoc",
-        "chu",
-        "tri",
-        "phoi",
-        "hop",
-        "han",
-        "chot",
-        "thoi",
-        "han",
-        "hoan",
-        "thanh",
-        "xong",
-        "khi",
-        "bao",
-        "gio",
-        "truoc",
-        "ngay",
-        "thang",
-        "nam",
-        "tuan",
-        "quy",
-        "sap",
-        "den",
-        "toi",
-        "qua",
-        "tre",
-        "het",
-        "trach",
-        "nhiem",
-        "yeu",
-        "cau",
-        "chi",
-        "dao",
-        "de",
-        "nghi",
-        "thuc",
-        "hien",
-        "ke",
-        "theo",
-        "trong",
-        "ve",
-        "voi",
-        "va",
-        "la",
-        "co",
-        "khong",
-        "gi",
-        "ai",
-        "tom",
-        "tat",
-        "noi",
-        "dung",
-        "chinh",
-        "y",
-        "so",
-        "sanh",
-        "khac",
-        "nhau",
-        "giong",
-        "moi",
-        "nhat",
-        "the",
-        "sao",
-        "ra",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -268,6 +201,9 @@ class Question:
     # folded words of the everyday phrases `added` stands for ("truong", "hoc")
     everyday: frozenset[str] = frozenset()
     besides: tuple[str, ...] = ()  # folded words of what "ngoài …" sets aside: not what the answer is about
+    earlier: tuple[
+        str, ...
+    ] = ()  # a follow-up: the passages the previous answer cited ("đoạn đó", "việc đó")
 
     @property
     def intent(self) -> str:
@@ -397,6 +333,8 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
         for w in m.group(2).split():
             if w in _AGENCY_STOP and not (w == "giao" and tail == [] and head == "bo"):
                 break
+            if tail and w in _ACTS:
+                break  # "Đảng ủy Chính phủ chỉ đạo …": the name ends where what it does begins ("Ban Chỉ đạo" stays)
             tail.append(w)
         if not tail:
             continue
@@ -484,15 +422,45 @@ def spoken_agencies(folded: str) -> list[str]:
     return out
 
 
+# first syllables of what an agency does (chỉ đạo, lãnh đạo, phối hợp, chủ trì) that end its name
+_ACTS = frozenset(["chi", "lanh", "phoi", "chu"])
+# nouns before "của" that make the agency after it the one who acts ("nhiệm vụ của", "việc của", "hạn của")
+_ACTING = frozenset(["vu", "viec", "nhiem", "han", "tro", "phan", "ai"])
+_OWNED_BY = re.compile(r"(\w+) cua\s*$")
+
+
+def folded_before(text: str, at: int) -> str:
+    return " ".join(words(fold(text[:at])))
+
+
+def _owner(before: str) -> bool:
+    """Whether an agency whose mention follows `before` (folded) owns a thing rather than acts."""
+    m = _OWNED_BY.search(before)
+    return m is not None and m.group(1) not in _ACTING
+
+
 def content_words(folded: str, drop: Iterable[str] = ()) -> tuple[str, ...]:
     """The words of a folded question that say what it is about (not how it asks, not whom it names)."""
     dropped = set(drop)
     stop = stopwords()
-    return tuple(
-        w
-        for w in words(folded)
-        if w not in _ASKING and w not in stop and w not in dropped and not w.isdigit()
-    )
+    asking = asking_words()
+    phrases = asking.phrases | {w.replace("_", " ") for w in stop if "_" in w}
+    tokens = words(folded)
+    kept: list[str] = []
+    i = 0
+    while i < len(tokens):
+        size = next(
+            (n for n in (4, 3, 2) if i + n <= len(tokens) and " ".join(tokens[i : i + n]) in phrases), 0
+        )
+        if size:
+            i += size
+            continue
+        w = tokens[i]
+        i += 1
+        if w in dropped or w.isdigit() or w in asking.words or (w in stop and w not in asking.compound_only):
+            continue
+        kept.append(w)
+    return tuple(kept)
 
 
 def kind_of(
@@ -516,7 +484,7 @@ def kind_of(
         "digest" in found
         and not agencies_named
         and about_document
-        and ("series" in found or bare_words <= 12)
+        and ("series" in found or bare_words <= 12 or not specific)
     ):
         # "tóm tắt/tóm gọn Kết luận 183 giúp mình, dài quá": a summary, whatever else the message says
         return "summary" if numbers and "series" not in found else "series"
@@ -524,11 +492,13 @@ def kind_of(
         return "series"  # "mấy cái kết luận …, mỗi cái nói chuyện gì": what each of them says
     if "summary" in found and not specific and not agencies_named:
         return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
-    if ("overdue" in found or "upcoming" in found) and not specific:
-        return "window"
+    if ("overdue" in found or "upcoming" in found) and (not specific or "window_ask" in found):
+        return "window"  # "mấy bữa tới xã phường phải xong việc gì": what falls due, whoever it falls on
     if has_window and "window_ask" in found and not specific:
         return "window"
     for kind in ("newest", "oldest", "documents", "signer", "report", "date"):
+        if kind == "documents" and agencies_named and "tasks" in found:
+            continue  # "Bộ Tư pháp phải ra những văn bản gì": what the agency must issue, its tasks
         if kind in found and (about_document or kind in ("newest", "documents", "signer")):
             return kind  # type: ignore[return-value]
     if (
@@ -578,7 +548,16 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     if not numbers or ("compare" in cues(folded) and len(numbers) < 2):
         numbers += [n for n in bare_ket_luan(folded, lexicon.ket_luan) if n not in numbers]
     known, unknown, spans = agencies(folded, lexicon.attested)
-    canonical = [m.agency.name for m in agency_names.find(text) if not m.agency.issuer]
+    mentions_found = [m for m in agency_names.find(text) if not m.agency.issuer]
+    # "kiến nghị của địa phương", "hồ sơ của Bộ Y tế": an agency that owns what is asked about is not who must
+    # act ("nhiệm vụ của Bộ Nội vụ", "việc của xã" still name who acts)
+    owners = [m for m in mentions_found if _owner(folded_before(text, m.start))]
+    canonical = list(dict.fromkeys(m.agency.name for m in mentions_found if m not in owners))
+    owned = {key for m in owners for key in (fold(text[m.start : m.end]), fold(m.agency.name))}
+    owned -= {fold(c) for c in canonical}  # named again as who acts
+    if owned:
+        kept = [(k, span) for k, span in zip(known, spans, strict=True) if k not in owned]
+        known, spans = [k for k, _ in kept], [span for _, span in kept]
     for name in [*canonical, *spoken_agencies(folded)]:
         if name not in canonical:
             canonical.append(name)
@@ -586,8 +565,13 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
         if lexicon.attested(key) and key not in known:
             known.append(key)
             spans.append((0, 0))
+    # an agency-like name that is a known agency as written ("ủy ban tỉnh" for Ủy ban nhân dân cấp tỉnh) is known
+    written = [fold(text[m.start : m.end]) for m in mentions_found]
     unknown = [
-        u for u in unknown if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
+        u
+        for u in unknown
+        if not any(fold(c).startswith(u) or u.startswith(fold(c)) for c in canonical)
+        and not any(u in w or w in u for w in written)
     ]
     # cue words inside agency names ("Ban Chỉ đạo", "Ủy ban Kiểm tra") say nothing of what is asked
     bare = folded
@@ -599,7 +583,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     ]
     mentioned = [n for n in numbers if n not in lexicon.ket_luan and fold(n) in lexicon.referenced]
     references = tuple([*mentioned, *others])
-    drop = {w for name in (*known, *(fold(c) for c in canonical)) for w in name.split()}
+    drop = {w for name in (*known, *(fold(c) for c in canonical), *written) for w in words(name)}
     drop |= {w for n in numbers for w in fold(n).split("-")}
     everyday = frozenset(w for phrase in norm.kept for w in words(fold(phrase)))
     # the everyday words the documents' words were added for say nothing more ("kêu bớt" → "yêu cầu giảm")

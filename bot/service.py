@@ -24,7 +24,7 @@ from bot.followup import resolve
 from bot.models import ChatResponse, Citation, Turn
 from bot.question import Question
 from bot.settings import BotSettings
-from bot.store import ConversationStore
+from bot.stores import Stores
 from index.errors import BadQuery, NotFound
 from index.search import SearchFilters, SearchIndex, SearchQuery
 from index.tasks import today as vn_today
@@ -94,7 +94,7 @@ class ChatService:
     def __init__(
         self,
         index: SearchIndex,
-        store: ConversationStore,
+        stores: Stores,
         settings: BotSettings,
         llm: LLMAnswerer | None = None,
         cache: AnswerCache | None = None,
@@ -104,7 +104,7 @@ class ChatService:
         `settings.answer_cache_size` answers, none when that is 0). Readings of messages seen before are
         kept as many (none when that is 0): a question asked again is looked up without being read again."""
         self.index = index
-        self.store = store
+        self.stores = stores  # conversations and feedback are kept there
         self.settings = settings
         self.llm = llm
         if cache is None and settings.answer_cache_size > 0:
@@ -126,11 +126,11 @@ class ChatService:
     # --- conversations -------------------------------------------------------------------------------
     def new_conversation(self) -> str:
         conversation_id = secrets.token_urlsafe(18)
-        self.store.create(conversation_id)
+        self.stores.conversations.create(conversation_id)
         return conversation_id
 
     def reset(self, conversation_id: str) -> None:
-        self.store.clear(conversation_id)
+        self.stores.conversations.clear(conversation_id)
 
     def feedback(
         self, conversation_id: str, message_id: str, rating: Literal["up", "down"], comment: str | None
@@ -139,18 +139,22 @@ class ChatService:
             raise BadQuery("rating must be 'up' or 'down'")
         if comment is not None and len(comment) > MAX_MESSAGE_CHARS:
             raise BadQuery(f"comment is longer than {MAX_MESSAGE_CHARS} characters")
-        if not self.store.exists(conversation_id):
+        if not self.stores.conversations.exists(conversation_id):
             raise NotFound(f"no conversation with id {conversation_id!r}")
-        if not self.store.has_message(conversation_id, message_id):
+        if not self.stores.conversations.has_message(conversation_id, message_id):
             raise NotFound(f"no message {message_id!r} in conversation {conversation_id!r}")
-        self.store.add_feedback(conversation_id, message_id, rating, comment)
+        self.stores.feedback.add(conversation_id, message_id, rating, comment)
         if self.questions is not None:
             self._log("feedback", self.questions.feedback, message_id, rating, comment)
 
     def _conversation(self, conversation_id: str | None) -> tuple[str, bool]:
         """(the id, whether it is new). Clients never pick ids: an unknown id starts a fresh conversation,
-        stored with its first turn (`store.append` creates it), as nobody knows its id before that."""
-        if conversation_id and len(conversation_id) <= 200 and self.store.exists(conversation_id):
+        stored with its first turn (`append` creates it), as nobody knows its id before that."""
+        if (
+            conversation_id
+            and len(conversation_id) <= 200
+            and self.stores.conversations.exists(conversation_id)
+        ):
             return conversation_id, False
         return secrets.token_urlsafe(18), True
 
@@ -187,7 +191,7 @@ class ChatService:
         started = time.perf_counter()
         text = validate_message(message)
         cid, new = self._conversation(conversation_id)
-        history = [] if new else self.store.history(cid)
+        history = [] if new else self.stores.conversations.history(cid)
         recent = history[-self.settings.history_turns :] if self.settings.history_turns else []
         question = resolve(text, recent, lambda m: self._analyze(m, today))
         key = hit = None
@@ -416,7 +420,7 @@ class ChatService:
             passage_ids=[c.passage_id for c in citations],
             created_at=time.time(),
         )
-        self.store.append(conversation_id, turn, self.settings.history_turns)
+        self.stores.conversations.append(conversation_id, turn, self.settings.history_turns)
 
     @staticmethod
     def _log(what: str, call: Any, *args: Any) -> None:

@@ -1,8 +1,8 @@
 """What the bots keep besides conversations → locks, one-time claims, small values and agency subscriptions.
 
-Kept where the conversation store keeps its data (bot/store.py), so every worker sees the same state:
-Redis when `KETLUAN_REDIS_URL` is set (the store's own client is reused), else tables of their own in the
-store's SQLite file (a second connection to it; WAL lets several processes share it).
+Kept on the backend of the other stores (bot/stores), so every worker sees the same state: Redis when
+`KETLUAN_REDIS_URL` is set (the backend's own client is reused), else tables of their own in the backend's
+SQLite file (a second connection to it; WAL lets several processes share it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from bot.settings import BotSettings
+from bot.stores.redis_backend import RedisBackend
+from bot.stores.sqlite_backend import SQLiteBackend
 from bot.transactions import write_transaction
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ return 0
 
 
 class RedisState:
-    """Bot state in Redis, next to the conversations, through the conversation store's client."""
+    """Bot state in Redis, next to the conversations, through the stores' client."""
 
     def __init__(self, client: Any, prefix: str = "ketluan:") -> None:
         self._redis = client
@@ -226,22 +227,14 @@ class RedisState:
         return out
 
     def close(self) -> None:
-        """The client belongs to the conversation store, which closes it."""
+        """The client belongs to the stores' backend, which closes it."""
 
 
-def open_state(store: Any, settings: BotSettings) -> BotState:
-    """The bot state beside `store`: its Redis client (or one of ours), else its SQLite file."""
-    if settings.redis_url:
-        client = getattr(store, "_redis", None)  # the RedisStore's client and connection pool
-        if client is None:
-            import redis
-
-            client = redis.Redis.from_url(
-                settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, decode_responses=True
-            )
-        return RedisState(client, getattr(store, "prefix", "ketluan:"))
-    path = getattr(store, "path", None)
-    return SQLiteState(path if path else ":memory:")
+def open_state(backend: SQLiteBackend | RedisBackend) -> BotState:
+    """The bot state on the stores' backend: its Redis client and key space, else its SQLite file."""
+    if isinstance(backend, RedisBackend):
+        return RedisState(backend.client, backend.prefix)
+    return SQLiteState(backend.path)
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,7 @@ import functools
 import re
 from collections.abc import Sequence
 
-from bot.catalog import KetLuanInfo, deadline_phrase, vn_date
+from bot.catalog import KetLuanInfo, deadline_phrase, task_passage, task_passages, vn_date
 from bot.draft import Cites, Draft
 from bot.question import Question
 from bot.quoting import shorten, split_sentences
@@ -24,6 +24,7 @@ MAX_ITEMS = 8
 MAX_NAMED = 3  # tasks of other agencies that name the one asked about
 ACTION_WORDS = 40
 WHOLE_WORDS = 90
+FEW_TASKS = 4  # an agency's tasks up to this many are quoted whole
 DEADLINE_MATCH_MIN = 0.25  # the same for the one task whose deadline is asked
 MATCH_MIN = 0.34  # share of the question's content words a task's action must hold to be the one meant
 UPCOMING_DAYS = 30
@@ -43,10 +44,7 @@ class TaskAnswers:
 
     # --- helpers ---------------------------------------------------------------------------------------
     def _passage(self, d: Directive) -> Passage | None:
-        try:
-            return self.index.passage(d.passage_id)
-        except NotFound:
-            return None
+        return task_passage(self.index, d)
 
     def _where(self, d: Directive) -> str:
         info = self.info.get(d.ket_luan)
@@ -62,8 +60,10 @@ class TaskAnswers:
                 agency = self.book.canonical_agency(name)
             except UnknownAgency:
                 continue
-            key = fold(agency)
-            holders = [a for a in present if a == agency or key in fold(a)]
+            # "Mặt trận Tổ quốc (Việt Nam)" is one body; "Ban Chỉ đạo Nghị quyết 57" as asked is held by
+            # "Thường trực Ban Chỉ đạo Nghị quyết 57", though its canonical name is the long one
+            keys = {fold(agency).removesuffix(" viet nam"), fold(name).removesuffix(" viet nam")}
+            holders = [a for a in present if a == agency or any(k in fold(a) for k in keys)]
             if holders:
                 return max(
                     holders, key=lambda a: (sum(a in d.agencies for d in self.book.directives), a == agency)
@@ -90,7 +90,7 @@ class TaskAnswers:
             action=shorten(d.action, WHOLE_WORDS if whole else ACTION_WORDS).rstrip("."),
             role=role,
             where=self._where(d),
-            cite=cites.cite(self._passage(d)),
+            cite=" ".join(cites.cite(p) for p in task_passages(self.index, d)),
         )
 
     def _list(self, directives: Sequence[Directive], cites: Cites, agency: str | None = None,
@@ -126,7 +126,8 @@ class TaskAnswers:
         # tasks of others that name it
         ordered = sorted(found, key=lambda d: (_issued_key(d), role(d), d.deadline or dt.date.max))
         ordered += sorted(named, key=lambda d: (_issued_key(d), d.deadline or dt.date.max))[:MAX_NAMED]
-        full: set[str] = set()
+        # a few tasks are quoted whole: what was asked may lie anywhere in them ("… như: …, người có công, …")
+        full: set[str] = {d.directive_id for d in ordered} if len(ordered) <= FEW_TASKS else set()
         if len(question.content) >= 2:
             # the question says which of the agency's tasks it means: those come first, quoted whole
             fit = {d.directive_id: _coverage(question.content, d.action) for d in ordered}
@@ -136,7 +137,8 @@ class TaskAnswers:
             ordered.sort(key=lambda d: -fit[d.directive_id])
             full = {d.directive_id for d in ordered if fit[d.directive_id] >= max(MATCH_MIN, best * 0.8)}
         cites = Cites()
-        kls = list(dict.fromkeys(d.ket_luan for d in ordered))
+        # newest Kết luận first, whatever order the tasks are listed in
+        kls = list(dict.fromkeys(d.ket_luan for d in sorted(ordered, key=_issued_key)))
         dated = sorted(
             (d for d in ordered if d.deadline and role(d) < 2), key=lambda d: d.deadline or dt.date.max
         )
@@ -238,6 +240,8 @@ class TaskAnswers:
             coverage = sum(w for t, w in terms if f" {t} " in folded) / total
             if len(question.content) >= 2 and _coverage(question.content, d.action) < DEADLINE_MATCH_MIN:
                 continue  # the task does not do what the question describes
+            if len(terms) >= 2 and coverage < DEADLINE_MATCH_MIN:
+                continue  # … weighed by how rare the words are: "khai mạc đại hội" is not "chuẩn bị đại hội"
             value = coverage + 0.5 * score / top - 0.05 * position
             if agency:
                 value += 0.6 if agency in d.agencies else (0.2 if agency in d.partners else -0.6)

@@ -71,3 +71,10 @@ class BadDocument(KetLuanError):
     """A document that cannot be read (a damaged PDF or DOCX, a page with no text) or a URL refused."""
 
     code = "bad_document"
+
+
+class PulledIndex(KetLuanError):
+    """An operator change asked of a host that serves an index pulled from a published bundle: it belongs on
+    the build host, whose publish reaches every host."""
+
+    code = "pulled_index"

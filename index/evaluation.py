@@ -62,23 +62,27 @@ class EvalQuestion(BaseModel):
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "data" / "eval"
 # the question sets `ketluan eval --split` reads: tuned on dev, reported on test; "old" is the first set
-# (dev2/test2: a second, independently written set, split the same way)
+# (dev2/test2 … dev4/test4: further independently written sets, split the same way)
 SPLITS = {
     "dev": "questions.dev.jsonl",
     "dev2": "questions.dev2.jsonl",
+    "dev3": "questions.dev3.jsonl",
+    "dev4": "questions.dev4.jsonl",
     "test": "questions.test.jsonl",
     "test2": "questions.test2.jsonl",
+    "test3": "questions.test3.jsonl",
+    "test4": "questions.test4.jsonl",
     "old": "questions.jsonl",
 }
 
 
 def split_files(split: str, folder: Path = EVAL_DIR) -> dict[str, Path]:
-    """`dev` (dev, dev2), `test` (test, test2) or `all` (both and the old set) → name → file, for the files
+    """`dev` (dev … dev4), `test` (test … test4) or `all` (both and the old set) → name → file, for the files
     that exist."""
     names = {
-        "dev": ["dev", "dev2"],
-        "test": ["test", "test2"],
-        "all": ["dev", "dev2", "test", "test2", "old"],
+        "dev": ["dev", "dev2", "dev3", "dev4"],
+        "test": ["test", "test2", "test3", "test4"],
+        "all": ["dev", "dev2", "dev3", "dev4", "test", "test2", "test3", "test4", "old"],
     }.get(split)
     if names is None:
         raise ValueError(f"unknown split {split!r}: dev, test or all")

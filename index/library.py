@@ -1,10 +1,12 @@
 """Operator changes to the corpus (add, replace, remove a document) → jobs that apply them to the data dir's
-corpus folder and re-index incrementally, swapping the new build in while the old one keeps serving.
+corpus folder and re-index incrementally, swapping the new build in while the old one keeps serving, then
+publish it where the other hosts pull from (KETLUAN_PUBLISH_TO). A host that pulls its index refuses changes.
 
 On disk, under the data dir: `originals/{sha256}{.pdf|.docx|.html|.txt}` (every upload as it came),
-`corpus/` with its registry (index/layout.py REGISTRY), `admin/jobs/{job_id}.json` (state, progress, error),
-`admin/audit.jsonl` (who, when, what: a key id, never a key) and `admin/.lock` (one change at a time, across
-worker processes). The first change copies the shipped corpus into the data dir when it has none."""
+`corpus/` with its registry (index/layout.py REGISTRY) and `admin/.lock` (one change at a time, across
+worker processes). Job records (state, progress, error) and the audit log (who, when, what: a key id, never
+a key) go to index/jobs.py's records: `admin/` files, or the shared store the server hands in. The first
+change copies the shipped corpus into the data dir when it has none."""
 
 from __future__ import annotations
 
@@ -12,48 +14,31 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
-import json
 import logging
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
 from index.embedding import Embedder
-from index.errors import BadDocument, DocumentTooLarge, KetLuanError, NotFound
+from index.errors import BadDocument, DocumentTooLarge, KetLuanError, NotFound, PulledIndex, UpstreamError
 from index.fetch import fetch
 from index.ingest import SUFFIX, Kind, extract, sniff
+from index.jobs import HOST, FileJobRecords, Job, JobRecords
+from index.jobs import JobState as JobState  # the admin routes name a job's state through this module
 from index.layout import RegistryEntry, current_build, load_documents, read_registry, write_registry
 from index.models import Document
+from index.publish import publish, pulled_source
 from index.settings import IndexSettings
 from index.structure import parse_document, slugify
 
 log = logging.getLogger(__name__)
-
-JobState = Literal["queued", "running", "done", "failed"]
-KEEP_JOBS = 500
-
-
-class Job(BaseModel):
-    job_id: str
-    state: JobState = "queued"
-    progress: float = 0.0
-    error: str | None = None
-    action: Literal["add", "replace", "remove"]
-    document_id: str
-    name: str = ""  # the uploaded file's name or the URL, for the document list while it is pending
-    sha256: str | None = None
-    kind: str | None = None
-    source_url: str | None = None
-    actor: str = ""
-    created_at: str = ""
-    finished_at: str | None = None
-    pid: int = 0
 
 
 class Upload(BaseModel):
@@ -72,6 +57,21 @@ def _now() -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _checked(job: Job) -> Job:
+    """A queued or running job of a process of this host that has ended reads as failed (another host's
+    process cannot be looked at from here: its record stands as written)."""
+    if job.state in ("queued", "running") and job.host in ("", HOST) and not _alive(job.pid):
+        return job.model_copy(
+            update={"state": "failed", "error": "interrupted: the process running it ended"}
+        )
+    return job
+
+
+def _shown(source: str) -> str:
+    """A source fit for a message: no user:password of an http(s) URL."""
+    return re.sub(r"^(https?://)[^/@]*@", r"\1", source)
 
 
 def _alive(pid: int) -> bool:
@@ -95,6 +95,7 @@ class Library:
         *,
         fetcher: Callable[..., Any] = fetch,
         on_built: Callable[[], None] | None = None,
+        records: JobRecords | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
@@ -102,12 +103,13 @@ class Library:
         self._on_built = on_built  # the server loads the new build at once (other workers within a second)
         self.originals = settings.data_dir / "originals"
         self.admin = settings.data_dir / "admin"
-        self.jobs_dir = self.admin / "jobs"
+        self.records = records or FileJobRecords(self.admin)
         self._executor: ThreadPoolExecutor | None = None
 
     # --- input --------------------------------------------------------------------------------------
     def accept(self, data: bytes, name: str, source_url: str | None = None) -> Upload:
         """Check size and type (by content) and keep the original; DocumentTooLarge / UnsupportedMedia."""
+        self.check_writable()
         if len(data) > self.settings.max_document_bytes:
             raise DocumentTooLarge(
                 f"{name} is {len(data)} bytes, more than {self.settings.max_document_bytes}"
@@ -126,14 +128,35 @@ class Library:
 
     def accept_url(self, url: str) -> Upload:
         """Fetch a document's URL (http(s) to public addresses only, redirects re-checked) and accept it."""
+        self.check_writable()
         fetched = self._fetch(url, max_bytes=self.settings.max_document_bytes, timeout=self.settings.fetch_timeout,
                               allow=self.settings.fetch_allowed())  # fmt: skip
         return self.accept(fetched.data, url, source_url=fetched.url)
+
+    def check_writable(self) -> None:
+        """PulledIndex when this host serves an index pulled from a published bundle (KETLUAN_INDEX_SOURCE,
+        or `ketluan pull` made its current build): a change made here would be undone by the next pull and
+        would never reach the other hosts."""
+        configured = self.settings.index_source
+        source = configured or pulled_source(self.settings.index_dir)
+        if not source:
+            return
+        why = (
+            f"KETLUAN_INDEX_SOURCE={_shown(source)}"
+            if configured
+            else f"its build was pulled from {_shown(source)}"
+        )
+        raise PulledIndex(
+            f"this host serves a published index that it pulls ({why}): a document added, replaced or removed "
+            "here would be overwritten by its next pull and never reach the other hosts. Make the change on "
+            "the build host (the one with KETLUAN_PUBLISH_TO set), whose publish reaches every host"
+        )
 
     # --- jobs ---------------------------------------------------------------------------------------
     def submit_add(self, upload: Upload, actor: str, *, replace: str | None = None) -> Job:
         """A job that adds (or, with `replace`, replaces) the document. The same bytes as a document already
         indexed give a job that is done at once, for that document."""
+        self.check_writable()
         if replace is not None:
             self._known_id(replace)
             document_id = replace
@@ -155,9 +178,10 @@ class Library:
         return job
 
     def submit_remove(self, document_id: str, actor: str) -> Job:
+        self.check_writable()
         self._known_id(document_id)
         job = Job(job_id=self._job_id(), action="remove", document_id=document_id, actor=actor,
-                  created_at=_now(), pid=os.getpid())  # fmt: skip
+                  created_at=_now(), pid=os.getpid(), host=HOST)  # fmt: skip
         self._save(job)
         self.audit(actor, "remove", document_id, job.job_id)
         return job
@@ -173,25 +197,14 @@ class Library:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def job(self, job_id: str) -> Job:
-        path = self.jobs_dir / f"{job_id}.json"
-        if not job_id.replace("-", "").replace("_", "").isalnum() or not path.is_file():
+        job = self.records.load(job_id) if job_id.replace("-", "").replace("_", "").isalnum() else None
+        if job is None:
             raise NotFound(f"no job {job_id!r}")
-        job = Job.model_validate_json(path.read_text("utf-8"))
-        if job.state in ("queued", "running") and not _alive(job.pid):
-            job = job.model_copy(
-                update={"state": "failed", "error": "interrupted: the process running it ended"}
-            )
-        return job
+        return _checked(job)
 
     def jobs(self) -> list[Job]:
         """Every kept job, newest first."""
-        if not self.jobs_dir.is_dir():
-            return []
-        found = []
-        for path in sorted(self.jobs_dir.glob("*.json"), reverse=True):
-            with contextlib.suppress(NotFound, ValueError):
-                found.append(self.job(path.stem))
-        return found
+        return [_checked(job) for job in self.records.recent()]
 
     def run(self, job_id: str) -> Job:
         """Do the job: read the original, apply the change to the corpus, re-index. On any failure the
@@ -210,20 +223,22 @@ class Library:
                 self._apply_and_build(job, change)
         except KetLuanError as exc:
             log.warning("job %s failed: %s", job.job_id, exc.message)
-            job = self._update(job, state="failed", error=exc.message, finished_at=_now())
+            outcome: dict[str, Any] = {"state": "failed", "error": exc.message}
         except Exception as exc:
             log.exception("job %s crashed", job.job_id)
-            job = self._update(
-                job, state="failed", error=f"{exc.__class__.__name__}: {exc}", finished_at=_now()
-            )
+            outcome = {"state": "failed", "error": f"{exc.__class__.__name__}: {exc}"}
         else:
-            job = self._update(job, state="done", progress=1.0, finished_at=_now())
+            outcome = {"state": "done", "progress": 1.0}
+        # the record as the build and the publish left it (progress, step), then the outcome
+        latest = self.records.load(job.job_id) or job
+        job = self._update(latest, finished_at=_now(), **outcome)
         self.audit(job.actor, f"{job.action}.{job.state}", job.document_id, job.job_id, error=job.error)
         return job
 
     # --- the document list --------------------------------------------------------------------------
     def documents(self, indexed: dict[str, Document]) -> list[dict[str, Any]]:
-        """The indexed documents with their status, checksum and source, then those a job is adding."""
+        """The indexed documents with their status, checksum and source, then those a job is adding. `origin`
+        is where the text came from: "shipped" (the corpus folder as installed), "upload" or "url"."""
         corpus = self.settings.default_corpus
         latest: dict[str, Job] = {}
         for job in self.jobs():
@@ -237,24 +252,24 @@ class Library:
             sha = doc.sha256
             if sha is None and (corpus / doc.source_file).is_file():
                 sha = _sha256((corpus / doc.source_file).read_bytes())
+            origin = "url" if doc.source_url else "upload" if doc.sha256 is not None else "shipped"
             out.append({**doc.model_dump(mode="json"), "status": status, "sha256": sha,
-                        "source_url": doc.source_url, "error": None})  # fmt: skip
+                        "source_url": doc.source_url, "origin": origin, "error": None})  # fmt: skip
         for document_id, job in latest.items():
             if document_id in indexed or job.action == "remove" or job.state == "done":
                 continue
             out.append({"document_id": document_id, "title": job.name, "ket_luan": None, "issued": None,
                         "signer": None, "source_file": "", "passage_count": 0,
                         "status": job.state if job.state != "running" else "indexing",
-                        "sha256": job.sha256, "source_url": job.source_url, "error": job.error})  # fmt: skip
+                        "sha256": job.sha256, "source_url": job.source_url,
+                        "origin": "url" if job.source_url else "upload", "error": job.error})  # fmt: skip
         return out
 
     # --- audit --------------------------------------------------------------------------------------
     def audit(self, actor: str, action: str, document_id: str, job_id: str, **details: Any) -> None:
-        self.admin.mkdir(parents=True, exist_ok=True)
         line = {"at": _now(), "actor": actor, "action": action, "document_id": document_id, "job_id": job_id}
         line.update({k: v for k, v in details.items() if v is not None})
-        with (self.admin / "audit.jsonl").open("a", encoding="utf-8") as fh:  # one short append: atomic
-            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self.records.audit(line)
 
     # --- internals ----------------------------------------------------------------------------------
     def _job_id(self) -> str:
@@ -263,16 +278,10 @@ class Library:
     def _new_job(self, action: str, document_id: str, upload: Upload, actor: str) -> Job:
         return Job(job_id=self._job_id(), action=action, document_id=document_id, name=upload.name,  # type: ignore[arg-type]
                    sha256=upload.sha256, kind=upload.kind, source_url=upload.source_url, actor=actor,
-                   created_at=_now(), pid=os.getpid())  # fmt: skip
+                   created_at=_now(), pid=os.getpid(), host=HOST)  # fmt: skip
 
     def _save(self, job: Job) -> None:
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        path = self.jobs_dir / f"{job.job_id}.json"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(job.model_dump_json(), "utf-8")
-        os.replace(tmp, path)
-        for old in sorted(self.jobs_dir.glob("*.json"), reverse=True)[KEEP_JOBS:]:
-            old.unlink(missing_ok=True)
+        self.records.save(job)
 
     def _update(self, job: Job, **changes: Any) -> Job:
         job = job.model_copy(update=changes)
@@ -393,6 +402,26 @@ class Library:
                 self._on_built()
             except KetLuanError as exc:  # the build is in place; serving processes keep retrying it
                 log.error("new build not loaded yet: %s", exc.message)
+        if self.settings.publish_to is not None:
+            self._publish(job, self.settings.publish_to)
+
+    def _publish(self, job: Job, target: Path) -> None:
+        """Publish the new build where the replicas pull from. A failure fails the job with its reason; the
+        corpus change and the build stay (this host serves them), and the other hosts keep the build before."""
+        self._update(self.job(job.job_id), progress=0.9, step="publishing")
+        try:
+            bundle = publish(self.settings.index_dir, target)
+        except (KetLuanError, OSError) as exc:
+            reason = exc.message if isinstance(exc, KetLuanError) else f"{exc.__class__.__name__}: {exc}"
+            raise UpstreamError(
+                f"the new build serves on this host but was not published to {target} (KETLUAN_PUBLISH_TO): "
+                f"{reason}. The other hosts keep the build before it; once the shared location is writable, "
+                "run `ketluan publish` on this host"
+            ) from None
+        self._update(self.job(job.job_id), step="published")
+        log.info(
+            "job %s: build %s (version %s) published to %s", job.job_id, bundle.build, bundle.version, target
+        )
 
 
 class _Change:

@@ -71,6 +71,22 @@ class Document(BaseModel):
 DeadlinePrecision = Literal["day", "week", "month", "year"]
 
 
+class TaskLink(BaseModel):
+    """The same task (the same lead agency, nearly the same words) as another Kết luận gives it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    directive_id: str
+    ket_luan: str
+    issued: dt.date | None = None
+    deadline: dt.date | None = None
+    deadline_text: str | None = None
+    recurring: str | None = None
+    moved: bool = Field(description="true when both Kết luận set a deadline and they differ")
+    label: str
+    url: str
+
+
 class Directive(BaseModel):
     """One task a Kết luận assigns: who (chủ trì / phối hợp), what (a verbatim span), by when."""
 
@@ -102,6 +118,15 @@ class Directive(BaseModel):
     )
     also_sources: list[Source] = Field(
         default_factory=list, description="offsets of the same task's action in the texts of `also_in`"
+    )
+    earlier: list[TaskLink] = Field(
+        default_factory=list,
+        description="the same task as earlier Kết luận gave it, oldest first: this one repeats it or moves its "
+        "deadline",
+    )
+    later: list[TaskLink] = Field(
+        default_factory=list,
+        description="the same task repeated by later Kết luận, oldest first, with the deadline each gives",
     )
 
 

@@ -40,6 +40,7 @@ from index.layout import (
 )
 
 LATEST = "LATEST.json"
+PULLED = "pulled.json"  # in the index dir: where the build `current` points at was pulled from
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,120}")
 log = logging.getLogger(__name__)
 
@@ -112,10 +113,24 @@ def _install(reader: _Reader, bundle: Bundle, index_dir: Path, source: str) -> B
             os.replace(work, final)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    _write_atomic(index_dir / PULLED, json.dumps({"source": source, "build": bundle.build,
+                                                  "version": bundle.version}).encode())  # fmt: skip
     point_current(index_dir, final)
     prune(builds, final)
     log.info("index build %s (version %s) pulled from %s", bundle.build, bundle.version, source)
     return bundle
+
+
+def pulled_source(index_dir: Path) -> str | None:
+    """Where the build being served here was pulled from, or None when this host built it (a build made here
+    after a pull has another version than the one the pull recorded)."""
+    try:
+        pulled = json.loads((index_dir / PULLED).read_text("utf-8"))
+        version, source = str(pulled["version"]), str(pulled["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    link = index_dir / CURRENT
+    return source if link.exists() and build_version(link.resolve()) == version else None
 
 
 def _fetch(reader: _Reader, bundle: Bundle, work: Path) -> None:

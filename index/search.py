@@ -30,6 +30,7 @@ from index.layout import (
 )
 from index.lexical import query_tokens, restore_accents, with_question_words
 from index.models import Document, Passage
+from index.official import official_twins
 from index.query_vectors import QueryVectors
 from index.settings import IndexSettings
 from index.tasks import TaskBook
@@ -140,6 +141,8 @@ class SearchIndex:
         self._doc_ids = np.array([p.document_id for p in self.passages])
         self._kinds = np.array([p.kind for p in self.passages])
         self._folded_words = [frozenset(words(fold(p.text))) for p in self.passages]
+        # a press report's passage that the official text says too is cited from the official text
+        self._official_twin = official_twins(self.passages, self.documents)
 
     # --- lookups ---------------------------------------------------------------------------------
     def document(self, document_id: str) -> Document:
@@ -255,14 +258,15 @@ class SearchIndex:
             query = SearchQuery(text=query)
         filters = filters or query.filters
         prepared = self.prepare(query.text)
-        rows, dense, lexical, mask = self._scores(prepared, self._mask(filters), k)
+        allowed = self._mask(filters)
+        rows, dense, lexical, mask = self._scores(prepared, allowed, k)
         fused = self._focus(fuse(dense, lexical, mask), rows, query.focus)
         hits: list[Hit] = []
         for j in np.argsort(-fused, kind="stable"):
             if not np.isfinite(fused[j]):
                 break
-            i = int(rows[j])
-            if any(self._near_duplicate(i, h.index) for h in hits):
+            i = self._preferred(int(rows[j]), allowed)
+            if any(h.index == i or self._near_duplicate(i, h.index) for h in hits):
                 continue
             hits.append(Hit(self.passages[i].with_score(round(float(fused[j]), 6)), float(fused[j]),
                             float(dense[j]), float(lexical[j]), i))  # fmt: skip
@@ -291,6 +295,13 @@ class SearchIndex:
         boost = {"metadata": 1.2, "preamble": 1.2, "signature": 1.5 if focus == "signer" else 0.7}
         factor = np.array([boost.get(k, 1.0) for k in kinds])
         return fused * factor
+
+    def _preferred(self, row: int, mask: np.ndarray | None) -> int:
+        """The row to cite for `row`: its official twin when it has one the filters allow."""
+        twin = self._official_twin.get(row)
+        if twin is None or (mask is not None and not mask[twin]):
+            return row
+        return twin
 
     def _near_duplicate(self, a: int, b: int) -> bool:
         wa, wb = self._folded_words[a], self._folded_words[b]

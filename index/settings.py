@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,10 +31,16 @@ class IndexSettings(BaseSettings):
     index_source: str | None = Field(
         default=None,
         description="where `ketluan publish` puts bundles (a directory, or an http(s) URL serving it); "
-        "set = this host pulls its index from there instead of building it",
+        "set = this host pulls its index from there instead of building it, and refuses document changes "
+        "(they belong on the build host)",
     )
     index_poll_seconds: float = Field(
         default=30.0, gt=0, description="how often a host with index_source looks for a newer bundle"
+    )
+    publish_to: Path | None = Field(
+        default=None,
+        description="on the build host: the shared directory (or mounted volume) where `ketluan publish` puts "
+        "bundles and where every admin change's new build is published; the replicas' index_source reads it",
     )
     query_batching: bool = Field(
         default=True, description="queries arriving while the model is busy are embedded in one call"
@@ -50,6 +56,11 @@ class IndexSettings(BaseSettings):
         "source); every other private, loopback or link-local address is refused",
     )
     ocr_language: str = Field(default="vie", description="Tesseract language of scanned PDF pages")
+
+    @field_validator("publish_to", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     def fetch_allowed(self) -> set[str]:
         return {h.strip() for h in self.fetch_allow.split(",") if h.strip()}

@@ -17,6 +17,7 @@ from index.language import agencies as agency_names
 from index.language.dates import recurring_day
 from index.language.references import normalize_ket_luan
 from index.models import Directive, Reference
+from index.task_links import link_tasks
 from index.textnorm import fold, normalize
 
 DIRECTIVES_FILE = "directives.jsonl"
@@ -130,7 +131,7 @@ class TaskBook:
     """The tasks and references of one build. Read-only; thread-safe."""
 
     def __init__(self, directives: list[Directive], references: list[Reference]) -> None:
-        self.directives = directives
+        self.directives = link_tasks(directives)  # a task a later Kết luận repeats or re-dates, linked
         self.references = references
 
     @classmethod

@@ -54,27 +54,34 @@
     $("job-progress").value = progress;
     $("job-error").hidden = !error; text($("job-error"), error || "");
   }
-  function follow(accepted) {
+  // The bar runs once per change: an upload fills its first UPLOADED, the job the rest (never backwards).
+  var UPLOADED = 0.3;
+  // What failed, in the operator's words: adding, replacing or removing a document.
+  function failed(action) { return say(action === "remove" ? "failed_remove" : action === "replace" ? "failed_replace" : "failed"); }
+  function follow(accepted, start, action) {
+    var from = start || 0;
     api("GET", "/v1/admin/jobs/" + encodeURIComponent(accepted.job_id)).then(json).then(function (job) {
-      if (job.state === "done") { showJob(say("done"), 1); loadDocuments(); return; }
-      if (job.state === "failed") { showJob(say("failed"), job.progress, job.error); loadDocuments(); return; }
-      showJob(say(job.state), job.progress);
-      setTimeout(function () { follow(accepted); }, 700);
-    }).catch(function (e) { showJob(say("failed"), 0, e.message); });
+      var value = from + (1 - from) * job.progress;
+      if (job.state === "done") { showJob(say(job.action === "remove" ? "removed" : "done"), 1); loadDocuments(); return; }
+      if (job.state === "failed") { showJob(failed(job.action), value, job.error); loadDocuments(); return; }
+      showJob(say(job.step === "publishing" ? "publishing" : job.state), value);
+      setTimeout(function () { follow(accepted, from, action); }, 700);
+    }).catch(function (e) { showJob(failed(action), 0, e.message); });
   }
   function send(method, path, file) {
+    var action = method === "PUT" ? "replace" : "add";
     var form = new FormData(); form.append("file", file);
     var xhr = new XMLHttpRequest();
     xhr.open(method, path);
     xhr.setRequestHeader("Authorization", "Bearer " + key());
-    xhr.upload.onprogress = function (e) { if (e.lengthComputable) showJob(say("uploading", { name: file.name }), 0.3 * e.loaded / e.total); };
+    xhr.upload.onprogress = function (e) { if (e.lengthComputable) showJob(say("uploading", { name: file.name }), UPLOADED * e.loaded / e.total); };
     xhr.onload = function () {
       var body = {}; try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
-      if (xhr.status === 202) { follow(body); return; }
+      if (xhr.status === 202) { follow(body, UPLOADED, action); return; }
       if (xhr.status === 401) { logout(true); return; }
-      showJob(say("failed"), 0, say("error_http", { status: xhr.status }) + " " + (body.error ? body.error.message : ""));
+      showJob(failed(action), 0, say("error_http", { status: xhr.status }) + " " + (body.error ? body.error.message : ""));
     };
-    xhr.onerror = function () { showJob(say("failed"), 0, say("error_http", { status: 0 })); };
+    xhr.onerror = function () { showJob(failed(action), 0, say("error_http", { status: 0 })); };
     showJob(say("uploading", { name: file.name }), 0);
     xhr.send(form);
   }
@@ -93,8 +100,8 @@
   $("by-url").addEventListener("submit", function (ev) {
     ev.preventDefault();
     showJob(say("queued"), 0.05);
-    api("POST", "/v1/admin/documents", { url: $("url").value.trim() }).then(json).then(follow)
-      .catch(function (e) { if (e.message !== "auth") showJob(say("failed"), 0, e.message); });
+    api("POST", "/v1/admin/documents", { url: $("url").value.trim() }).then(json).then(function (b) { follow(b, 0.05, "add"); })
+      .catch(function (e) { if (e.message !== "auth") showJob(failed("add"), 0, e.message); });
   });
 
   // --- the document list --------------------------------------------------------------------------
@@ -121,7 +128,7 @@
       tr.appendChild(status);
       var source = el("td", "small");
       if (d.source_url) { var a = el("a", null, d.source_url.replace(/^https?:\/\//, "").slice(0, 48)); a.href = d.source_url; a.rel = "noopener noreferrer"; source.appendChild(a); }
-      else text(source, d.sha256 ? say("source_file") + " · " + d.sha256.slice(0, 10) : say("source_shipped"));
+      else text(source, [say(d.origin === "upload" ? "source_file" : "source_shipped"), d.sha256 && d.sha256.slice(0, 10)].filter(Boolean).join(" · "));
       tr.appendChild(source);
       var actions = el("td", "actions");
       if (d.status === "indexed") {
@@ -130,8 +137,9 @@
         var del = el("button", "secondary", say("remove")); del.type = "button";
         del.addEventListener("click", function () {
           if (!confirm(say("confirm_remove", { title: d.title }))) return;
-          api("DELETE", "/v1/admin/documents/" + encodeURIComponent(d.document_id)).then(json).then(follow)
-            .catch(function (e) { if (e.message !== "auth") showJob(say("failed"), 0, e.message); });
+          api("DELETE", "/v1/admin/documents/" + encodeURIComponent(d.document_id)).then(json)
+            .then(function (b) { follow(b, 0, "remove"); })
+            .catch(function (e) { if (e.message !== "auth") showJob(failed("remove"), 0, e.message); });
         });
         actions.appendChild(rep); actions.appendChild(text(document.createTextNode(" "), " ")); actions.appendChild(del);
       }

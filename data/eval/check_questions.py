@@ -3,13 +3,15 @@
 Usage (stdlib only):
     python data/eval/check_questions.py [--passages /path/to/passages.jsonl]
 
-Checks both question sets — dev/test and the second writer's dev2/test2 — each on its own: fields and their
+Checks the four question sets — dev/test, the second writer's dev2/test2, the third writer's dev3/test3 and the
+fourth writer's dev4/test4 — each on its own: fields and their
 values; ids unique; every gold id exists; every expected phrase is in a gold passage (accent- and
 case-folded, whole tokens) and every expected ISO date is written there in some form; no expected fact is
 already in the question; paraphrase groups have at least three questions (greetings and out-of-scope
 excepted) and one intent; no group is on both sides and the split is the one split.py makes. Across sets:
 no question of dev/test repeats one of data/eval/questions.jsonl, no question of dev2/test2 repeats one of
-the earlier files, and no id or group is shared between the two sets.
+the earlier files, no question of dev3/test3 or dev4/test4 repeats one of the files before it, and no id or group is
+shared between the sets.
 """
 
 from __future__ import annotations
@@ -233,11 +235,19 @@ def main() -> int:
         problems.append("fewer than 50 out-of-scope questions")
     dev2, test2 = (load(p) if p.exists() else [] for p in (split.DEV2, split.TEST2))
     problems += check_second(dev2, test2, passages, load(OLD) + total)
+    dev3, test3 = (load(p) if p.exists() else [] for p in (split.DEV3, split.TEST3))
+    problems += check_third(dev3, test3, passages, load(OLD) + total + dev2 + test2)
+    dev4, test4 = (load(p) if p.exists() else [] for p in (split.DEV4, split.TEST4))
+    problems += check_fourth(dev4, test4, passages, load(OLD) + total + dev2 + test2 + dev3 + test3)
     for p in problems:
         print(p)
     print(summary(dev, test))
     print("second set:")
     print(summary(dev2, test2, names=("dev2", "test2")))
+    print("third set:")
+    print(summary(dev3, test3, names=("dev3", "test3")))
+    print("fourth set:")
+    print(summary(dev4, test4, names=("dev4", "test4")))
     print(f"{len(problems)} problems")
     return 1 if problems else 0
 
@@ -260,6 +270,55 @@ def check_second(
         problems.append(f"second set: only {len(total)} questions (at least 150)")
     if sum(r["intent"] == "out_of_scope" for r in total) < 40:
         problems.append("second set: fewer than 40 out-of-scope questions")
+    return problems
+
+
+def check_third(
+    dev3: list[dict], test3: list[dict], passages: dict[str, str], earlier: list[dict]
+) -> list[str]:
+    """The third writer's set: the same checks, no copy of an earlier question, no id or group in common."""
+    if not dev3 or not test3:
+        return [f"third set missing or empty: {split.DEV3.name}, {split.TEST3.name}"]
+    problems = check(dev3, test3, passages, earlier, "questions.jsonl or the first or second set")
+    total = dev3 + test3
+    shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
+    problems += [f"{i}: id also used in an earlier set" for i in sorted(shared_ids)]
+    shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
+    problems += [f"{g}: group also used in an earlier set" for g in sorted(shared_groups)]
+    if len(total) < 150:
+        problems.append(f"third set: only {len(total)} questions (at least 150)")
+    if sum(r["intent"] == "out_of_scope" for r in total) < 25:
+        problems.append("third set: fewer than 25 out-of-scope questions")
+    pool = split.POOL3
+    if pool.exists():
+        pooled = {r["id"] for r in load(pool)}
+        if pooled != {r["id"] for r in total}:
+            problems.append(f"third set: dev3 + test3 are not the questions of {pool.name} (re-run split.py --set 3)")
+    return problems
+
+
+
+def check_fourth(
+    dev4: list[dict], test4: list[dict], passages: dict[str, str], earlier: list[dict]
+) -> list[str]:
+    """The fourth writer's set: the same checks as the third, against all three earlier sets."""
+    if not dev4 or not test4:
+        return [f"fourth set missing or empty: {split.DEV4.name}, {split.TEST4.name}"]
+    problems = check(dev4, test4, passages, earlier, "questions.jsonl or the first, second or third set")
+    total = dev4 + test4
+    shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
+    problems += [f"{i}: id also used in an earlier set" for i in sorted(shared_ids)]
+    shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
+    problems += [f"{g}: group also used in an earlier set" for g in sorted(shared_groups)]
+    if len(total) < 150:
+        problems.append(f"fourth set: only {len(total)} questions (at least 150)")
+    if sum(r["intent"] == "out_of_scope" for r in total) < 25:
+        problems.append("fourth set: fewer than 25 out-of-scope questions")
+    pool = split.POOL4
+    if pool.exists():
+        pooled = {r["id"] for r in load(pool)}
+        if pooled != {r["id"] for r in total}:
+            problems.append(f"fourth set: dev4 + test4 are not the questions of {pool.name} (re-run split.py --set 4)")
     return problems
 
 

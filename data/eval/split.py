@@ -4,6 +4,10 @@ Usage (stdlib only, deterministic; re-running on the two files it wrote gives th
     python data/eval/split.py                      # re-split questions.dev.jsonl + questions.test.jsonl
     python data/eval/split.py pooled.jsonl ...     # split freshly written questions
     python data/eval/split.py --set 2 [pooled.jsonl ...]   # the second writer's set: dev2 / test2
+    python data/eval/split.py --set 3 [pooled.jsonl ...]   # the third writer's set: dev3 / test3
+                                                           # (default source: its two files, else questions.pool3.jsonl)
+    python data/eval/split.py --set 4 [pooled.jsonl ...]   # the fourth writer's set: dev4 / test4
+                                                           # (default source: its two files, else questions.pool4.jsonl)
 
 Groups are shuffled with a fixed seed separately for each intent, so both sides hold every answer type;
 about 45 % of the groups of each intent go to dev, the rest to test.
@@ -22,7 +26,14 @@ DEV = HERE / "questions.dev.jsonl"
 TEST = HERE / "questions.test.jsonl"
 DEV2 = HERE / "questions.dev2.jsonl"
 TEST2 = HERE / "questions.test2.jsonl"
-SETS = {"1": (DEV, TEST), "2": (DEV2, TEST2)}
+DEV3 = HERE / "questions.dev3.jsonl"
+TEST3 = HERE / "questions.test3.jsonl"
+POOL3 = HERE / "questions.pool3.jsonl"
+DEV4 = HERE / "questions.dev4.jsonl"
+TEST4 = HERE / "questions.test4.jsonl"
+POOL4 = HERE / "questions.pool4.jsonl"
+SETS = {"1": (DEV, TEST), "2": (DEV2, TEST2), "3": (DEV3, TEST3), "4": (DEV4, TEST4)}
+POOLS = {"3": POOL3, "4": POOL4}
 SEED = "ketluan-eval-2026"
 DEV_SHARE = 0.45
 
@@ -61,12 +72,14 @@ def order(row: dict) -> tuple[str, int]:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--set", choices=sorted(SETS), default="1", help="question set: 1 dev/test, 2 dev2/test2"
+        "--set", choices=sorted(SETS), default="1", help="question set: 1 dev/test, 2 dev2/test2, 3 dev3/test3, 4 dev4/test4"
     )
     parser.add_argument("sources", nargs="*", type=Path, help="question files (default: the set's two files)")
     args = parser.parse_args(argv)
     dev, test = SETS[args.set]
-    sources = args.sources or [dev, test]
+    sources = args.sources or [p for p in (dev, test) if p.exists()]
+    if not sources and args.set in POOLS:
+        sources = [POOLS[args.set]]
     rows = sorted(read(sources), key=order)
     side = assign(rows)
     for name, path in (("dev", dev), ("test", test)):

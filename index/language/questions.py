@@ -50,6 +50,7 @@ def _rows(name: str) -> list[list[str]]:
 class _Entry:
     written: str
     add: bool = False  # keep the typed words and add the written ones to what is searched
+    typed: tuple[str, ...] = ()  # the table's own words, lower case, with their diacritics
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def spoken() -> _Table:
     folded: dict[tuple[str, ...], _Entry] = {}
     for row in _rows("spoken.tsv"):
         mode = row[2] if len(row) > 2 else "replace"
-        entry = _Entry(row[1], add=mode == "add")
+        entry = _Entry(row[1], add=mode == "add", typed=_key(row[0]))
         exact.setdefault(_key(row[0]), entry)
         if mode != "exact":
             folded.setdefault(tuple(fold(w) for w in _key(row[0])), entry)
@@ -92,6 +93,25 @@ def spoken() -> _Table:
 @cache
 def fillers() -> frozenset[tuple[str, ...]]:
     return frozenset(tuple(_TOKEN.findall(normalize(r[0]).lower())) for r in _rows("fillers.txt"))
+
+
+@dataclass(frozen=True)
+class AskingWords:
+    phrases: frozenset[str]  # removed first, whole
+    words: frozenset[str]  # then dropped one by one
+    compound_only: frozenset[str]  # stop words only inside the compounds of stopwords.txt
+
+
+@cache
+def asking_words() -> AskingWords:
+    """data/asking_words.txt: the words and phrases of how a question asks (not what it is about)."""
+    kinds: dict[str, frozenset[str]] = {}
+    for line in (DATA / "asking_words.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            kind, _, items = line.partition(":")
+            sep = "," if kind.strip() == "phrases" else None
+            kinds[kind.strip()] = frozenset(" ".join(i.split()) for i in items.split(sep) if i.strip())
+    return AskingWords(kinds["phrases"], kinds["words"], kinds["compound_only"])
 
 
 @cache
@@ -113,8 +133,13 @@ def _match(tokens: list[str], i: int, table: _Table) -> tuple[int, _Entry] | Non
         if window in table.exact:
             return size, table.exact[window]
         key = tuple(fold(w) for w in window)
-        if key in table.folded:
-            return size, table.folded[key]
+        entry = table.folded.get(key)
+        # a word typed with its diacritics is that word: "dẫn" is not "dặn", though both fold to "dan"
+        if entry is not None and (
+            not entry.typed
+            or all(w == t or not has_diacritics(w) for w, t in zip(window, entry.typed, strict=True))
+        ):
+            return size, entry
     return None
 
 
@@ -162,10 +187,35 @@ def _pass(text: str, table: _Table) -> tuple[str, list[tuple[str, str]], list[st
     return "".join(out), replaced, added, kept
 
 
+@cache
+def _introduction() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(the first clause, which names its speaker; a further clause, which may not)."""
+    speakers = "|".join(re.escape(r[0]) for r in _rows("speakers.txt"))
+    clause = r"(?:hiện |đang |từng |nguyên |vốn )?(?:là|làm|công tác|ở|sống ở)\s[^,.;?!]*[,.;]\s*"
+    return re.compile(rf"^(?:{speakers})\s+{clause}", re.I), re.compile(
+        rf"^(?:(?:{speakers})\s+)?{clause}", re.I
+    )
+
+
+def without_introduction(text: str) -> str:
+    """`text` without the clauses at its start in which the asker says who they are ("chú là cán bộ hưu, từng
+    làm Mặt trận xã, …"): the first names its speaker (data/speakers.txt), the ones after it may not."""
+    first, further = _introduction()
+    m = first.match(text)
+    if m is None:
+        return text
+    rest = text[m.end() :]
+    while (more := further.match(rest)) is not None and more.end() < len(rest):
+        rest = rest[more.end() :]
+    return rest if any(ch.isalnum() for ch in rest) else text
+
+
 def normalize_question(message: str) -> NormalizedQuestion:
     """The written form of a typed question; its meaning, numbers and names are kept as they are."""
     original = normalize(message)
-    text, replaced, _, _ = _pass(_MONTH_SHORT.sub(r"tháng \1", original), abbreviations())
+    text, replaced, _, _ = _pass(
+        _MONTH_SHORT.sub(r"tháng \1", without_introduction(original)), abbreviations()
+    )
     text, more, added, kept = _pass(text, spoken())
     text = _SPACE_AFTER.sub(r"\1", _SPACE_BEFORE.sub(r"\1", text))
     text = re.sub(r"^[\s,.;:!?]+", "", text).strip()

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from bot.store import SQLiteStore
+from bot.stores import Stores, sqlite_stores
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import SearchIndex
@@ -29,14 +29,16 @@ API_KEY = "api-key-1"
 Factory = Callable[[SearchIndex, Any, Any], FakeChatService]
 
 
-def _app_over(data_dir: Path, factory: Factory, **api: Any) -> TestClient:
+def _app_over(data_dir: Path, factory: Factory, stores: Stores | None = None, **api: Any) -> TestClient:
     corpus = data_dir / "corpus"
-    corpus.mkdir()
+    corpus.mkdir(parents=True)
     shutil.copy(ROOT / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
     index = IndexSettings(data_dir=data_dir, embedding_model="hashing-64", max_document_bytes=100_000)
     build_index([corpus], index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
     settings = make_settings(index, **api)
-    return TestClient(create_app(settings, store=SQLiteStore(":memory:"), service_factory=factory))
+    return TestClient(
+        create_app(settings, stores=stores or sqlite_stores(":memory:"), service_factory=factory)
+    )
 
 
 @pytest.fixture()
@@ -100,6 +102,7 @@ def test_failed_admin_keys_are_rate_limited(admin: TestClient) -> None:
 def test_upload_indexes_a_document_while_the_old_build_serves(admin: TestClient, tmp_path: Path) -> None:
     before = _documents(admin)
     assert all(d["status"] == "indexed" and len(d["sha256"]) == 64 for d in before.values())
+    assert {d["origin"] for d in before.values()} == {"shipped"}
     r = admin.post(
         "/v1/admin/documents", files={"file": ("kl221.txt", OFFICIAL_221.read_bytes(), "text/plain")}
     )
@@ -110,6 +113,7 @@ def test_upload_indexes_a_document_while_the_old_build_serves(admin: TestClient,
     assert job["state"] == "done" and job["progress"] == 1.0 and job["error"] is None
     after = _documents(admin)
     assert after[accepted["document_id"]]["status"] == "indexed"
+    assert after[accepted["document_id"]]["origin"] == "upload"
     assert set(before) < set(after)
     hits = admin.post("/v1/search", json={"query": "sắp xếp trường học cấp xã", "k": 3},
                       headers={"Authorization": f"Bearer {API_KEY}"}).json()["results"]  # fmt: skip

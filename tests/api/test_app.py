@@ -17,7 +17,7 @@ from api.app import create_app
 from api.deps import get_service
 from api.settings import Settings
 from bot.models import ChatResponse
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.layout import current_build
@@ -34,7 +34,7 @@ Factory = Callable[[SearchIndex, Any, Any], FakeChatService]
 def client(
     api_settings: Settings, kl_index: SearchIndex, fake_service_factory: Factory
 ) -> Iterator[TestClient]:
-    app = create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"),
+    app = create_app(api_settings, index=kl_index, stores=sqlite_stores(":memory:"),
                      service_factory=fake_service_factory)  # fmt: skip
     with TestClient(app) as c:
         yield c
@@ -43,12 +43,12 @@ def client(
 @pytest.fixture()
 def real_client(api_settings: Settings, kl_index: SearchIndex) -> Iterator[TestClient]:
     """The app with the real ChatService over the shipped corpus: answers the routes return are the product's."""
-    with TestClient(create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"))) as c:
+    with TestClient(create_app(api_settings, index=kl_index, stores=sqlite_stores(":memory:"))) as c:
         yield c
 
 
 def _client(settings: Settings, index: SearchIndex | None, factory: Factory, **kw: Any) -> TestClient:
-    app = create_app(settings, index=index, store=SQLiteStore(":memory:"), service_factory=factory)
+    app = create_app(settings, index=index, stores=sqlite_stores(":memory:"), service_factory=factory)
     return TestClient(app, **kw)
 
 
@@ -116,7 +116,7 @@ def test_feedback_is_stored_and_unknown_message_is_404(real_client: TestClient) 
     r = real_client.post("/v1/feedback", json=ok)
     assert r.status_code == 204 and r.content == b""
     service = real_client.app.state.service  # type: ignore[attr-defined]
-    assert service.store.feedback(5)[0]["message_id"] == answer["message_id"]
+    assert service.stores.feedback.recent(5)[0]["message_id"] == answer["message_id"]
     _error(real_client.post("/v1/feedback", json={**ok, "message_id": "nope"}), 404, "not_found")
     _error(real_client.post("/v1/feedback", json={**ok, "conversation_id": "nope"}), 404, "not_found")
     _error(real_client.post("/v1/feedback", json={**ok, "rating": "meh"}), 422, "validation_error")
@@ -293,7 +293,7 @@ def test_a_worker_loads_its_index_before_taking_requests(
     tmp_path: Path, fake_service_factory: Factory
 ) -> None:
     settings = _one_document_index(tmp_path)
-    app = create_app(settings, store=SQLiteStore(":memory:"), service_factory=fake_service_factory,
+    app = create_app(settings, stores=sqlite_stores(":memory:"), service_factory=fake_service_factory,
                      load_before_serving=True)  # fmt: skip
     with TestClient(app) as c:  # start-up has finished here: the very first request is answered
         assert c.get("/readyz").status_code == 200
@@ -301,7 +301,7 @@ def test_a_worker_loads_its_index_before_taking_requests(
     # a corrupt build does not stop the worker from starting; /readyz says why it cannot answer
     manifest = settings.index.index_dir / "current" / "manifest.json"
     manifest.write_text("{", "utf-8")
-    app = create_app(settings, store=SQLiteStore(":memory:"), service_factory=fake_service_factory,
+    app = create_app(settings, stores=sqlite_stores(":memory:"), service_factory=fake_service_factory,
                      load_before_serving=True)  # fmt: skip
     with TestClient(app) as c:
         error = _error(c.get("/readyz"), 503, "index_not_ready")

@@ -18,6 +18,7 @@ from bot.answer_cache import SQLiteAnswerCache, host_cache_path
 from bot.models import ChatResponse
 from index.settings import IndexSettings
 from tests.api.conftest import free_port, wait_ready
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,3 +143,25 @@ def test_add_and_remove_from_the_command_line(
     assert code == 2 and "file not found" in err
     code, _, err = _run(["add", "http://127.0.0.1:9/x.pdf", "--data-dir", str(data)], capsys)
     assert code == 2 and "private or local" in err
+
+
+def test_with_redis_a_command_line_job_is_recorded_where_the_servers_look(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: RedisServer,
+) -> None:
+    from bot.stores import redis_stores
+    from bot.stores.jobs import job_records
+
+    monkeypatch.setenv("KETLUAN_EMBEDDING_MODEL", "hashing-64")
+    monkeypatch.setenv("KETLUAN_REDIS_URL", redis_server.url)
+    note = tmp_path / "ghi-chu.txt"
+    note.write_text("Ghi chú\nMột văn bản ngắn để thử lệnh thêm văn bản.\n", "utf-8")
+    code, out, err = _run(["add", str(note), "--data-dir", str(tmp_path / "data")], capsys)
+    assert code == 0, err
+    stores = redis_stores(redis_server.url)
+    server_side = job_records(stores.backend, tmp_path / "another-host" / "admin")
+    assert [(j.document_id, j.state) for j in server_side.recent()] == [(out.split("\t")[0], "done")]
+    assert not (tmp_path / "data" / "admin" / "jobs").exists()
+    stores.close()

@@ -29,7 +29,7 @@ from api import deps, routes_tasks
 from api.app import create_app
 from api.settings import Settings
 from bot.models import ChatResponse, Citation
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.models import Passage
 from index.search import SearchIndex
 from tests.api import test_widget_browser
@@ -96,7 +96,7 @@ class PhoneService(FakeChatService):
 
 
 def phone_app(settings: Settings, index: SearchIndex, gate: threading.Event | None = None) -> Any:
-    app = create_app(settings, index=index, store=SQLiteStore(":memory:"),
+    app = create_app(settings, index=index, stores=sqlite_stores(":memory:"),
                      service_factory=lambda index, store, llm: PhoneService(index, gate))  # fmt: skip
     book = sample_book()
     app.dependency_overrides[routes_tasks.page_tasks] = lambda: book

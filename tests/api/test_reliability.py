@@ -28,7 +28,8 @@ from api.settings import ApiSettings, Settings
 from benchmarks import mixed_load as mixed
 from bot.models import Turn
 from bot.settings import BotSettings, TelegramSettings, ZaloSettings
-from bot.store import RedisStore, SQLiteStore
+from bot.stores import redis_stores, sqlite_stores
+from bot.stores.redis_backend import RedisBackend
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.layout import current_build
@@ -231,14 +232,14 @@ def test_redis_stopped_mid_run_still_answers_then_recovers(
     app = create_app(settings, index=hashed[1])
     with serve_app(app) as base, httpx.Client(base_url=base, timeout=60) as c:
         assert wait_ready(base).status_code == 200
-        store: RedisStore = app.state.store
-        store.retry_seconds = 0.2  # retry Redis quickly once it is back
+        backend: RedisBackend = app.state.stores.backend
+        backend.retry_seconds = 0.2  # retry Redis quickly once it is back
         first = c.post("/v1/chat", json={"message": QUESTION})
         assert first.status_code == 200
         cid = first.json()["conversation_id"]
-        assert RedisStore(redis_server.url).exists(cid)
+        assert redis_stores(redis_server.url).conversations.exists(cid)
 
-        with caplog.at_level(logging.ERROR, logger="bot.store"):
+        with caplog.at_level(logging.ERROR, logger="bot.stores.redis_backend"):
             redis_server.stop()
             during = [
                 c.post("/v1/chat", json={"message": QUESTION, "conversation_id": cid}) for _ in range(3)
@@ -246,7 +247,7 @@ def test_redis_stopped_mid_run_still_answers_then_recovers(
             during.append(c.post("/v1/search", json={"query": "sắp xếp trường học"}))
         assert [r.status_code for r in during] == [200] * 4
         assert all(r.json()["answer"] for r in during[:3])
-        assert store.degraded or any("redis unavailable" in m for m in caplog.messages)
+        assert backend.degraded or any("redis unavailable" in m for m in caplog.messages)
         assert any("redis unavailable" in m for m in caplog.messages)  # degraded, and said so in the log
         assert c.get("/healthz").status_code == 200
 
@@ -255,8 +256,8 @@ def test_redis_stopped_mid_run_still_answers_then_recovers(
         assert ready
         after = c.post("/v1/chat", json={"message": QUESTION})
         assert after.status_code == 200
-        _poll(lambda: RedisStore(redis_server.url).exists(c.post("/v1/chat", json={"message": QUESTION})
-                                                          .json()["conversation_id"]))  # fmt: skip
+        shared = redis_stores(redis_server.url).conversations
+        _poll(lambda: shared.exists(c.post("/v1/chat", json={"message": QUESTION}).json()["conversation_id"]))
 
 
 def _poll(check: Any, timeout: float = 30.0) -> bool:
@@ -623,8 +624,10 @@ def test_a_state_file_overwritten_while_serving_is_replaced_and_chats_go_on(
 ) -> None:
     data = _data_dir(tmp_path / "data", hashed)
     state = data / "state" / "ketluan.sqlite3"
-    earlier = SQLiteStore(state)  # a state file from an earlier run, its log checkpointed on close
-    earlier.append("earlier", Turn(message_id="m1", question=QUESTION, answer="…", answered=True), 10)
+    earlier = sqlite_stores(state)  # a state file from an earlier run, its log checkpointed on close
+    earlier.conversations.append(
+        "earlier", Turn(message_id="m1", question=QUESTION, answer="…", answered=True), 10
+    )
     earlier.close()
     with ketluan_serve(data) as s, httpx.Client(base_url=s.base, timeout=30) as c:
         assert c.get("/readyz").json()["degraded"] == []
@@ -644,8 +647,8 @@ def test_a_state_file_overwritten_while_serving_is_replaced_and_chats_go_on(
         assert ready.json()["degraded"] == ["state_reset"] and str(tmp_path) not in ready.text
         assert "is not a database" in s.log and "moved it aside" in s.log
     assert len(list(state.parent.glob("ketluan.sqlite3.corrupt-*"))) == 1
-    fresh = SQLiteStore(state)  # what was answered after the reset was kept
-    assert [t.message_id for t in fresh.history(last["conversation_id"])] == [
+    fresh = sqlite_stores(state)  # what was answered after the reset was kept
+    assert [t.message_id for t in fresh.conversations.history(last["conversation_id"])] == [
         last["message_id"], follow.json()["message_id"]]  # fmt: skip
     fresh.close()
 
@@ -858,8 +861,10 @@ def test_cached_answers_count_against_the_limit_and_start_stored_conversations(
         assert len(app.state.service.cache) == 1  # one answer drafted, the others given from the cache
         first, hit = answers[0].json(), answers[2].json()
         assert hit["answer"] == first["answer"] and hit["conversation_id"] != first["conversation_id"]
-        assert app.state.store.has_message(hit["conversation_id"], hit["message_id"])
-        assert [t.message_id for t in app.state.store.history(hit["conversation_id"])] == [hit["message_id"]]
+        assert app.state.stores.conversations.has_message(hit["conversation_id"], hit["message_id"])
+        assert [t.message_id for t in app.state.stores.conversations.history(hit["conversation_id"])] == [
+            hit["message_id"]
+        ]
 
 
 def test_feedback_is_limited_per_client(
@@ -874,7 +879,7 @@ def test_feedback_is_limited_per_client(
             for r in ("up", "down", "up", "down")
         ]
         assert codes == [204, 204, 204, 429]
-        stored = app.state.store.feedback(10)
+        stored = app.state.stores.feedback.recent(10)
         assert [(i["message_id"], i["rating"]) for i in stored] == [(answer["message_id"], "up")]
 
 
@@ -892,7 +897,7 @@ def test_what_was_acknowledged_during_a_redis_outage_reaches_redis(
     app = create_app(settings, index=hashed[1])
     try:
         with serve_app(app) as base, httpx.Client(base_url=base, timeout=60) as c:
-            app.state.store.retry_seconds = 0.2
+            app.state.stores.backend.retry_seconds = 0.2
             before = c.post("/v1/chat", json={"message": QUESTION}).json()
             redis_server.stop()
             follow = c.post(
@@ -906,11 +911,13 @@ def test_what_was_acknowledged_during_a_redis_outage_reaches_redis(
             assert c.get("/readyz").json()["degraded"] == ["redis_unavailable"]
             redis_server.start()
             _poll(lambda: c.get("/readyz").json()["status"] == "ready")
-        reader = RedisStore(redis_server.url)
-        assert [t.message_id for t in reader.history(before["conversation_id"])] == [
+        reader = redis_stores(redis_server.url)
+        assert [t.message_id for t in reader.conversations.history(before["conversation_id"])] == [
             before["message_id"], follow.json()["message_id"]]  # fmt: skip
-        assert [t.message_id for t in reader.history(fresh["conversation_id"])] == [fresh["message_id"]]
-        assert [(i["message_id"], i["rating"]) for i in reader.feedback(10)] == [
+        assert [t.message_id for t in reader.conversations.history(fresh["conversation_id"])] == [
+            fresh["message_id"]
+        ]
+        assert [(i["message_id"], i["rating"]) for i in reader.feedback.recent(10)] == [
             (before["message_id"], "down")
         ]
         reader.close()

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from benchmarks.bench_http import chat_bodies, load, search_bodies, serve
-from bot.store import RedisStore
+from bot.stores import redis_stores
 from index.build import build_index
 from index.embedding import load_embedder
 from tests.redis_server import RedisServer
@@ -99,7 +99,7 @@ def test_workers_share_conversations_and_rate_limits_through_redis(
         busy = [w.pid for w in workers if sum(w.cpu_times()[:2]) - cpu0[w.pid] > 0.02]
         print(f"\nworkers that answered: {len(busy)} of {len(workers)}")
         assert len(busy) >= 2, "only one worker answered; the conversation test proved nothing"
-        turns = RedisStore(redis_server.url).history(cid)
+        turns = redis_stores(redis_server.url).conversations.history(cid)
         assert len(turns) >= 6 and all(t.answer for t in turns)
 
         codes = [httpx.get(f"{base}/v1/documents", timeout=30).status_code for _ in range(limit + 10 - sent)]

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from api import deps, routes_tasks
 from api.app import create_app
 from api.settings import Settings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.search import SearchIndex
 from tests.api import test_widget_browser
 from tests.api.conftest import FakeChatService, run_server
@@ -33,7 +33,7 @@ browser = test_widget_browser.browser  # the one module-scoped Chromium fixture 
 @pytest.fixture(scope="module")
 def site(api_settings: Settings, kl_index: SearchIndex) -> Iterator[str]:
     """The whole app over the shipped corpus, its task book replaced by the sample tasks."""
-    app = create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"),
+    app = create_app(api_settings, index=kl_index, stores=sqlite_stores(":memory:"),
                      service_factory=lambda index, store, llm: FakeChatService(index))  # fmt: skip
     book = sample_book()
     app.dependency_overrides[routes_tasks.page_tasks] = lambda: book

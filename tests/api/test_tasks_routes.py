@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import html
 import io
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from api import deps, routes_tasks
 from api.app import create_app
 from api.settings import Settings
 from bot.settings import BotSettings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index import tasks as tasks_module
 from index.build import build_index
 from index.embedding import HashingEmbedder
@@ -56,7 +57,7 @@ def _settings(tmp_path: Path, **api: Any) -> Settings:
 
 
 def _client(tmp_path: Path, book: TaskBook | None, **api: Any) -> TestClient:
-    app = create_app(_settings(tmp_path, **api), store=SQLiteStore(":memory:"))
+    app = create_app(_settings(tmp_path, **api), stores=sqlite_stores(":memory:"))
     if book is not None:
         app.dependency_overrides[deps.get_tasks] = lambda: book
         app.dependency_overrides[routes_tasks.page_tasks] = lambda: book
@@ -299,7 +300,7 @@ def test_served_build_tasks_come_from_its_directives_file(tmp_path: Path) -> Non
     shutil.copy(Path(__file__).resolve().parents[2] / "data" / "corpus" / "000_5d30afc99b18f1f4.txt", corpus)
     build_index([corpus], settings.index.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None)
     write_tasks((settings.index.index_dir / "current").resolve(), [TRAINING])
-    app = create_app(settings, store=SQLiteStore(":memory:"), load_before_serving=True)
+    app = create_app(settings, stores=sqlite_stores(":memory:"), load_before_serving=True)
     with TestClient(app) as c:
         assert ids(c.get("/v1/directives").json()["directives"]) == [TRAINING.directive_id]
         assert c.get("/v1/agencies").json()["agencies"][0]["name"] == "Bộ Nội vụ"
@@ -390,7 +391,7 @@ def test_page_empty_corpus(tmp_path: Path) -> None:
 
 # --- the shipped corpus, extracted for real ----------------------------------------------------------
 def test_shipped_corpus_tasks_keep_the_contract(api_settings: Settings, kl_index: SearchIndex) -> None:
-    app = create_app(api_settings, index=kl_index, store=SQLiteStore(":memory:"),
+    app = create_app(api_settings, index=kl_index, stores=sqlite_stores(":memory:"),
                      service_factory=lambda index, store, llm: FakeChatService(index))  # fmt: skip
     with TestClient(app) as c:
         directives = c.get("/v1/directives").json()["directives"]
@@ -419,3 +420,43 @@ def test_shipped_corpus_tasks_keep_the_contract(api_settings: Settings, kl_index
         )
         page = c.get("/nhiem-vu")
         assert _rows(page.text) == ids(directives)
+
+
+# --- a task a later Kết luận re-dates ------------------------------------------------------------------
+def _row_text(page: str, directive_id: str) -> str:
+    row = page.split(f'id="task-{directive_id}"', 1)[1].split("</tr>", 1)[0]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", row)).split())
+
+
+def test_a_task_a_later_ket_luan_re_dates_is_linked_in_the_api_and_on_the_page(tmp_path: Path) -> None:
+    later = LAW_REVIEW.model_copy(update={
+        "directive_id": "kl221-9045a8.m2.d1.t1", "ket_luan": "221-KL/TW", "document_id": "kl221-9045a8",
+        "issued": dt.date(2025, 11, 28), "deadline": dt.date(2026, 3, 31), "deadline_text": "trước ngày 31/3/2026",
+        "passage_id": "kl221-9045a8.m2.d1", "label": "Kết luận 221-KL/TW, mục 2, đoạn 1",
+        "url": "/documents/kl221-9045a8#kl221-9045a8.m2.d1"})  # fmt: skip
+    repeated = TRAINING.model_copy(update={
+        "directive_id": "kl221-9045a8.m2.d2.t1", "ket_luan": "221-KL/TW", "document_id": "kl221-9045a8",
+        "issued": dt.date(2025, 11, 28), "passage_id": "kl221-9045a8.m2.d2",
+        "label": "Kết luận 221-KL/TW, mục 2, đoạn 2", "url": "/documents/kl221-9045a8#kl221-9045a8.m2.d2"})  # fmt: skip
+    with _client(tmp_path, TaskBook([*DIRECTIVES, later, repeated], REFERENCES)) as c:
+        listed = {d["directive_id"]: d for d in c.get("/v1/directives").json()["directives"]}
+        (earlier,) = listed[later.directive_id]["earlier"]
+        assert earlier == {"directive_id": LAW_REVIEW.directive_id, "ket_luan": "183-KL/TW", "issued": "2025-08-01",
+                           "deadline": "2025-09-15", "deadline_text": "trước ngày 15/9/2025", "recurring": None,
+                           "moved": True, "label": LAW_REVIEW.label, "url": LAW_REVIEW.url}  # fmt: skip
+        assert [x["deadline"] for x in listed[LAW_REVIEW.directive_id]["later"]] == ["2026-03-31"]
+        assert all(d["earlier"] == d["later"] == [] for k, d in listed.items()
+                   if k not in (later.directive_id, LAW_REVIEW.directive_id, repeated.directive_id, TRAINING.directive_id))  # fmt: skip
+        assert [x["moved"] for x in listed[repeated.directive_id]["earlier"]] == [
+            False
+        ]  # the same deadline again
+        page = c.get("/nhiem-vu").text
+    assert "Hạn cũ theo Kết luận 183-KL/TW: 15/09/2025" in _row_text(page, later.directive_id)
+    assert "Hạn mới theo Kết luận 221-KL/TW: 31/03/2026" in _row_text(page, LAW_REVIEW.directive_id)
+    assert (
+        f'href="{LAW_REVIEW.url}"' in page.split(f'id="task-{later.directive_id}"', 1)[1].split("</tr>", 1)[0]
+    )
+    assert "Nhắc lại nhiệm vụ của Kết luận 183-KL/TW" in _row_text(page, repeated.directive_id)
+    assert "Được nhắc lại trong Kết luận 221-KL/TW" in _row_text(page, TRAINING.directive_id)
+    assert "Hạn" not in _row_text(page, TRAINING.directive_id).split("Được nhắc lại", 1)[1]
+    assert "Hạn cũ theo" not in _row_text(page, SCHOOLS.directive_id)

@@ -21,7 +21,7 @@ from api.settings import Settings
 from api.webhooks import BotOptions
 from bot.settings import BotSettings, TelegramSettings, ZaloSettings
 from bot.state import Subscription
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from bot.telegram import ALLOWED_UPDATES
 from bot.zalo import TOKEN_KEY, signature
 from index.build import build_index
@@ -145,7 +145,7 @@ def harness(
     app = create_app(
         settings,
         index=index,
-        store=SQLiteStore(":memory:"),
+        stores=sqlite_stores(":memory:"),
         service_factory=lambda idx, store, llm: service,
     )
     app.state.bot_options = BotOptions(
@@ -553,8 +553,8 @@ def test_telegram_with_the_real_chat_service_keeps_one_conversation_per_chat(
         ),
         ZaloSettings(),
     )
-    store = SQLiteStore(":memory:")
-    app = create_app(settings, index=index, store=store)
+    stores = sqlite_stores(":memory:")
+    app = create_app(settings, index=index, stores=stores)
     app.state.bot_options = BotOptions(max_attempts=3, backoff_base=0.01, typing_interval=0.05)
     with run_server(app) as app_base:
         real = Harness(app_base, fake, FakeService(), app)
@@ -570,7 +570,7 @@ def test_telegram_with_the_real_chat_service_keeps_one_conversation_per_chat(
         )
         _error(hostile, 401, "unauthorized")
         conversation = app.state.bots.telegram.conversations.conversation_id("42")
-        assert len(store.history(conversation)) == 2
+        assert len(stores.conversations.history(conversation)) == 2
 
 
 # --- the command line ----------------------------------------------------------------------------------

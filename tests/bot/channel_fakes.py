@@ -539,18 +539,30 @@ class FakeService:
         self.resets.append(conversation_id)
 
 
-class FakeStore:
-    """The store methods the bots use, in memory."""
+class FakeSeen:
+    """Dedupe marks in memory."""
 
     def __init__(self) -> None:
-        self.seen: set[tuple[str, str]] = set()
-        self.created: set[str] = set()
+        self.marks: set[tuple[str, str]] = set()
 
     def mark_seen(self, namespace: str, key: str, ttl_seconds: int) -> bool:
-        if (namespace, key) in self.seen:
+        if (namespace, key) in self.marks:
             return False
-        self.seen.add((namespace, key))
+        self.marks.add((namespace, key))
         return True
+
+
+class FakeConversations:
+    def __init__(self) -> None:
+        self.created: set[str] = set()
 
     def create(self, conversation_id: str) -> None:
         self.created.add(conversation_id)
+
+
+class FakeStores:
+    """The stores the bots use (dedupe marks, conversation ids), in memory."""
+
+    def __init__(self) -> None:
+        self.seen = FakeSeen()
+        self.conversations = FakeConversations()

@@ -16,8 +16,12 @@ from bot.analytics import (
     SQLiteQuestionLog,
     asking,
     current_asker,
+    open_question_log,
 )
 from bot.question_report import summary, unanswered_groups
+from bot.settings import BotSettings
+from bot.stores import redis_stores, sqlite_stores
+from bot.stores.redis_backend import RedisBackend
 from tests.redis_server import RedisServer
 
 
@@ -31,12 +35,14 @@ def _record(i: int, *, at: float | None = None, answered: bool = True, channel: 
 @pytest.fixture(params=["sqlite", "redis"])
 def qlog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QuestionLog]:
     if request.param == "sqlite":
-        log: QuestionLog = SQLiteQuestionLog(tmp_path / "q.sqlite3", retention_days=1, max_rows=100)
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        log = RedisQuestionLog(server.url, retention_days=1, max_rows=100)
-    yield log
-    log.close()
+        log = SQLiteQuestionLog(tmp_path / "q.sqlite3", retention_days=1, max_rows=100)
+        yield log
+        log.close()
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    backend = RedisBackend(server.url, [])
+    yield RedisQuestionLog(backend.client, retention_days=1, max_rows=100)
+    backend.close()
 
 
 def test_record_filter_and_feedback(qlog: QuestionLog) -> None:
@@ -93,6 +99,27 @@ def test_summary_numbers() -> None:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert report["per_day"][-1] == {"day": today, "total": 1, "api": 1}
     assert report["thumbs_down"][0]["comment"] == "chưa đúng"
+
+
+def test_the_log_sits_on_the_backend_of_the_stores(tmp_path: Path, redis_server: RedisServer) -> None:
+    settings = BotSettings(redis_url=None)
+    local = sqlite_stores(":memory:")
+    log = open_question_log(settings, tmp_path, local.backend)
+    assert isinstance(log, SQLiteQuestionLog) and log.path == str(tmp_path / "state" / "questions.sqlite3")
+    log.close()
+    local.close()
+    hosts = [redis_stores(redis_server.url, prefix="p:") for _ in range(2)]  # two hosts, one Redis
+    one, other = (
+        open_question_log(settings, tmp_path / h, s.backend) for h, s in zip("ab", hosts, strict=True)
+    )
+    assert isinstance(one, RedisQuestionLog) and isinstance(other, RedisQuestionLog)
+    assert one.salt == other.salt  # the hashes of an asker agree across hosts
+    one.record(_record(1))
+    assert [r.message_id for r in other.questions()] == ["m1"]
+    assert hosts[0].backend.client.zcard("p:questions:at") == 1  # type: ignore[union-attr]
+    assert open_question_log(BotSettings(analytics_enabled=False), tmp_path, hosts[0].backend) is None
+    for s in hosts:
+        s.close()
 
 
 def test_sqlite_log_does_not_sync_the_disk_on_every_question(tmp_path: Path) -> None:

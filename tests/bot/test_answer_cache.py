@@ -22,7 +22,7 @@ from bot.answer_cache import (
 from bot.models import ChatResponse
 from bot.service import ChatService
 from bot.settings import BotSettings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.search import SearchFilters, SearchIndex
 from tests.redis_server import RedisServer
 
@@ -41,7 +41,7 @@ class CountingService(ChatService):
 
 @pytest.fixture()
 def service(kl_index: SearchIndex) -> Iterator[CountingService]:
-    store = SQLiteStore(":memory:")
+    store = sqlite_stores(":memory:")
     yield CountingService(kl_index, store, BotSettings(llm_base_url=None, redis_url=None))
     store.close()
 
@@ -56,13 +56,13 @@ def test_a_question_asked_again_is_answered_from_the_cache(service: CountingServ
     )  # fmt: skip
     assert again.conversation_id != first.conversation_id and again.message_id != first.message_id
     # the cached answer is a turn of its conversation like any other: history and feedback know it
-    turns = service.store.history(again.conversation_id)
+    turns = service.stores.conversations.history(again.conversation_id)
     assert [t.message_id for t in turns] == [again.message_id]
     service.feedback(again.conversation_id, again.message_id, "up", None)
 
 
 def test_without_the_cache_every_question_is_drafted(kl_index: SearchIndex) -> None:
-    service = CountingService(kl_index, SQLiteStore(":memory:"), BotSettings(answer_cache_size=0))
+    service = CountingService(kl_index, sqlite_stores(":memory:"), BotSettings(answer_cache_size=0))
     assert service.cache is None
     service.answer(QUESTION)
     service.answer(QUESTION)
@@ -171,7 +171,7 @@ def test_a_reading_is_kept_for_its_day_only(
 def test_without_the_cache_every_question_is_read(
     kl_index: SearchIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service = ChatService(kl_index, SQLiteStore(":memory:"), BotSettings(answer_cache_size=0))
+    service = ChatService(kl_index, sqlite_stores(":memory:"), BotSettings(answer_cache_size=0))
     reads = ReadCounter(service, monkeypatch)
     service.answer(QUESTION)
     service.answer(QUESTION)
@@ -184,11 +184,11 @@ def test_a_cached_answer_still_starts_a_stored_conversation(service: CountingSer
     service.answer(QUESTION)
     hit = service.answer(QUESTION)
     assert service.drafted == 1
-    assert service.store.exists(hit.conversation_id)
-    assert service.store.has_message(hit.conversation_id, hit.message_id)
+    assert service.stores.conversations.exists(hit.conversation_id)
+    assert service.stores.conversations.has_message(hit.conversation_id, hit.message_id)
     follow = service.answer("Còn Bộ Tài chính thì sao?", hit.conversation_id)
     assert follow.conversation_id == hit.conversation_id
-    assert [t.message_id for t in service.store.history(hit.conversation_id)] == [
+    assert [t.message_id for t in service.stores.conversations.history(hit.conversation_id)] == [
         hit.message_id,
         follow.message_id,
     ]
@@ -236,7 +236,7 @@ def test_two_workers_of_one_host_draft_a_question_once(kl_index: SearchIndex, tm
     """Two services (as two `ketluan serve` workers) with the host's shared cache: the second worker's first
     ask of a question is a hit, an answer like the first one, stored as a turn of its own conversation."""
     settings = BotSettings(llm_base_url=None, redis_url=None)
-    store = SQLiteStore(tmp_path / "state.sqlite3")
+    store = sqlite_stores(tmp_path / "state.sqlite3")
     workers = [
         CountingService(
             kl_index,
@@ -254,7 +254,7 @@ def test_two_workers_of_one_host_draft_a_question_once(kl_index: SearchIndex, tm
         first.citations,
         first.answered,
     )
-    assert store.has_message(second.conversation_id, second.message_id)
+    assert store.conversations.has_message(second.conversation_id, second.message_id)
 
 
 def test_an_llm_service_never_gives_the_extractive_answers_of_a_shared_cache(
@@ -262,7 +262,7 @@ def test_an_llm_service_never_gives_the_extractive_answers_of_a_shared_cache(
 ) -> None:
     """The same file (or Redis) behind a service without an LLM, then one with: the cached extractive answer
     is not the LLM service's answer; nor is one LLM model's answer another's."""
-    store = SQLiteStore(":memory:")
+    store = sqlite_stores(":memory:")
     shared = SQLiteAnswerCache(tmp_path / "answers.sqlite3", size=10, ttl_seconds=60)
     extractive = CountingService(
         kl_index, store, BotSettings(llm_base_url=None, redis_url=None), cache=shared

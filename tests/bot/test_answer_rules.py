@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.extractive import _NAMED, _has_quantity
+from bot.extractive import _NAMED, _gap, _has_quantity
 from bot.quoting import trim
 from index.textnorm import normalize
 
@@ -66,3 +66,11 @@ def test_a_suggested_question_names_a_task_by_a_whole_phrase(action: str, topic:
     from bot.suggestions import _topic
 
     assert _topic(action) == topic
+
+
+@pytest.mark.parametrize(
+    ("scores", "gap"),
+    [([10.0, 2.0, 1.0], 0.8), ([4.0, 4.0], 0.0), ([5.0], 1.0), ([], 0.0), ([0.0, 0.0], 0.0)],
+)
+def test_the_lexical_gap_is_the_best_scores_lead_as_a_share_of_it(scores: list[float], gap: float) -> None:
+    assert _gap(scores) == pytest.approx(gap)

@@ -248,6 +248,10 @@ SUPPORTED = [
     (1, "Trước ngày 30/6/2026 [1]."),
     (4, "Là 120 [1]."),
     (1, "Bộ Tài chính [1]."),
+    # a year against a passage that also writes a day no calendar holds ("ngày 20 hằng tháng")
+    (3, "Đảng ủy Chính phủ gửi báo cáo kết quả trong năm 2026 [1]."),
+    # "Ban hành" (to issue) is a verb, not an agency the passage must name
+    (1, "Ban hành quy chế quản lý quỹ đất công trước ngày 30/6/2026 [1]."),
     # three content words of five in the passage is enough
     (1, "Quản lý quỹ sân bay [1]."),
 ]
@@ -264,6 +268,8 @@ UNSUPPORTED = [
     (1, "Bộ Tư pháp chủ trì hoàn thiện quy chế quản lý quỹ đất công [1].", "agency 'Bộ Tư pháp'"),
     (1, "Bộ Quốc phòng chủ trì hoàn thiện quy chế quản lý quỹ đất công [1].", "agency 'Bộ Quốc phòng'"),
     (1, "Ủy ban Dân tộc hoàn thiện quy chế quản lý quỹ đất công [1].", "agency 'Ủy ban Dân tộc'"),
+    # the issuer named first does not excuse the agency named after it
+    (1, "Bộ Chính trị giao Bộ Tư pháp hoàn thiện quy chế quản lý quỹ đất công [1].", "agency 'Bộ Tư pháp'"),
     # the passage's task given to the agency that only works with others
     (
         2,
@@ -274,6 +280,12 @@ UNSUPPORTED = [
         1,
         "Bộ Nội vụ chủ trì hoàn thiện quy chế quản lý quỹ đất công [1].",
         "agency 'Bộ Nội vụ' only works with",
+    ),
+    # the lead claimed once is a claim, even when the sentence also names the agency as a partner
+    (
+        2,
+        "Bộ Y tế chủ trì rà soát mạng lưới bệnh viện tuyến huyện, các tỉnh ủy phối hợp Bộ Y tế [1].",
+        "agency 'Bộ Y tế' only works with others",
     ),
     # negation the passage does not have
     (1, "Không cần hoàn thiện quy chế quản lý quỹ đất công [1].", "negation 'không cần'"),
@@ -353,6 +365,35 @@ def test_support_comes_from_any_cited_passage_and_not_from_others() -> None:
     )
 
 
+def test_an_agency_leads_when_a_cited_passage_gives_it_the_lead_anywhere() -> None:
+    # the lead in one clause stands, whatever the agency does in a later one
+    led_first = passage(6).model_copy(
+        update={
+            "text": "6. Bộ Tài chính chủ trì rà soát danh mục thuốc; Bộ Y tế chủ trì, phối hợp với Bộ Tài chính "
+            "bố trí kinh phí mua thuốc."
+        }
+    )
+    assert supported("Bộ Tài chính chủ trì rà soát danh mục thuốc [1].", [led_first])
+    # mục 6 gives Bộ Y tế the lead, mục 2 names it only as a partner: cited together, in either order
+    sentence = "Bộ Y tế chủ trì rà soát danh mục thuốc [1][2]."
+    assert support_problems(sentence, [P[6], P[2]]) == []
+    assert support_problems(sentence, [P[2], P[6]]) == []
+    assert "agency 'Bộ Y tế' only works with others (phối hợp) in the passage" in support_problems(
+        "Bộ Y tế chủ trì rà soát danh mục thuốc [1].", [P[2]]
+    )
+
+
+def test_an_agency_the_word_lists_do_not_know_stands_when_the_passage_names_it_whole() -> None:
+    named = passage(5).model_copy(
+        update={"text": "5. Ủy ban Dân tộc hỗ trợ 902 hộ dân tái định cư tại khu vực ven biển."}
+    )
+    assert support_problems("Ủy ban Dân tộc hỗ trợ 902 hộ dân tái định cư ven biển [1].", [named]) == []
+    # mục 5 says "hộ dân", not "Ủy ban Dân tộc"
+    assert "agency 'Ủy ban Dân tộc' is not in the passage" in support_problems(
+        "Ủy ban Dân tộc hỗ trợ 902 hộ dân tái định cư ven biển [1].", [P[5]]
+    )
+
+
 def test_dates_the_passage_writes_without_a_day_or_a_year() -> None:
     yearly = passage(4).model_copy(update={"text": "Tổng số 120 đơn vị phải hoàn thành trong năm 2026."})
     assert supported("Tổng số 120 đơn vị phải hoàn thành trong năm 2026 [1].", [yearly])
@@ -380,6 +421,11 @@ def test_dates_the_passage_writes_without_a_day_or_a_year() -> None:
         (("year", dt.date(2026, 12, 31)), ("day", dt.date(2027, 1, 2)), False),
         (("day", dt.date(2026, 10, 7)), ("day", None), False),
         (("day", None), ("day", None), False),
+        # a date no calendar holds ("ngày 20 hằng tháng") covers nothing and is covered by nothing
+        (("year", dt.date(2026, 12, 31)), ("day", None), False),
+        (("month", dt.date(2026, 12, 31)), ("day", None), False),
+        (("year", None), ("day", dt.date(2026, 1, 2)), False),
+        (("month", None), ("day", dt.date(2026, 1, 2)), False),
     ],
 )
 def test_a_claimed_date_is_covered_by_a_passage_date_within_it(

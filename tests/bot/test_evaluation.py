@@ -229,7 +229,7 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
     import shutil
 
     from bot.settings import BotSettings
-    from bot.store import SQLiteStore
+    from bot.stores import sqlite_stores
     from index.build import build_index
     from index.embedding import HashingEmbedder
     from index.search import SearchQuery, open_index
@@ -243,7 +243,7 @@ def test_conversation_rewrite_carries_the_ket_luan_of_the_history(tmp_path: Path
         [tmp_path / "corpus"], settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None
     )
     service = ChatService(
-        open_index(settings), SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None)
+        open_index(settings), sqlite_stores(":memory:"), BotSettings(llm_base_url=None, redis_url=None)
     )
     rewrite = conversation_rewrite(service)
     query, _ = rewrite(

@@ -10,7 +10,7 @@ import pytest
 from bot.models import Citation
 from bot.service import ChatService
 from bot.settings import BotSettings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.search import open_index
@@ -31,7 +31,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> ChatService:
         [data / "corpus"], settings.index_dir, HashingEmbedder(64), progress=False, log=lambda _: None
     )
     chat = ChatService(
-        open_index(settings), SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None)
+        open_index(settings), sqlite_stores(":memory:"), BotSettings(llm_base_url=None, redis_url=None)
     )
     chat._source_text = read_source  # type: ignore[method-assign]  # the handmade source stands in
     return chat

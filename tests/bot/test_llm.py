@@ -18,7 +18,7 @@ from bot.llm import LLMAnswerer
 from bot.models import ChatResponse
 from bot.service import ChatService, StreamEvent
 from bot.settings import BotSettings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.search import SearchIndex
 from tests.contract import assert_contract
 
@@ -140,7 +140,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 def make_service(index: SearchIndex, fake: FakeOpenAI, timeout: float = 10.0) -> ChatService:
     settings = BotSettings(llm_base_url=fake.base_url, llm_model="fake", llm_timeout=timeout, redis_url=None)
-    return ChatService(index, SQLiteStore(":memory:"), settings, LLMAnswerer(settings))
+    return ChatService(index, sqlite_stores(":memory:"), settings, LLMAnswerer(settings))
 
 
 def assert_valid(response: ChatResponse, index: SearchIndex) -> None:

@@ -30,12 +30,16 @@ LEXICON = Lexicon(
         ("đảng ủy CP phải mần gì theo kl 300", "task"),
         ("trạm y tế xã tui chừng nào phải sáp nhập xong hả chị?", "deadline"),
         ("tom tat kl 301", "summary"),
+        ("trích yếu của kl 301", "summary"),
+        ("kl 301 tên đầy đủ là kết luận về cái gì", "summary"),
         ("kl 300 va 301 khac nhau cho nao", "compare"),
         ("Các kết luận nói gì, tóm tắt giúp", "series"),
         ("những việc nào đã trễ hạn rồi", "window"),
         ("có việc gì sắp tới hạn không anh", "window"),
+        ("vài bữa tới xã phường phải làm xong những việc gì", "window"),
         ("các nhiệm vụ phải xong trong tháng 11/2025", "window"),
         ("ai là người ký kl 300", "signer"),
+        ("mỗi kết luận báo cáo căn cứ là báo cáo nào", "report"),
         ("kế hoạch 12-KH/BCĐ ban hành bữa nào", "reference"),
         ("kết luận số 250 ra đời hồi nào", "reference"),
     ],
@@ -176,3 +180,77 @@ def test_the_end_of_a_reported_period_is_no_task_deadline(message: str) -> None:
 @pytest.mark.parametrize("message", ["kl 300 yc j", "Kết luận 300 yêu cầu gì?"])
 def test_what_a_ket_luan_asks_with_nothing_more_is_its_summary(message: str) -> None:
     assert analyze(message, LEXICON).kind == "summary"
+
+
+@pytest.mark.parametrize(
+    ("message", "content"),
+    [
+        # the syllables of the asking phrases ("nhiệm vụ", "hoàn thành") still count inside the topic's words
+        ("bộ tư pháp có nhiệm vụ gì về dịch vụ công", ("dich", "vu", "cong")),
+        ("phải hoàn thành giải quyết thủ tục hành chính tồn đọng khi nào",
+         ("giai", "quyet", "thu", "tuc", "hanh", "chinh", "ton", "dong")),
+        ("chính quyền cấp xã phải làm gì", ("chinh", "quyen", "cap", "xa")),
+        ("nội dung chủ yếu của kl 300 là gì", ()),
+    ],
+)  # fmt: skip
+def test_content_keeps_topic_words_that_share_syllables_with_asking_words(
+    message: str, content: tuple[str, ...]
+) -> None:
+    assert analyze(message, LEXICON).content == content
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["bộ tư pháp phải ra những văn bản gì theo kl 300", "bộ tư pháp phải ban hành mấy cái hướng dẫn gì vậy"],
+)
+def test_must_do_what_asks_for_an_agencys_tasks(message: str) -> None:
+    assert analyze(message, LEXICON).kind == "task"
+
+
+@pytest.mark.parametrize("message", ["bộ phận một cửa ở xã cần những gì", "bạn bè tôi hỏi bản sao hồ sơ"])
+def test_everyday_compounds_that_begin_like_an_agency_name_none(message: str) -> None:
+    lexicon = Lexicon(
+        AttestedPhrases(["Bộ phận một cửa cấp xã tiếp nhận bản sao hồ sơ.", "Giao Bộ Tư pháp rà soát."]),
+        ket_luan=frozenset({"300-KL/TW"}),
+        referenced=frozenset(),
+        today=lambda: dt.date(2025, 10, 15),
+    )
+    assert analyze(message, lexicon).agencies == ()
+
+
+@pytest.mark.parametrize(
+    ("message", "agencies"),
+    [
+        (
+            "hồ sơ của Bộ Tư pháp gửi lên thì khi nào phải xong",
+            (),
+        ),  # it owns the file, it is not asked to act
+        ("nhiệm vụ của Bộ Tư pháp phải xong khi nào", ("bo tu phap",)),
+        ("việc của Bộ Tư pháp là gì", ("bo tu phap",)),
+    ],
+)
+def test_an_agency_that_owns_what_is_asked_about_is_not_who_acts(
+    message: str, agencies: tuple[str, ...]
+) -> None:
+    assert analyze(message, LEXICON).agencies == agencies
+
+
+def test_an_agency_name_as_people_shorten_it_is_no_unknown_agency() -> None:
+    lexicon = Lexicon(AttestedPhrases(["Ủy ban nhân dân các tỉnh, thành phố khẩn trương ban hành quy định."]),
+                      ket_luan=frozenset({"300-KL/TW"}), referenced=frozenset(), today=lambda: dt.date(2025, 10, 15))  # fmt: skip
+    q = analyze("ủy ban tỉnh phải làm gì theo kl 300", lexicon)
+    assert q.unknown_agencies == () and q.canonical == ("Ủy ban nhân dân cấp tỉnh",)
+
+
+def test_an_agency_name_ends_where_what_it_does_begins() -> None:
+    lexicon = Lexicon(AttestedPhrases(["Đảng ủy Chính phủ chỉ đạo Bộ Y tế sắp xếp trạm y tế."]),
+                      ket_luan=frozenset({"300-KL/TW"}), referenced=frozenset(), today=lambda: dt.date(2025, 10, 15))  # fmt: skip
+    q = analyze("Đảng ủy Chính phủ chỉ đạo Bộ Y tế làm gì theo kl 300", lexicon)
+    assert "dang uy chinh phu" in q.agencies
+    assert not any("chi dao" in a for a in q.agencies)
+
+
+def test_the_words_an_agency_is_written_with_are_no_topic() -> None:
+    q = analyze("còn TU/TP ủy thì sao", LEXICON)
+    assert q.canonical == ("Các tỉnh ủy, thành ủy",)
+    assert q.content == ()

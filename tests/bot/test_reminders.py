@@ -196,19 +196,19 @@ def test_an_expired_lock_or_claim_can_be_taken_again() -> None:
     assert state.get("v") is None
 
 
-def test_the_state_sits_beside_the_conversation_store(tmp_path: Path, redis_server: RedisServer) -> None:
-    from bot.settings import BotSettings
+def test_the_state_sits_on_the_backend_of_the_stores(tmp_path: Path, redis_server: RedisServer) -> None:
     from bot.state import open_state
-    from bot.store import RedisStore, SQLiteStore
+    from bot.stores.redis_backend import RedisBackend
+    from bot.stores.sqlite_backend import SQLiteBackend
 
-    sqlite_store = SQLiteStore(tmp_path / "state" / "ketluan.sqlite3")
-    state = open_state(sqlite_store, BotSettings(redis_url=None))
-    assert isinstance(state, SQLiteState) and state.path == sqlite_store.path
+    local = SQLiteBackend(tmp_path / "state" / "ketluan.sqlite3", [])
+    state = open_state(local)
+    assert isinstance(state, SQLiteState) and state.path == local.path
     state.close()
-    sqlite_store.close()
-    redis_store = RedisStore(redis_server.url, prefix="p:")
-    shared = open_state(redis_store, BotSettings(redis_url=redis_server.url))
+    local.close()
+    redis = RedisBackend(redis_server.url, [], prefix="p:")
+    shared = open_state(redis)
     assert isinstance(shared, RedisState)
     assert shared.claim("k", 60)
-    assert redis_store._redis.exists("p:bot:claim:k")  # the store's own client and key space
-    redis_store.close()
+    assert redis.client.exists("p:bot:claim:k")  # the backend's own client and key space
+    redis.close()

@@ -11,7 +11,7 @@ from bot.citations import MARKER, sentences
 from bot.models import ChatResponse
 from bot.service import ChatService, StreamEvent, validate_message
 from bot.settings import BotSettings
-from bot.store import SQLiteStore
+from bot.stores import sqlite_stores
 from index.errors import BadQuery, NotFound
 from index.evaluation import fact_present
 from index.search import SearchFilters, SearchIndex
@@ -59,7 +59,7 @@ REFUSED = [
 
 @pytest.fixture(scope="module")
 def service(kl_index: SearchIndex) -> ChatService:
-    return ChatService(kl_index, SQLiteStore(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
+    return ChatService(kl_index, sqlite_stores(":memory:"), BotSettings(llm_base_url=None, redis_url=None))
 
 
 def assert_well_formed(response: ChatResponse, index: SearchIndex) -> None:
@@ -181,12 +181,12 @@ def test_follow_up_switches_the_ket_luan(service: ChatService) -> None:
 
 
 def test_history_is_bounded(kl_index: SearchIndex) -> None:
-    store = SQLiteStore(":memory:")
+    store = sqlite_stores(":memory:")
     service = ChatService(kl_index, store, BotSettings(history_turns=2))
     cid = service.new_conversation()
     for q in ("Ai ký Kết luận 221?", "Kết luận 183 ban hành ngày nào?", "Kết luận mới nhất là kết luận nào?"):
         assert service.answer(q, cid).conversation_id == cid
-    assert [t.question for t in store.history(cid)] == [
+    assert [t.question for t in store.conversations.history(cid)] == [
         "Kết luận 183 ban hành ngày nào?",
         "Kết luận mới nhất là kết luận nào?",
     ]
@@ -216,7 +216,7 @@ def test_bad_messages_are_rejected(message: str, error: str) -> None:
 def test_feedback_needs_a_known_message(service: ChatService) -> None:
     response = service.answer("Ai ký Kết luận 221?")
     service.feedback(response.conversation_id, response.message_id, "up", "đúng")
-    assert service.store.feedback(1)[0]["message_id"] == response.message_id
+    assert service.stores.feedback.recent(1)[0]["message_id"] == response.message_id
     with pytest.raises(NotFound):
         service.feedback(response.conversation_id, "nope", "down", None)
     with pytest.raises(NotFound):
@@ -226,7 +226,7 @@ def test_feedback_needs_a_known_message(service: ChatService) -> None:
 def test_reset_forgets_the_topic(service: ChatService) -> None:
     first = service.answer("Kết luận 183 giao Bộ Nội vụ việc gì?")
     service.reset(first.conversation_id)
-    assert service.store.history(first.conversation_id) == []
+    assert service.stores.conversations.history(first.conversation_id) == []
 
 
 def test_extractive_stream_joins_to_the_answer(service: ChatService) -> None:
@@ -253,10 +253,11 @@ def test_greeting_is_not_an_answer(service: ChatService) -> None:
 
 
 def test_sqlite_store_file_lives_under_the_data_dir(tmp_path: Path) -> None:
-    from bot.store import open_store
+    from bot.stores import open_stores
+    from bot.stores.sqlite_backend import SQLiteBackend
 
-    store = open_store(BotSettings(redis_url=None), tmp_path)
-    assert isinstance(store, SQLiteStore) and (tmp_path / "state" / "ketluan.sqlite3").is_file()
+    store = open_stores(BotSettings(redis_url=None), tmp_path)
+    assert isinstance(store.backend, SQLiteBackend) and (tmp_path / "state" / "ketluan.sqlite3").is_file()
     store.close()
 
 

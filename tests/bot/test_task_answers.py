@@ -12,8 +12,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.catalog import catalogue
-from bot.extractive import ExtractiveAnswerer
+from bot.catalog import catalogue, task_passage, task_passages
+from bot.extractive import ExtractiveAnswerer, _parts
+from bot.followup import resolve
+from bot.models import Turn
 from bot.overview import Overview
 from bot.question import Lexicon, analyze
 from bot.tasks_answers import TaskAnswers, folded_words
@@ -183,6 +185,221 @@ def test_an_agency_compared_across_two_ket_luan_shows_its_role_and_partners(
     assert any(
         "phối hợp, cùng Các bộ, ngành" in line and "15/10/2025" in line for line in lines
     )  # 195: it helps
+
+
+def test_agencies_named_in_other_words_still_own_the_deadline(kl_index: SearchIndex) -> None:
+    # the question says "bộ, ngành và các địa phương", the text "các bộ, ngành, địa phương phải …"
+    answerer = ExtractiveAnswerer(kl_index)
+    message = "Bộ, ngành và các địa phương phải giải quyết dứt điểm hồ sơ thủ tục hành chính tồn đọng trước ngày nào vậy?"
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert "15/10/2025" in draft.answer.splitlines()[0]
+
+
+def test_a_ket_luan_number_outside_the_corpus_is_refused_by_its_number(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("Kết luận 160 ngày ban hành là bao giờ"))
+    assert not draft.answered
+    assert "160-KL/TW" in draft.answer
+
+
+def test_an_agencys_task_about_the_topic_asked_comes_first_and_whole(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    message = "Theo kết luận 179, Đảng ủy Chính phủ phải chỉ đạo những gì liên quan đến dịch vụ công?"
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    items = [line for line in draft.answer.splitlines() if line.startswith("- ")]
+    assert "dịch vụ công" in items[0] and "Cổng Dịch vụ công quốc gia" in items[0]
+
+
+def test_the_report_a_ket_luan_answers_comes_with_its_date_and_issuer(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(
+        answerer.analyze("Kết luận 183 được ban hành dựa trên báo cáo nào của cơ quan nào?")
+    )
+    assert draft.answered
+    assert "Báo cáo số 428-BC/BTCTW, ngày 31/7/2025 của Ban Tổ chức Trung ương" in draft.answer
+
+
+def test_an_agency_asked_by_the_short_name_of_its_standing_body_gets_that_bodys_tasks(
+    kl_index: SearchIndex,
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("Ban Chỉ đạo Nghị quyết 57 có những nhiệm vụ gì theo kl 195"))
+    assert draft.answered
+    assert draft.answer.startswith("Thường trực Ban Chỉ đạo Nghị quyết 57")
+    assert "bí mật nhà nước" in draft.answer
+
+
+def test_a_topic_through_the_series_quotes_each_ket_luan_on_it_newest_first(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("các kết luận đã nói những gì về chuyển đổi số?"))
+    assert draft.answered
+    items = [line for line in draft.answer.splitlines() if line.startswith("- ")]
+    numbers = [re.search(r"Kết luận (\d+)-KL/TW", line).group(1) for line in items]  # type: ignore[union-attr]
+    assert len(numbers) >= 2 and numbers == sorted(numbers, key=int, reverse=True)
+    assert all("chuyển đổi số" in line for line in items)
+
+
+def test_the_series_subject_alone_asks_what_each_ket_luan_is_about(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(
+        answerer.analyze("mấy kết luận về chính quyền địa phương 2 cấp, mỗi cái nói chuyện gì")
+    )
+    assert draft.answered
+    assert all(f"Kết luận {n}-KL/TW" in draft.answer for n in (179, 183, 195, 221))
+
+
+def test_a_comparison_of_two_clauses_quotes_each_ket_luans_own(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    message = (
+        "Hạn sắp xếp trường học, trạm y tế cấp xã trong Kết luận 221 khác gì với hạn xử lý hồ sơ thủ tục "
+        "hành chính tồn đọng trong Kết luận 195?"
+    )
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert "31/12/2025" in draft.answer and "15-10-2025" in draft.answer
+    assert {c.ket_luan for c in draft.sources} == {"221-KL/TW", "195-KL/TW"}
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("so sánh hạn A trong KL 195 với hạn B trong KL 221",
+         {"195-KL/TW": "so sánh hạn A trong", "221-KL/TW": "với hạn B trong"}),
+        ("so sánh KL 195 về việc A với KL 221 về việc B",
+         {"195-KL/TW": "về việc A với", "221-KL/TW": "về việc B"}),
+        ("KL 195 và KL 221 khác nhau thế nào", {}),  # no words of their own
+    ],
+)  # fmt: skip
+def test_the_words_of_a_comparison_that_go_with_each_number(text: str, parts: dict[str, str]) -> None:
+    assert _parts(text, ["195-KL/TW", "221-KL/TW"]) == parts
+
+
+def _quoted(kl_index: SearchIndex, needle: str) -> Turn:
+    """A previous turn whose answer quoted the passage holding `needle`."""
+    passage = next(p for p in kl_index.passages if needle in p.text)
+    return Turn(message_id="1", question="…", answer=f"“{needle}” [1]", answered=True,
+                passage_ids=[passage.passage_id])  # fmt: skip
+
+
+def test_a_follow_up_on_a_document_named_in_the_quoted_passage(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    history = [_quoted(kl_index, "Kết luận số 192-KL/TW")]
+    question = resolve("Kết luận được nhắc đến trong đoạn trên ban hành ngày nào?", history, answerer.analyze)
+    draft = answerer.answer(question)
+    assert draft.answered
+    assert "192-KL/TW" in draft.answer and "19/9/2025" in draft.answer
+    assert "56-KH/BCĐ" not in draft.answer  # a Kết luận was asked for, not the plan the same passage names
+
+
+def test_a_follow_up_deadline_of_the_quoted_passage(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    history = [_quoted(kl_index, "hồ sơ thủ tục hành chính tồn đọng")]
+    draft = answerer.answer(resolve("vậy hạn chót là bữa nào?", history, answerer.analyze))
+    assert draft.answered
+    assert "15/10/2025" in draft.answer.splitlines()[0]
+
+
+def test_a_summary_has_a_line_for_every_muc_and_shows_the_monthly_report(kl_index: SearchIndex) -> None:
+    draft = Overview(kl_index, catalogue(kl_index)).summary("183-KL/TW")
+    lines = draft.answer.splitlines()
+    assert [n for n in range(1, 10) if any(line.startswith(f"- Mục {n}:") for line in lines)] == list(
+        range(1, 10)
+    )
+    assert any("25 hằng tháng" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "message", ["thời hạn của kl 221 và kl 195 khác gì nhau", "so sánh hạn kl 195 với kl 221"]
+)
+def test_comparing_the_deadlines_of_two_ket_luan_lists_each_ones_deadlines(
+    kl_index: SearchIndex, message: str
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert (
+        "Các hạn trong Kết luận 195-KL/TW" in draft.answer
+        and "Các hạn trong Kết luận 221-KL/TW" in draft.answer
+    )
+    assert "15/10/2025" in draft.answer and "31/12/2025" in draft.answer
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "183 có nhắc quy định nào ra ngày 2/1/2020 không, số hiệu là gì",
+        "quyết định ngày 2/1/2020 trong kl 183 là số mấy",
+    ],
+)
+def test_a_document_named_by_its_kind_and_day_is_found_among_those_cited(
+    kl_index: SearchIndex, message: str
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered
+    assert "214-QĐ/TW" in draft.answer.splitlines()[0]
+
+
+def test_the_ban_chi_dao_of_a_cited_plan_is_asked_of_the_plan(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(
+        answerer.analyze("Kế hoạch 02-KH/BCĐTW mà kl 183 nhắc là của Ban Chỉ đạo nào, ra ngày nào?")
+    )
+    assert draft.answered
+    assert "19/6/2025" in draft.answer.splitlines()[0] and "chuyển đổi số" in draft.answer.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("message", "listed"),
+    [("sau kết luận 183 còn những kết luận nào, mỗi cái nói gì", {"195", "221"}),
+     ("trước kl 195 đã có mấy kết luận, từng cái về gì", {"179", "183"})],
+)  # fmt: skip
+def test_the_series_after_or_before_one_ket_luan(
+    kl_index: SearchIndex, message: str, listed: set[str]
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze(message))
+    items = [line for line in draft.answer.splitlines() if line.startswith("- ")]
+    assert {re.search(r"Kết luận (\d+)-KL/TW", line).group(1) for line in items} == listed  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Đại hội XIV của Đảng khai mạc vào hôm nào vậy", "đại hội đảng toàn quốc lần 14 khai mạc khi nào"],
+)
+def test_the_date_of_an_event_the_texts_name_but_do_not_date_is_refused(
+    kl_index: SearchIndex, message: str
+) -> None:
+    # the passages name the Đại hội and give deadlines of other things: none of them is its date
+    answerer = ExtractiveAnswerer(kl_index)
+    assert not answerer.answer(answerer.analyze(message)).answered
+
+
+def test_a_task_told_by_two_reports_cites_the_one_that_states_its_deadline(kl_index: SearchIndex) -> None:
+    # 179-KL/TW is told by two press reports; only the short one gives "trước ngày 30/7/2025" for this task
+    d = next(d for d in kl_index.tasks.directives if d.deadline_text and d.also_in
+             and d.deadline_text not in kl_index.passage(d.passage_id).text)  # fmt: skip
+    passages = task_passages(kl_index, d)
+    assert passages[0].passage_id == d.passage_id  # the action is quoted from there
+    assert d.deadline_text in passages[-1].text  # and the deadline from here
+    assert task_passage(kl_index, d) == passages[-1]
+
+
+def test_an_agency_with_few_tasks_has_each_quoted_whole(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("kết luận 179 giao Đảng ủy Chính phủ những việc gì"))
+    assert draft.answered
+    tasks = [
+        d
+        for d in kl_index.tasks.directives
+        if d.ket_luan == "179-KL/TW" and "Đảng ủy Chính phủ" in d.agencies
+    ]
+    assert 2 <= len(tasks) <= 4
+    for d in tasks:
+        if len(d.action.split()) <= 90:
+            assert d.action.rstrip(".") in draft.answer
 
 
 @pytest.mark.parametrize(

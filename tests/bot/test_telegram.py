@@ -35,7 +35,7 @@ from tests.bot.channel_fakes import (
     TG_TOKEN,
     FakePlatform,
     FakeService,
-    FakeStore,
+    FakeStores,
     citation,
     directive,
     long_answer,
@@ -250,13 +250,13 @@ def test_a_retry_after_too_long_gives_up_at_once() -> None:
 def make_bot(
     platform: FakePlatform,
     service: FakeService,
-    store: FakeStore | None = None,
+    store: FakeStores | None = None,
     *,
     state: SQLiteState | None = None,
     public_url: str = PUBLIC_URL,
 ) -> TelegramBot:
     client = TelegramClient(platform.client(), TG_TOKEN, "https://tg.test", backoff_base=0.001)
-    conversations = Conversations(lambda: service, store or FakeStore(), "telegram", key="k")
+    conversations = Conversations(lambda: service, store or FakeStores(), "telegram", key="k")
     state = state or SQLiteState(":memory:")
     return TelegramBot(client, conversations, public_url, typing_interval=0.01, state=state,
                        follows=Follows(state, 3))  # fmt: skip
@@ -267,7 +267,7 @@ def sent(platform: FakePlatform) -> list[dict[str, Any]]:
 
 
 def test_private_question_shows_typing_then_answers_in_the_chat_conversation() -> None:
-    platform, service, store = FakePlatform(), FakeService(delay=0.05), FakeStore()
+    platform, service, store = FakePlatform(), FakeService(delay=0.05), FakeStores()
     bot = make_bot(platform, service, store)
     asyncio.run(bot.handle_update(tg_update("Trạm y tế?", update_id=1)))
     asyncio.run(bot.handle_update(tg_update("Còn trường học?", update_id=2)))
@@ -276,7 +276,7 @@ def test_private_question_shows_typing_then_answers_in_the_chat_conversation() -
     assert "getMe" not in methods
     [(q1, c1), (q2, c2)] = service.calls
     assert (q1, q2) == ("Trạm y tế?", "Còn trường học?")
-    assert c1 == c2 and c1 is not None and c1 in store.created
+    assert c1 == c2 and c1 is not None and c1 in store.conversations.created
     first = sent(platform)[0]
     assert first["chat_id"] == 42 and first["parse_mode"] == "HTML" and "reply_parameters" not in first
 

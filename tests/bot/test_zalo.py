@@ -40,7 +40,7 @@ from tests.bot.channel_fakes import (
     ZALO_APP_SECRET,
     FakePlatform,
     FakeService,
-    FakeStore,
+    FakeStores,
     directive,
     long_answer,
     zalo_chatnow,
@@ -242,7 +242,7 @@ def test_rate_limit_in_a_200_body_backs_off_and_retries_a_bounded_number_of_time
 
 def test_other_errors_are_not_retried_and_say_what_zalo_said(caplog: pytest.LogCaptureFixture) -> None:
     platform = FakePlatform()
-    conversations = Conversations(lambda: FakeService(), FakeStore(), "zalo", key=SECRET)
+    conversations = Conversations(lambda: FakeService(), FakeStores(), "zalo", key=SECRET)
     bot = ZaloBot(zalo_client(platform), conversations, PUBLIC_URL)
     platform.zalo_failures.append({"error": -201, "message": "Parameters are invalid"})
     with caplog.at_level(logging.ERROR, logger="bot.zalo"):
@@ -342,7 +342,7 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(shared_stat
 # --- the bot ---------------------------------------------------------------------------------------
 def zalo_bot(platform: FakePlatform, service: FakeService, state: BotState | None = None) -> ZaloBot:
     state = state or SQLiteState(":memory:")
-    conversations = Conversations(lambda: service, FakeStore(), "zalo", key=SECRET)
+    conversations = Conversations(lambda: service, FakeStores(), "zalo", key=SECRET)
     return ZaloBot(zalo_client(platform, state), conversations, PUBLIC_URL, follows=Follows(state, 3))
 
 

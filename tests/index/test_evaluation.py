@@ -132,16 +132,19 @@ def test_history_of_another_type_is_refused() -> None:
 
 
 def test_split_files(tmp_path: Path) -> None:
-    for name in ("dev", "dev2", "old"):
+    for name in ("dev", "dev2", "dev3", "test3", "old"):
         (tmp_path / SPLITS[name]).write_text("", "utf-8")
     assert split_files("dev", tmp_path) == {
         "dev": tmp_path / "questions.dev.jsonl",
         "dev2": tmp_path / "questions.dev2.jsonl",
+        "dev3": tmp_path / "questions.dev3.jsonl",
     }
-    assert split_files("test", tmp_path) == {}
+    assert split_files("test", tmp_path) == {"test3": tmp_path / "questions.test3.jsonl"}
     assert split_files("all", tmp_path) == {
         "dev": tmp_path / "questions.dev.jsonl",
         "dev2": tmp_path / "questions.dev2.jsonl",
+        "dev3": tmp_path / "questions.dev3.jsonl",
+        "test3": tmp_path / "questions.test3.jsonl",
         "old": tmp_path / "questions.jsonl",
     }
     with pytest.raises(ValueError, match="unknown split 'train'"):

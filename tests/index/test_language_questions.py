@@ -40,6 +40,32 @@ def test_everyday_words_keep_the_users_words_and_add_the_documents() -> None:
     assert "hồ sơ" in norm.search_text
 
 
+@pytest.mark.parametrize(
+    ("typed", "added"),
+    [
+        ("trên dặn làm gì", ("yêu cầu",)),  # "dặn" as typed
+        ("tren dan lam gi", ("yêu cầu",)),  # typed without diacritics: it may be "dặn"
+        ("đang chờ hướng dẫn", ()),  # "dẫn" typed with its diacritics is not "dặn"
+    ],
+)
+def test_a_word_typed_with_diacritics_matches_only_itself(typed: str, added: tuple[str, ...]) -> None:
+    assert normalize_question(typed).added == added
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("cô là hiệu trưởng, đang công tác ở xã miền núi, trường cô bao giờ phải sắp xếp?",
+         "trường cô bao giờ phải sắp xếp?"),
+        ("tôi ở huyện cũ, muốn hỏi hạn chót nộp báo cáo", "hạn chót nộp báo cáo"),
+        ("em là ai vậy", "em là ai vậy"),  # a question, no introduction
+        ("Bộ Nội vụ là cơ quan nào, phải làm gì", "Bộ Nội vụ là cơ quan nào, phải làm gì"),  # no speaker
+    ],
+)  # fmt: skip
+def test_who_asks_is_set_aside_from_what_is_asked(typed: str, read: str) -> None:
+    assert normalize_question(typed).text == read
+
+
 def test_misused_words_are_replaced() -> None:
     assert normalize_question("khi nào sáp nhập xong").text == "khi nào sắp xếp xong"
 

@@ -360,3 +360,17 @@ def test_an_interrupted_job_reads_as_failed(library: Library) -> None:
     job = library.submit_add(library.accept(OFFICIAL_221.read_bytes(), "kl221.txt"), "key:1")
     library._save(job.model_copy(update={"state": "running", "pid": 2**22 + 12345}))
     assert library.job(job.job_id).state == "failed"
+
+
+def test_the_document_list_says_where_each_text_came_from(library: Library, web: str) -> None:
+    library.settings = library.settings.model_copy(update={"fetch_allow": web})
+    fetched = library.submit_add(library.accept_url(f"http://{web}/article"), "key:1")
+    uploaded = library.submit_add(library.accept(OFFICIAL_221.read_bytes(), "kl221.txt"), "key:1")
+    for job in (fetched, uploaded):
+        assert library.run(job.job_id).state == "done"
+    listed = {d["document_id"]: d for d in library.documents(_indexed(library))}  # type: ignore[arg-type]
+    assert listed[fetched.document_id]["origin"] == "url"
+    assert listed[fetched.document_id]["source_url"] == f"http://{web}/article"
+    assert listed[uploaded.document_id]["origin"] == "upload"
+    shipped = set(listed) - {fetched.document_id, uploaded.document_id}
+    assert len(shipped) == 2 and {listed[d]["origin"] for d in shipped} == {"shipped"}

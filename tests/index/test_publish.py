@@ -18,7 +18,7 @@ from index.build import build_index
 from index.embedding import HashingEmbedder
 from index.errors import UpstreamError
 from index.layout import BUILDS, CURRENT, DamagedBuild, build_version, current_build
-from index.publish import LATEST, Puller, publish, pull
+from index.publish import LATEST, Puller, publish, pull, pulled_source
 from index.search import open_index
 from index.settings import IndexSettings
 
@@ -87,6 +87,19 @@ def test_a_new_build_replaces_the_served_one(published: tuple[IndexSettings, Pat
     assert first is not None and second.version != first.version
     assert pull(str(shared), replica) == second
     assert _served(replica) == second.version and _no_partials(replica)
+
+
+def test_a_pulled_build_remembers_its_source_until_a_build_is_made_here(
+    published: tuple[IndexSettings, Path, Path],
+) -> None:
+    _, shared, replica = published
+    assert pulled_source(replica) is None  # nothing pulled yet
+    pull(str(shared), replica)
+    assert pulled_source(replica) == str(shared)
+    here = IndexSettings(data_dir=replica.parent, embedding_model="hashing-64")
+    (here.data_dir / "corpus").mkdir()
+    _build(here, CORPUS[3])  # the host turned into a build host: its own build is its own
+    assert pulled_source(replica) is None
 
 
 def _damage(shared: Path, name: str, how: str) -> None:
