@@ -244,17 +244,20 @@ def _published(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str
 
 
 def _chat_service(settings: Settings, questions: Any = None) -> ServiceFactory:
-    from bot.answer_cache import RedisAnswerCache
+    from bot.answer_cache import AnswerCache, RedisAnswerCache, SQLiteAnswerCache, host_cache_path
     from bot.service import ChatService
 
     bot = settings.bot
-    # with Redis, one answer cache shared by every replica and kept across index builds (its keys name the
-    # build); without, each build's service has its own in memory, dropped with the build
-    shared = (
-        RedisAnswerCache(bot.redis_url, size=bot.answer_cache_size, ttl_seconds=int(bot.answer_cache_seconds))
-        if bot.redis_url and bot.answer_cache_size > 0
-        else None
-    )
+    # one answer cache for every build (its keys name the build): with Redis shared by every replica, else
+    # by the workers of this host through a file beside the state store
+    shared: AnswerCache | None = None
+    if bot.answer_cache_size > 0 and bot.redis_url:
+        shared = RedisAnswerCache(
+            bot.redis_url, size=bot.answer_cache_size, ttl_seconds=int(bot.answer_cache_seconds)
+        )
+    elif bot.answer_cache_size > 0:
+        shared = SQLiteAnswerCache(host_cache_path(settings.index.data_dir),
+                                   size=bot.answer_cache_size, ttl_seconds=bot.answer_cache_seconds)  # fmt: skip
 
     def make(index: SearchIndex, stores: Stores, llm: Any) -> Any:
         return ChatService(index, stores, bot, llm=llm, cache=shared, questions=questions)

@@ -118,6 +118,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # build a missing or stale index once, here, before any worker loads it; a host with an index
         # source serves the published bundle it pulls (api/app.py), never a build of its own
         _ensure_index(settings)
+    from bot.answer_cache import forget_host_cache
+
+    forget_host_cache(settings.index.data_dir)  # the workers' shared answers start with this server
     api = settings.api
     limits = HttpLimits(max_header_bytes=api.max_header_bytes, max_headers=api.max_headers,
                         header_timeout=api.header_timeout)  # fmt: skip

@@ -56,25 +56,21 @@ ops = APIRouter(tags=["operations"])
         **error_responses(400, 404, 413, 422),
     },
 )
-async def chat(
-    body: ChatRequest,
-    request: Request,
-    service: ServiceDep,
-    metrics: MetricsDep,
-    llm: LLMEnabledDep,
-    reply: Response,
-) -> Any:
+async def chat(body: ChatRequest, request: Request, service: ServiceDep, reply: Response) -> Any:
     """Answers in Vietnamese from the Kết luận, every claim marked `[n]` with the cited passage in
     `citations`. `answered` is false (and `citations` empty) when the documents do not support an answer.
     Send back the returned `conversation_id` to ask a follow-up question. The `X-Index-Version` header
     names the index build the answer came from."""
     _version_header(reply, service)
     _asker(request)
-    if llm:
+    # the metrics and the LLM switch straight from app.state: FastAPI resolves every dependency on every
+    # request, and this is the route that takes the traffic
+    state = request.app.state
+    if getattr(state, "llm", None) is not None:
         response = await service.answer_async(body.message, body.conversation_id, body.filters)
     else:  # extractive answers are CPU work: in the threadpool, never on the event loop
         response = await run_in_threadpool(service.answer, body.message, body.conversation_id, body.filters)
-    metrics.observe_answer(response.mode, response.answered)
+    state.metrics.observe_answer(response.mode, response.answered)
     return response
 
 

@@ -1,22 +1,27 @@
 """A question as the service read it (after follow-up resolution) + filters, day and index version → the
 answer given before, so a question asked again costs a lookup: bounded in memory, shared through Redis
-when it is configured (a Redis outage is a miss, never an error)."""
+when it is configured (a Redis outage is a miss, never an error), else shared by the workers of one host
+through a SQLite file (a file that fails is a miss too)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, replace
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 from bot.models import ChatResponse, Turn
 from bot.question import Question
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class AnswerCache(Protocol):
@@ -31,11 +36,15 @@ def answer_key(
     filters: Any,
     day: str,
     history: Sequence[Turn] = (),
+    answerer: str = "extractive",
 ) -> str:
     """The resolved question already holds what a follow-up took from the conversation (Kết luận, agency,
     topic), so equal keys mean equal extractive answers; the typed form is left out (its normalised form is
-    in). `history` is for answers that read the whole conversation (the LLM's)."""
+    in). `history` is for answers that read the whole conversation (the LLM's); `answerer` names who writes
+    the answers ("extractive", or the LLM endpoint and model), so a service never gives another's answers
+    from a cache they share (Redis, or the workers' file across a restart with other settings)."""
     parts = [
+        answerer,
         version,
         day,
         repr(sorted(asdict(replace(question, original="")).items())),
@@ -45,30 +54,34 @@ def answer_key(
     return hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()
 
 
-class MemoryAnswerCache:
-    """The `size` most recently used answers of this process."""
+class Recent(Generic[K, V]):
+    """The `size` most recently used values of this process, shared by its threads."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[str, ChatResponse] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> ChatResponse | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: str, response: ChatResponse) -> None:
+    def put(self, key: K, value: V) -> None:
         with self._lock:
-            self._items[key] = response
+            self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class MemoryAnswerCache(Recent[str, ChatResponse]):
+    """The `size` most recently used answers of this process."""
 
 
 class RedisAnswerCache:
@@ -132,3 +145,133 @@ class RedisAnswerCache:
 
     def close(self) -> None:
         self._redis.close()
+
+
+def host_cache_path(data_dir: Path | str) -> Path:
+    """Where the workers of one host share their cached answers (without Redis)."""
+    return Path(data_dir) / "state" / "answers.sqlite3"
+
+
+def forget_host_cache(data_dir: Path | str) -> None:
+    """Start the host's shared answers afresh: `ketluan serve` does, before its workers start, so a new
+    release of the code never gives the answers of the one before (its memory caches did not either)."""
+    path = host_cache_path(data_dir)
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        except OSError as exc:  # a read-only data dir: the cache will be a miss there anyway
+            log.warning("answer cache: %s%s not removed (%s)", path, suffix, exc)
+
+
+class SQLiteAnswerCache:
+    """Answers shared by the worker processes of one host, each kept `ttl_seconds`, at most about `size`
+    of them, with this process's most recent ones in front: without it each worker drafts every new
+    question once for itself. Any SQLite error is a miss (or a put not shared) and is logged at most once a
+    minute; the file is only a cache, so it is neither synced to disk nor kept when it is not a database."""
+
+    _PRUNE_EVERY = 256  # puts between two prunes of expired and surplus rows
+
+    def __init__(self, path: Path | str, *, size: int, ttl_seconds: float, busy_seconds: float = 0.2) -> None:
+        self.local = MemoryAnswerCache(size)
+        self.size = size
+        self.ttl_seconds = max(float(ttl_seconds), 1.0)
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._puts = 0
+        self._logged = 0.0
+        self._db: sqlite3.Connection | None = None
+        for attempt in (1, 2):
+            try:
+                if self.path != ":memory:":
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                self._db = self._open(busy_seconds)
+                return
+            except sqlite3.DatabaseError as exc:
+                if attempt == 1 and self.path != ":memory:" and Path(self.path).is_file():
+                    log.warning("answer cache: %s is no database (%s); starting it afresh", self.path, exc)
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(self.path + suffix).unlink(missing_ok=True)
+                    continue
+                self._failed("open", exc)
+            except (sqlite3.Error, OSError, ValueError) as exc:  # ValueError: a path SQLite cannot take
+                self._failed("open", exc)
+            return
+
+    def _open(self, busy_seconds: float) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=busy_seconds)
+        try:
+            if self.path != ":memory:":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, at REAL NOT NULL, body TEXT NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS answers_at ON answers (at)")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def get(self, key: str) -> ChatResponse | None:
+        found = self.local.get(key)
+        if found is not None or self._db is None:
+            return found
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT body FROM answers WHERE key = ? AND at > ?", (key, time.time() - self.ttl_seconds)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            self._failed("get", exc)
+            return None
+        if row is None:
+            return None
+        try:
+            found = ChatResponse.model_validate_json(row[0])
+        except ValueError:
+            return None
+        self.local.put(key, found)
+        return found
+
+    def put(self, key: str, response: ChatResponse) -> None:
+        self.local.put(key, response)
+        if self._db is None:
+            return
+        body = response.model_dump_json()
+        try:
+            with self._lock:
+                self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)", (key, time.time(), body))
+                self._puts += 1
+                if self._puts % self._PRUNE_EVERY == 0:
+                    self._prune(self._db)
+        except sqlite3.Error as exc:
+            self._failed("put", exc)
+
+    def _prune(self, db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM answers WHERE at <= ?", (time.time() - self.ttl_seconds,))
+        db.execute(
+            "DELETE FROM answers WHERE key IN (SELECT key FROM answers ORDER BY at DESC LIMIT -1 OFFSET ?)",
+            (self.size,),
+        )
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        if time.monotonic() - self._logged >= 60.0:
+            self._logged = time.monotonic()
+            log.warning("answer cache: sqlite %s failed (%s: %s); this worker's own answers only", what,
+                        exc.__class__.__name__, exc)  # fmt: skip
+
+    def __len__(self) -> int:
+        """Answers in the shared file (0 when it cannot be read)."""
+        if self._db is None:
+            return 0
+        try:
+            with self._lock:
+                return int(self._db.execute("SELECT count(*) FROM answers").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
+    def close(self) -> None:
+        if self._db is not None:
+            with self._lock:
+                self._db.close()
+            self._db = None

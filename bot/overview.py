@@ -5,6 +5,7 @@ moved). Every line cites the passage it comes from."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 
@@ -196,5 +197,11 @@ def _short_label(label: str) -> str:
 
 
 def _overlap(a: str, b: str) -> float:
-    wa, wb = set(words(fold(a))), set(words(fold(b)))
+    wa, wb = _word_set(a), _word_set(b)
     return len(wa & wb) / len(wa | wb) if wa and wb else 0.0
+
+
+@functools.lru_cache(maxsize=16384)
+def _word_set(text: str) -> frozenset[str]:
+    """Folded words of a task's action, kept: comparing two Kết luận compares every pair of their tasks."""
+    return frozenset(words(fold(text)))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.analytics import QuestionLog, QuestionRecord, current_asker
-from bot.answer_cache import AnswerCache, MemoryAnswerCache, answer_key
+from bot.answer_cache import AnswerCache, MemoryAnswerCache, Recent, answer_key
 from bot.citations import CitedAnswerBuilder, gate, renumber
 from bot.extractive import Draft, ExtractiveAnswerer
 from bot.followup import resolve
@@ -101,7 +101,8 @@ class ChatService:
         questions: QuestionLog | None = None,
     ) -> None:
         """`cache`: answers to questions asked again (default: this service's own memory cache of
-        `settings.answer_cache_size` answers, none when that is 0)."""
+        `settings.answer_cache_size` answers, none when that is 0). Readings of messages seen before are
+        kept as many (none when that is 0): a question asked again is looked up without being read again."""
         self.index = index
         self.stores = stores  # conversations and feedback are kept there
         self.settings = settings
@@ -109,6 +110,10 @@ class ChatService:
         if cache is None and settings.answer_cache_size > 0:
             cache = MemoryAnswerCache(settings.answer_cache_size)
         self.cache = cache
+        self._answerer = "extractive" if llm is None else f"llm {settings.llm_base_url} {settings.llm_model}"
+        self._readings: Recent[tuple[str, dt.date], Question] | None = (
+            Recent(settings.answer_cache_size) if settings.answer_cache_size > 0 else None
+        )
         self.questions = questions  # the operator's question log (bot/analytics.py); None = not recorded
         self.extractive = ExtractiveAnswerer(index)
         self._sources: dict[str, str] = {}
@@ -142,15 +147,28 @@ class ChatService:
         if self.questions is not None:
             self._log("feedback", self.questions.feedback, message_id, rating, comment)
 
-    def _conversation(self, conversation_id: str | None) -> str:
-        # clients never pick ids: an unknown id starts a fresh conversation
+    def _conversation(self, conversation_id: str | None) -> tuple[str, bool]:
+        """(the id, whether it is new). Clients never pick ids: an unknown id starts a fresh conversation,
+        stored with its first turn (`append` creates it), as nobody knows its id before that."""
         if (
             conversation_id
             and len(conversation_id) <= 200
             and self.stores.conversations.exists(conversation_id)
         ):
-            return conversation_id
-        return self.new_conversation()
+            return conversation_id, False
+        return secrets.token_urlsafe(18), True
+
+    def _analyze(self, message: str, today: dt.date | None) -> Question:
+        """The reading of a message (normalised text) on a day, read once and kept while it is recent: the
+        reader is a pure function of the text, the day and this service's index."""
+        if self._readings is None:
+            return self.extractive.analyze(message, today)
+        key = (message, today or self.extractive.reader.lexicon.today())
+        question = self._readings.get(key)
+        if question is None:
+            question = self.extractive.analyze(message, today)
+            self._readings.put(key, question)
+        return question
 
     # --- answering -----------------------------------------------------------------------------------
     def prepare(
@@ -172,15 +190,15 @@ class ChatService:
     ) -> _Read:
         started = time.perf_counter()
         text = validate_message(message)
-        cid = self._conversation(conversation_id)
-        history = self.stores.conversations.history(cid)
+        cid, new = self._conversation(conversation_id)
+        history = [] if new else self.stores.conversations.history(cid)
         recent = history[-self.settings.history_turns :] if self.settings.history_turns else []
-        question = resolve(text, recent, lambda m: self.extractive.analyze(m, today))
+        question = resolve(text, recent, lambda m: self._analyze(m, today))
         key = hit = None
         if self.cache is not None:
             # an LLM answer reads the whole conversation; an extractive one only the resolved question
             key = answer_key(self.index.version, question, filters, (today or vn_today()).isoformat(),
-                             recent if self.llm is not None else ())  # fmt: skip
+                             recent if self.llm is not None else (), self._answerer)  # fmt: skip
             hit = self.cache.get(key) if cached else None
         return _Read(cid, text, question, history, started, key, hit)
 

@@ -22,10 +22,14 @@ class BotSettings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="shared conversation store; unset = local SQLite")
     answer_cache_size: int = Field(
-        default=4096, ge=0, description="answers kept per process for questions asked again; 0 = no cache"
+        default=4096,
+        ge=0,
+        description="answers (and readings of questions) kept per process for questions asked again; 0 = none",
     )
     answer_cache_seconds: float = Field(
-        default=3600.0, gt=0, description="how long Redis keeps a cached answer (shared by every replica)"
+        default=3600.0,
+        gt=0,
+        description="how long a shared cached answer is kept (Redis: every replica; else the workers of a host)",
     )
     public_url: str = Field(default="http://127.0.0.1:8000", description="absolute base for citation links")
     state_retention_days: float = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -43,6 +44,20 @@ def normalize(text: str) -> str:
 
 def fold(text: str) -> str:
     """Lower case without diacritics: "Ủy ban" → "uy ban". Same length per character as NFC text."""
+    # words and short phrases come back again and again (every question is read word by word against the
+    # phrase tables): those are kept; a long text is folded each time, so the kept ones stay small
+    return _fold_short(text) if len(text) <= _SHORT else _fold(text)
+
+
+_SHORT = 40
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _fold_short(text: str) -> str:
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", nfc(text).lower().replace("đ", "d"))
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return unicodedata.normalize("NFC", stripped)

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from api.cli import main
+from bot.answer_cache import SQLiteAnswerCache, host_cache_path
+from bot.models import ChatResponse
 from index.settings import IndexSettings
 from tests.api.conftest import free_port, wait_ready
 from tests.redis_server import RedisServer
@@ -68,6 +70,10 @@ def test_ask_without_question_or_index_fails_clearly(
 
 def test_serve_builds_a_missing_index_then_serves_with_workers(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "data" / "corpus", tmp_path / "corpus")
+    stale = SQLiteAnswerCache(host_cache_path(tmp_path), size=10, ttl_seconds=3600)  # an earlier server's
+    stale.put("an-earlier-answer", ChatResponse(conversation_id="c", message_id="m", answer="Cũ [1].",
+                                                answered=True, citations=[], mode="extractive", latency_ms=1.0))  # fmt: skip
+    stale.close()
     port = free_port()
     env = {**os.environ, "KETLUAN_EMBEDDING_MODEL": "hashing-64", "KETLUAN_API_KEYS": "",
            "KETLUAN_RATE_LIMIT_PER_MINUTE": "1000", "HF_HUB_OFFLINE": "1"}  # fmt: skip
@@ -78,6 +84,11 @@ def test_serve_builds_a_missing_index_then_serves_with_workers(tmp_path: Path) -
         ready = wait_ready(f"http://127.0.0.1:{port}", timeout=120)
         assert ready.status_code == 200, ready.text
         assert ready.json()["documents"] == 5
+        # the workers share answers of their own, not those of the server before
+        assert (
+            SQLiteAnswerCache(host_cache_path(tmp_path), size=10, ttl_seconds=3600).get("an-earlier-answer")
+            is None
+        )
         for _ in range(4):
             r = httpx.post(
                 f"http://127.0.0.1:{port}/v1/search", json={"query": "trạm y tế cấp xã"}, timeout=30

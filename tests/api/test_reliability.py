@@ -849,6 +849,24 @@ def test_one_office_behind_one_address_is_limited_per_conversation(
         assert made_up.status_code == 429  # an unknown conversation falls back to the address's bucket
 
 
+def test_cached_answers_count_against_the_limit_and_start_stored_conversations(
+    hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, tmp_path: Path
+) -> None:
+    """A question asked again is answered from the answer cache, and is still a request like any other: it
+    counts against the client's limit, and its new conversation is stored (feedback and follow-ups know it)."""
+    app = _limited_app(hashed, tmp_path / "data", rate_limit_per_minute=3)
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        answers = [c.post("/v1/chat", json={"message": QUESTION}) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert len(app.state.service.cache) == 1  # one answer drafted, the others given from the cache
+        first, hit = answers[0].json(), answers[2].json()
+        assert hit["answer"] == first["answer"] and hit["conversation_id"] != first["conversation_id"]
+        assert app.state.stores.conversations.has_message(hit["conversation_id"], hit["message_id"])
+        assert [t.message_id for t in app.state.stores.conversations.history(hit["conversation_id"])] == [
+            hit["message_id"]
+        ]
+
+
 def test_feedback_is_limited_per_client(
     hashed: tuple[IndexSettings, SearchIndex], serve_app: ServeApp, tmp_path: Path
 ) -> None:

@@ -120,3 +120,16 @@ def test_the_log_sits_on_the_backend_of_the_stores(tmp_path: Path, redis_server:
     assert open_question_log(BotSettings(analytics_enabled=False), tmp_path, hosts[0].backend) is None
     for s in hosts:
         s.close()
+
+
+def test_sqlite_log_does_not_sync_the_disk_on_every_question(tmp_path: Path) -> None:
+    """WAL with synchronous=NORMAL, like the conversation store: a commit costs no fsync (a power cut may
+    lose the last questions, never the file), and a reopened log still has what was recorded."""
+    log = SQLiteQuestionLog(tmp_path / "q.sqlite3")
+    log.record(_record(1))
+    assert log._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert log._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL (FULL is 2)
+    log.close()
+    reopened = SQLiteQuestionLog(tmp_path / "q.sqlite3")
+    assert [r.message_id for r in reopened.questions()] == ["m1"]
+    reopened.close()

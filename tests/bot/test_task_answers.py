@@ -18,10 +18,11 @@ from bot.followup import resolve
 from bot.models import Turn
 from bot.overview import Overview
 from bot.question import Lexicon, analyze
-from bot.tasks_answers import TaskAnswers
+from bot.tasks_answers import TaskAnswers, folded_words
 from index.models import Directive, Reference, Source
 from index.search import SearchIndex
 from index.tasks import TaskBook
+from index.textnorm import fold, normalize, words
 
 
 def _directive(index: SearchIndex, pid: str, action_start: str, agencies: list[str], *, partners: list[str] = (),  # type: ignore[assignment]
@@ -422,3 +423,18 @@ def test_the_deadline_of_each_of_two_things_asked_in_one_message(kl_index: Searc
     draft = answerer.answer(answerer.analyze(message))
     assert draft.answered
     assert "15-10-2025" in draft.answer and "31/12/2025" in draft.answer
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "Bộ Tư pháp  chủ trì, phối hợp rà soát",
+        "hoà hợp, thuỷ lợi (cách bỏ dấu cũ)",
+        "Đảng ủy Chính phủ; UBND tỉnh",
+    ],
+)
+def test_task_actions_are_folded_once_and_as_before(action: str) -> None:
+    folded_words.cache_clear()
+    assert folded_words(action) == " " + " ".join(words(fold(normalize(action)))) + " "
+    folded_words(action)
+    assert folded_words.cache_info().hits == 1
