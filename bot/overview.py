@@ -122,7 +122,8 @@ class Overview:
         for info in (a, b):
             tasks = self._tasks(info.number)
             lines.append(render("compare_side", number=info.number, date=vn_date(info.issued),
-                                report=info.report or "—", subject=info.subject or "", tasks=len(tasks),
+                                report=render("compare_report", report=info.report) if info.report else "",
+                                subject=info.subject or "", tasks=len(tasks),
                                 dated=sum(1 for d in tasks if d.deadline),
                                 cite=cites.cite(self.meta_passage(info))))  # fmt: skip
         if deadlines:  # "hạn chót trong 179 với 183 khác nhau sao": each one's deadlines, soonest first

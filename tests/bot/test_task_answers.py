@@ -438,3 +438,10 @@ def test_task_actions_are_folded_once_and_as_before(action: str) -> None:
     assert folded_words(action) == " " + " ".join(words(fold(normalize(action)))) + " "
     folded_words(action)
     assert folded_words.cache_info().hits == 1
+
+
+def test_a_comparison_names_no_report_a_ket_luan_does_not_give(kl_index: SearchIndex) -> None:
+    draft = Overview(kl_index, catalogue(kl_index)).compare(["195-KL/TW", "221-KL/TW"])
+    side = next(line for line in draft.answer.splitlines() if line.startswith("- Kết luận 195-KL/TW:"))
+    assert "Báo cáo" not in side and "—" not in side  # the press report of 195 gives no report number
+    assert "căn cứ Báo cáo số 565-BC/BTCTW" in draft.answer
