@@ -68,7 +68,7 @@ _ASKS_DOCUMENTS = re.compile(
 # (not "ban hành những văn bản nào", which asks what to write)
 _LISTS_DOCUMENTS = re.compile(
     r"\b(nhac|nhac den|dan chieu|dan|neu|trich|can cu|tai|theo|thuc hien|cua|xong|hoan thanh)( \w+){0,3} "
-    r"(nhung |cac |may |mot so )?(cai )?(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)( \w+){0,4} "
+    r"(nhung |cac |may |mot so )?(cai )?(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)([ ,]+\w+){0,5}[ ,]+"
     r"(nao|gi|so may|so bao nhieu)\b"
     r"|\b(nghi quyet|quy dinh|quyet dinh|ke hoach|chi thi)( \w+){0,2} (duoc )?(nhac|dan|dan chieu|neu|trich)\b"
 )

@@ -445,3 +445,12 @@ def test_a_comparison_names_no_report_a_ket_luan_does_not_give(kl_index: SearchI
     side = next(line for line in draft.answer.splitlines() if line.startswith("- Kết luận 195-KL/TW:"))
     assert "Báo cáo" not in side and "—" not in side  # the press report of 195 gives no report number
     assert "căn cứ Báo cáo số 565-BC/BTCTW" in draft.answer
+
+
+def test_documents_a_ket_luan_cites_asked_with_a_pause_before_the_question_word(
+    kl_index: SearchIndex,
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("kl 183 có dẫn mấy quy định về cán bộ, số hiệu gì"))
+    assert draft.answered
+    assert "89-QĐ/TW" in draft.answer and "214-QĐ/TW" in draft.answer
