@@ -352,6 +352,8 @@ def agencies(folded: str, attested: AttestedPhrases) -> tuple[list[str], list[st
             known.append(best)
             spans.append((m.start(), m.start() + len(best)))
         elif not best and len(tail) >= 1 and head in ("bo", "uy ban", "dang uy", "van phong", "hoi dong"):
+            if before and before[0] in _COLLECTIVE:
+                continue  # "làm việc với các đảng ủy tháo gỡ …": bodies in general, not one the corpus lacks
             unknown.append(name)
     return known, unknown, spans
 
@@ -422,6 +424,8 @@ def spoken_agencies(folded: str) -> list[str]:
     return out
 
 
+# words before a head ("các đảng ủy …") that make it bodies in general rather than a named one
+_COLLECTIVE = frozenset(["cac", "nhung", "moi", "cung"])
 # first syllables of what an agency does (chỉ đạo, lãnh đạo, phối hợp, chủ trì) that end its name
 _ACTS = frozenset(["chi", "lanh", "phoi", "chu"])
 # nouns before "của" that make the agency after it the one who acts ("nhiệm vụ của", "việc của", "hạn của")

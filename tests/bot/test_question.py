@@ -254,3 +254,8 @@ def test_the_words_an_agency_is_written_with_are_no_topic() -> None:
     q = analyze("còn TU/TP ủy thì sao", LEXICON)
     assert q.canonical == ("Các tỉnh ủy, thành ủy",)
     assert q.content == ()
+
+
+def test_bodies_in_general_are_no_unknown_agency() -> None:
+    assert analyze("kl 300 làm việc với các đảng ủy tháo gỡ vướng mắc", LEXICON).unknown_agencies == ()
+    assert analyze("Đảng ủy Khối Doanh nghiệp phải làm gì", LEXICON).unknown_agencies != ()
