@@ -3,14 +3,14 @@
 Usage (stdlib only):
     python data/eval/check_questions.py [--passages /path/to/passages.jsonl]
 
-Checks the four question sets — dev/test, the second writer's dev2/test2, the third writer's dev3/test3 and the
-fourth writer's dev4/test4 — each on its own: fields and their
+Checks the five question sets — dev/test, the second writer's dev2/test2, the third writer's dev3/test3, the
+fourth writer's dev4/test4 and the fifth writer's dev5/test5 — each on its own: fields and their
 values; ids unique; every gold id exists; every expected phrase is in a gold passage (accent- and
 case-folded, whole tokens) and every expected ISO date is written there in some form; no expected fact is
 already in the question; paraphrase groups have at least three questions (greetings and out-of-scope
 excepted) and one intent; no group is on both sides and the split is the one split.py makes. Across sets:
 no question of dev/test repeats one of data/eval/questions.jsonl, no question of dev2/test2 repeats one of
-the earlier files, no question of dev3/test3 or dev4/test4 repeats one of the files before it, and no id or group is
+the earlier files, no question of dev3/test3, dev4/test4 or dev5/test5 repeats one of the files before it, and no id or group is
 shared between the sets.
 """
 
@@ -239,6 +239,10 @@ def main() -> int:
     problems += check_third(dev3, test3, passages, load(OLD) + total + dev2 + test2)
     dev4, test4 = (load(p) if p.exists() else [] for p in (split.DEV4, split.TEST4))
     problems += check_fourth(dev4, test4, passages, load(OLD) + total + dev2 + test2 + dev3 + test3)
+    dev5, test5 = (load(p) if p.exists() else [] for p in (split.DEV5, split.TEST5))
+    problems += check_fifth(
+        dev5, test5, passages, load(OLD) + total + dev2 + test2 + dev3 + test3 + dev4 + test4
+    )
     for p in problems:
         print(p)
     print(summary(dev, test))
@@ -248,6 +252,8 @@ def main() -> int:
     print(summary(dev3, test3, names=("dev3", "test3")))
     print("fourth set:")
     print(summary(dev4, test4, names=("dev4", "test4")))
+    print("fifth set:")
+    print(summary(dev5, test5, names=("dev5", "test5")))
     print(f"{len(problems)} problems")
     return 1 if problems else 0
 
@@ -319,6 +325,30 @@ def check_fourth(
         pooled = {r["id"] for r in load(pool)}
         if pooled != {r["id"] for r in total}:
             problems.append(f"fourth set: dev4 + test4 are not the questions of {pool.name} (re-run split.py --set 4)")
+    return problems
+
+
+def check_fifth(
+    dev5: list[dict], test5: list[dict], passages: dict[str, str], earlier: list[dict]
+) -> list[str]:
+    """The fifth writer's set: the same checks as the fourth, against all four earlier sets."""
+    if not dev5 or not test5:
+        return [f"fifth set missing or empty: {split.DEV5.name}, {split.TEST5.name}"]
+    problems = check(dev5, test5, passages, earlier, "questions.jsonl or the first, second, third or fourth set")
+    total = dev5 + test5
+    shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
+    problems += [f"{i}: id also used in an earlier set" for i in sorted(shared_ids)]
+    shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
+    problems += [f"{g}: group also used in an earlier set" for g in sorted(shared_groups)]
+    if len(total) < 150:
+        problems.append(f"fifth set: only {len(total)} questions (at least 150)")
+    if sum(r["intent"] == "out_of_scope" for r in total) < 25:
+        problems.append("fifth set: fewer than 25 out-of-scope questions")
+    pool = split.POOL5
+    if pool.exists():
+        pooled = {r["id"] for r in load(pool)}
+        if pooled != {r["id"] for r in total}:
+            problems.append(f"fifth set: dev5 + test5 are not the questions of {pool.name} (re-run split.py --set 5)")
     return problems
 
 
