@@ -38,6 +38,7 @@ DEV_FILES = (
     "questions.dev2.jsonl",
     "questions.dev3.jsonl",
     "questions.dev4.jsonl",
+    "questions.dev5.jsonl",
 )
 WRONG_COST = 5
 
