@@ -371,7 +371,8 @@ class ExtractiveAnswerer:
                     return found
             # "so sánh hạn KL179 vs KL183": beside two Kết luận, a bare "hạn" is their deadlines
             deadlines = "deadline" in cues(question.folded) or bool(_BARE_DEADLINE.search(question.folded))
-            return self.overview.compare(numbers, agency, deadlines=deadlines)
+            topic = [w for w in question.content if w not in self._series_words]
+            return self.overview.compare(numbers, agency, deadlines=deadlines, topic=topic)
         if kind == "window":
             found = self.tasks.window(replace(question, ket_luan=tuple(numbers)), today)
             if found is not None:
@@ -770,6 +771,10 @@ def _has_quantity(text: str, noun: str) -> bool:
         return bool(re.search(rf"{number}\s+(?:nam|thang|tuan|ngay|gio)\b", folded))
     if not noun:
         return bool(re.search(r"(?<![\d/-])\d+(?![\d/-])", folded))
+    if noun == "lan" and re.search(
+        rf"{number}\s+(?:nam|thang|tuan|ngay)\s*/\s*lan\b|\b(?:hang|moi) (?:nam|thang|tuan|ngay)\b", folded
+    ):
+        return True  # "họp mấy lần": how often, "1 tháng/lần", "hằng tháng"
     return bool(re.search(rf"\b{number}\s+(?:\w+\s+)?{re.escape(noun)}\b", folded))
 
 

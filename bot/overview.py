@@ -113,7 +113,13 @@ class Overview:
         )
 
     # --- two Kết luận side by side ---------------------------------------------------------------------
-    def compare(self, numbers: Sequence[str], agency: str | None = None, deadlines: bool = False) -> Draft:
+    def compare(
+        self,
+        numbers: Sequence[str],
+        agency: str | None = None,
+        deadlines: bool = False,
+        topic: Sequence[str] = (),
+    ) -> Draft:
         a, b = sorted((self.info[n] for n in numbers[:2]), key=lambda i: i.issued or i.number)  # older first
         cites = Cites()
         if agency:
@@ -128,8 +134,13 @@ class Overview:
                                 cite=cites.cite(self.meta_passage(info))))  # fmt: skip
         if deadlines:  # "hạn chót trong 179 với 183 khác nhau sao": each one's deadlines, soonest first
             for info in (a, b):
-                dated = sorted((d for d in self._tasks(info.number) if d.deadline),
-                               key=lambda d: d.deadline or dt.date.max)  # fmt: skip
+                # the tasks about what was asked first ("hạn nộp báo cáo"), then the soonest; monthly ones too
+                def about(d: Directive) -> float:
+                    have = set(words(fold(d.action)))
+                    return sum(w in have for w in topic) / len(topic) if topic else 0.0
+
+                dated = sorted((d for d in self._tasks(info.number) if d.deadline or d.recurring),
+                               key=lambda d: (-about(d), d.deadline or dt.date.max))  # fmt: skip
                 if not dated:
                     continue
                 lines.append(render("compare_deadlines", number=info.number, count=len(dated),

@@ -562,7 +562,10 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     if owned:
         kept = [(k, span) for k, span in zip(known, spans, strict=True) if k not in owned]
         known, spans = [k for k, _ in kept], [span for _, span in kept]
-    for name in [*canonical, *spoken_agencies(folded)]:
+    written_so_far = " | ".join(fold(text[m.start : m.end]) for m in mentions_found)
+    # a spoken short name ("mặt trận …") inside a name already found ("mặt trận trung ương") is that name
+    spoken = [n for n in spoken_agencies(folded) if " ".join(fold(n).split()[:2]) not in written_so_far]
+    for name in [*canonical, *spoken]:
         if name not in canonical:
             canonical.append(name)
         key = fold(name)

@@ -211,7 +211,8 @@ class TaskAnswers:
                 per_day[deadline_phrase(d)] = per_day.get(deadline_phrase(d), 0) + 1
             lines.append(render("window_by_deadline", deadlines="; ".join(f"{k} ({n})" for k, n in per_day.items()),
                                 cite=cites.cite(self._passage(found[0]))))  # fmt: skip
-        lines += self._list(found, cites)
+        few = {d.directive_id for d in found} if len(found) <= FEW_TASKS else set()
+        lines += self._list(found, cites, whole=few)  # a few tasks, quoted whole
         return Draft("\n".join(lines), True, cites.sources, list(dict.fromkeys(d.ket_luan for d in found)),
                      "window")  # fmt: skip
 

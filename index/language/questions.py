@@ -197,9 +197,14 @@ def _introduction() -> tuple[re.Pattern[str], re.Pattern[str]]:
     )
 
 
+_ASKED_BY = re.compile(r"^[^:?!.\n]{1,40}\bhỏi\s*:\s*(?=\S)", re.IGNORECASE)
+
+
 def without_introduction(text: str) -> str:
     """`text` without the clauses at its start in which the asker says who they are ("chú là cán bộ hưu, từng
     làm Mặt trận xã, …"): the first names its speaker (data/speakers.txt), the ones after it may not."""
+    if tagged := _ASKED_BY.match(text):  # "bác hưu trí hỏi: …", "Phóng viên hỏi: …"
+        text = text[tagged.end() :]
     first, further = _introduction()
     m = first.match(text)
     if m is None:

@@ -20,6 +20,10 @@ from index.textnorm import normalize
         ("sẽ họp 1 tháng/lần", "thoi gian", True),
         ("trước ngày 31/8/2025", "thoi gian", False),
         ("giảm 30% đầu mối", "phan tram", True),
+        ("sẽ họp 1 tháng/lần để đánh giá", "lan", True),  # "họp mấy lần": how often
+        ("báo cáo hằng tháng", "lan", True),
+        ("đã họp 3 lần", "lan", True),
+        ("trước ngày 31/8/2025", "lan", False),
     ],
 )
 def test_an_amount_is_an_amount_of_what_was_asked(text: str, noun: str, expected: bool) -> None:

@@ -454,3 +454,30 @@ def test_documents_a_ket_luan_cites_asked_with_a_pause_before_the_question_word(
     draft = answerer.answer(answerer.analyze("kl 183 có dẫn mấy quy định về cán bộ, số hiệu gì"))
     assert draft.answered
     assert "89-QĐ/TW" in draft.answer and "214-QĐ/TW" in draft.answer
+
+
+def test_comparing_report_deadlines_puts_the_report_tasks_first_monthly_ones_too(
+    kl_index: SearchIndex,
+) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("hạn gửi báo cáo trong kl 179 và kl 183 khác nhau ra sao"))
+    lines = draft.answer.splitlines()
+    after_183 = lines[
+        next(i for i, line in enumerate(lines) if line.startswith("Các hạn trong Kết luận 183-KL/TW")) + 1
+    ]
+    assert "25 hằng tháng" in after_183 and "báo cáo" in after_183
+
+
+def test_the_central_front_is_the_party_committee_that_holds_its_tasks(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("MTTQ trung ương được giao những việc gì trong kl 195"))
+    assert draft.answered
+    assert draft.answer.startswith("Đảng ủy Mặt trận Tổ quốc, các đoàn thể Trung ương")
+
+
+def test_a_few_tasks_falling_due_are_quoted_whole(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    today = dt.date(2025, 12, 1)
+    draft = answerer.answer(answerer.analyze("việc gì sắp tới hạn", today), None, today)
+    assert draft.answered
+    assert "trạm y tế cấp xã" in draft.answer  # far into its clause, not cut away

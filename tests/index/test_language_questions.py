@@ -59,6 +59,7 @@ def test_a_word_typed_with_diacritics_matches_only_itself(typed: str, added: tup
          "trường cô bao giờ phải sắp xếp?"),
         ("tôi ở huyện cũ, muốn hỏi hạn chót nộp báo cáo", "hạn chót nộp báo cáo"),
         ("em là ai vậy", "em là ai vậy"),  # a question, no introduction
+        ("Phóng viên hỏi: kl 300 có mấy nhiệm vụ", "kết luận 300 có mấy nhiệm vụ"),  # a speaker's tag
         ("Bộ Nội vụ là cơ quan nào, phải làm gì", "Bộ Nội vụ là cơ quan nào, phải làm gì"),  # no speaker
     ],
 )  # fmt: skip
