@@ -97,14 +97,22 @@ def question_vocabulary() -> dict[str, int]:
 
 
 def accent_table(accented_words: Iterable[str]) -> dict[str, tuple[str, int]]:
-    """folded word → (its most frequent accented spelling in the corpus, how often the folded form occurs)."""
+    """folded word → (its most frequent accented spelling in the corpus, how often the folded form occurs).
+
+    A syllable restored on its own is a word on its own (compounds are restored whole first), so it takes the
+    spelling the corpus gives it as a word of its own where it has one: "hop" alone is "họp" (Bộ Chính trị sẽ
+    họp), though "hợp" is more frequent inside "phối hợp", "phù hợp"."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
+    alone: dict[str, Counter[str]] = defaultdict(Counter)
     for word in accented_words:
         lower = normalize(word).lower()
         counts[fold(lower).replace(" ", "_")][lower] += 1
-        for syllable in lower.split():
+        syllables = lower.split()
+        for syllable in syllables:
             counts[fold(syllable)][syllable] += 1
-    return {key: (c.most_common(1)[0][0], sum(c.values())) for key, c in counts.items()}
+        if len(syllables) == 1:
+            alone[fold(lower)][lower] += 1
+    return {key: ((alone.get(key) or c).most_common(1)[0][0], sum(c.values())) for key, c in counts.items()}
 
 
 def with_question_words(table: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
