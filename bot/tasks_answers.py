@@ -14,6 +14,7 @@ from bot.draft import Cites, Draft
 from bot.question import Question
 from bot.quoting import shorten, split_sentences
 from index.errors import NotFound
+from index.language.questions import cues
 from index.models import Directive, Passage, Reference
 from index.search import Hit, SearchIndex
 from index.tasks import TaskQuery, UnknownAgency
@@ -132,10 +133,16 @@ class TaskAnswers:
             # the question says which of the agency's tasks it means: those come first, quoted whole
             fit = {d.directive_id: _coverage(question.content, d.action) for d in ordered}
             best = max(fit.values())
-            if best < MATCH_MIN:
-                return None  # none of its tasks is about that: the passages may say more
+            asks_tasks = bool(question.ket_luan) and "tasks" in cues(question.folded)
+            if best < MATCH_MIN and (len(ordered) > FEW_TASKS or not asks_tasks):
+                # none of its tasks is about that: the passages may say more ("phê bình những địa phương nào"),
+                # or it is not asked of these texts; only "Kết luận N giao X làm gì" gets its few tasks whatever
+                # else it says (often the asker's own situation)
+                return None
             ordered.sort(key=lambda d: -fit[d.directive_id])
-            full = {d.directive_id for d in ordered if fit[d.directive_id] >= max(MATCH_MIN, best * 0.8)}
+            if best >= MATCH_MIN:
+                full = {d.directive_id for d in ordered if fit[d.directive_id] >= max(MATCH_MIN, best * 0.8)}
+            # else a few tasks, none matching the words (often the asker's own situation): all of them, whole
         cites = Cites()
         # newest Kết luận first, whatever order the tasks are listed in
         kls = list(dict.fromkeys(d.ket_luan for d in sorted(ordered, key=_issued_key)))

@@ -481,3 +481,17 @@ def test_a_few_tasks_falling_due_are_quoted_whole(kl_index: SearchIndex) -> None
     draft = answerer.answer(answerer.analyze("việc gì sắp tới hạn", today), None, today)
     assert draft.answered
     assert "trạm y tế cấp xã" in draft.answer  # far into its clause, not cut away
+
+
+def test_kl_n_giao_x_lam_gi_gets_xs_few_tasks_whatever_else_the_message_says(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    message = "nhà tui ở vùng sâu mạng chập chờn, kết luận 179 giao Bộ Khoa học Công nghệ làm gì vậy?"
+    draft = answerer.answer(answerer.analyze(message))
+    assert draft.answered and draft.answer.startswith("Bộ Khoa học và Công nghệ được giao 2 nhiệm vụ")
+
+
+def test_an_agency_named_outside_a_task_question_gets_no_task_list(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    for message in ["Bộ Y tế thu hồi lô thuốc nào vì lý do gì?", "kl 179 phê bình địa phương nào chậm trễ"]:
+        draft = answerer.answer(answerer.analyze(message))
+        assert "được giao" not in draft.answer.splitlines()[0]
