@@ -104,7 +104,6 @@ def accent_table(accented_words: Iterable[str]) -> dict[str, tuple[str, int]]:
     họp), though "hợp" is more frequent inside "phối hợp", "phù hợp"."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     alone: dict[str, Counter[str]] = defaultdict(Counter)
-    previous = ""
     for word in accented_words:
         lower = normalize(word).lower()
         counts[fold(lower).replace(" ", "_")][lower] += 1
@@ -113,10 +112,6 @@ def accent_table(accented_words: Iterable[str]) -> dict[str, tuple[str, int]]:
             counts[fold(syllable)][syllable] += 1
         if len(syllables) == 1:
             alone[fold(lower)][lower] += 1
-            # two words the segmenter left apart ("lực" "lượng") are still spelled together when restored
-            if previous and lower.isalpha():
-                counts[f"{fold(previous)}_{fold(lower)}"][f"{previous} {lower}"] += 1
-        previous = lower if len(syllables) == 1 and lower.isalpha() else ""
     return {key: ((alone.get(key) or c).most_common(1)[0][0], sum(c.values())) for key, c in counts.items()}
 
 

@@ -18,9 +18,3 @@ def test_a_syllable_never_on_its_own_takes_its_most_frequent_spelling() -> None:
     table = accent_table(["phối hợp", "phù hợp", "hợp tác"])
     assert table["hop"][0] == "hợp"
 
-
-def test_two_words_the_segmenter_left_apart_are_restored_together() -> None:
-    # "quá" and "hạn" as separate words; "qua" alone is more often "qua" (through)
-    table = accent_table(["đi", "qua", "đó", "qua", "quá", "hạn", "việc", "đã", "quá", "hạn"])
-    assert restore_accents("viec da qua han", table) == "việc đã quá hạn"
-    assert table["qua"][0] == "qua"
