@@ -4,13 +4,13 @@ Usage (stdlib only):
     python data/eval/check_questions.py [--passages /path/to/passages.jsonl]
 
 Checks the five question sets — dev/test, the second writer's dev2/test2, the third writer's dev3/test3, the
-fourth writer's dev4/test4 and the fifth writer's dev5/test5 — each on its own: fields and their
+fourth writer's dev4/test4, the fifth writer's dev5/test5 and the sixth writer's dev6/test6 — each on its own: fields and their
 values; ids unique; every gold id exists; every expected phrase is in a gold passage (accent- and
 case-folded, whole tokens) and every expected ISO date is written there in some form; no expected fact is
 already in the question; paraphrase groups have at least three questions (greetings and out-of-scope
 excepted) and one intent; no group is on both sides and the split is the one split.py makes. Across sets:
 no question of dev/test repeats one of data/eval/questions.jsonl, no question of dev2/test2 repeats one of
-the earlier files, no question of dev3/test3, dev4/test4 or dev5/test5 repeats one of the files before it, and no id or group is
+the earlier files, no question of dev3/test3, dev4/test4, dev5/test5 or dev6/test6 repeats one of the files before it, and no id or group is
 shared between the sets.
 """
 
@@ -243,6 +243,10 @@ def main() -> int:
     problems += check_fifth(
         dev5, test5, passages, load(OLD) + total + dev2 + test2 + dev3 + test3 + dev4 + test4
     )
+    dev6, test6 = (load(p) if p.exists() else [] for p in (split.DEV6, split.TEST6))
+    problems += check_sixth(
+        dev6, test6, passages, load(OLD) + total + dev2 + test2 + dev3 + test3 + dev4 + test4 + dev5 + test5
+    )
     for p in problems:
         print(p)
     print(summary(dev, test))
@@ -254,6 +258,8 @@ def main() -> int:
     print(summary(dev4, test4, names=("dev4", "test4")))
     print("fifth set:")
     print(summary(dev5, test5, names=("dev5", "test5")))
+    print("sixth set:")
+    print(summary(dev6, test6, names=("dev6", "test6")))
     print(f"{len(problems)} problems")
     return 1 if problems else 0
 
@@ -349,6 +355,30 @@ def check_fifth(
         pooled = {r["id"] for r in load(pool)}
         if pooled != {r["id"] for r in total}:
             problems.append(f"fifth set: dev5 + test5 are not the questions of {pool.name} (re-run split.py --set 5)")
+    return problems
+
+
+def check_sixth(
+    dev6: list[dict], test6: list[dict], passages: dict[str, str], earlier: list[dict]
+) -> list[str]:
+    """The sixth writer's set: the same checks as the fifth, against all five earlier sets."""
+    if not dev6 or not test6:
+        return [f"sixth set missing or empty: {split.DEV6.name}, {split.TEST6.name}"]
+    problems = check(dev6, test6, passages, earlier, "questions.jsonl or the first to fifth set")
+    total = dev6 + test6
+    shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
+    problems += [f"{i}: id also used in an earlier set" for i in sorted(shared_ids)]
+    shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
+    problems += [f"{g}: group also used in an earlier set" for g in sorted(shared_groups)]
+    if len(total) < 150:
+        problems.append(f"sixth set: only {len(total)} questions (at least 150)")
+    if sum(r["intent"] == "out_of_scope" for r in total) < 25:
+        problems.append("sixth set: fewer than 25 out-of-scope questions")
+    pool = split.POOL6
+    if pool.exists():
+        pooled = {r["id"] for r in load(pool)}
+        if pooled != {r["id"] for r in total}:
+            problems.append(f"sixth set: dev6 + test6 are not the questions of {pool.name} (re-run split.py --set 6)")
     return problems
 
 

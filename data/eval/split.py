@@ -10,6 +10,8 @@ Usage (stdlib only, deterministic; re-running on the two files it wrote gives th
                                                            # (default source: its two files, else questions.pool4.jsonl)
     python data/eval/split.py --set 5 [pooled.jsonl ...]   # the fifth writer's set: dev5 / test5
                                                            # (default source: its two files, else questions.pool5.jsonl)
+    python data/eval/split.py --set 6 [pooled.jsonl ...]   # the sixth writer's set: dev6 / test6
+                                                           # (default source: its two files, else questions.pool6.jsonl)
 
 Groups are shuffled with a fixed seed separately for each intent, so both sides hold every answer type;
 about 45 % of the groups of each intent go to dev, the rest to test.
@@ -37,8 +39,11 @@ POOL4 = HERE / "questions.pool4.jsonl"
 DEV5 = HERE / "questions.dev5.jsonl"
 TEST5 = HERE / "questions.test5.jsonl"
 POOL5 = HERE / "questions.pool5.jsonl"
-SETS = {"1": (DEV, TEST), "2": (DEV2, TEST2), "3": (DEV3, TEST3), "4": (DEV4, TEST4), "5": (DEV5, TEST5)}
-POOLS = {"3": POOL3, "4": POOL4, "5": POOL5}
+DEV6 = HERE / "questions.dev6.jsonl"
+TEST6 = HERE / "questions.test6.jsonl"
+POOL6 = HERE / "questions.pool6.jsonl"
+SETS = {"1": (DEV, TEST), "2": (DEV2, TEST2), "3": (DEV3, TEST3), "4": (DEV4, TEST4), "5": (DEV5, TEST5), "6": (DEV6, TEST6)}
+POOLS = {"3": POOL3, "4": POOL4, "5": POOL5, "6": POOL6}
 SEED = "ketluan-eval-2026"
 DEV_SHARE = 0.45
 
@@ -77,7 +82,7 @@ def order(row: dict) -> tuple[str, int]:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--set", choices=sorted(SETS), default="1", help="question set: 1 dev/test, 2 dev2/test2, 3 dev3/test3, 4 dev4/test4, 5 dev5/test5",
+        "--set", choices=sorted(SETS), default="1", help="question set: 1 dev/test, 2 dev2/test2, 3 dev3/test3, 4 dev4/test4, 5 dev5/test5, 6 dev6/test6",
     )
     parser.add_argument("sources", nargs="*", type=Path, help="question files (default: the set's two files)")
     args = parser.parse_args(argv)
