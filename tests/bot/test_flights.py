@@ -117,12 +117,14 @@ def test_a_failing_first_drafting_does_not_fail_the_waiters(service: GatedServic
     answers = [r for r in results if isinstance(r, ChatResponse)]
     assert [str(e) for e in failed] == ["the first drafting failed"]
     assert len(answers) == ASKERS - 1 and all(a.answered for a in answers)
-    assert service.drafted == ASKERS  # the failed one, then each waiter its own
+    # the failed one, then the waiters each their own (one that looks up after another put finds it)
+    drafted = service.drafted
+    assert 2 <= drafted <= ASKERS
     assert len({a.conversation_id for a in answers}) == ASKERS - 1
     assert len(service.flights or ()) == 0
     # and the next asker is answered from the cache one of them filled
     service.answer(QUESTION)
-    assert service.drafted == ASKERS
+    assert service.drafted == drafted
 
 
 def test_a_waiter_waits_no_longer_than_the_bound(service: GatedService) -> None:
@@ -195,5 +197,5 @@ def test_a_failed_llm_answer_leaves_the_waiters_to_ask_themselves(kl_index: Sear
     answers = asyncio.run(_ask_async_together(service, llm, flights))
     assert all(isinstance(a, ChatResponse) for a in answers)
     assert sorted(a.mode for a in answers) == ["extractive"] + ["llm"] * (ASKERS - 1)
-    assert llm.calls == ASKERS
+    assert 2 <= llm.calls <= ASKERS  # a waiter that looks up after another's answer was cached finds it
     assert len(flights) == 0
