@@ -64,6 +64,34 @@ def zipf_mix(distinct: list[str], n: int, s: float = 1.1, seed: int = 7) -> list
     return [distinct[i] for i in picks]
 
 
+def by_kind(asked: list[str], timings: list[tuple[int, float, float]]) -> dict[str, dict[str, float]]:
+    """Latency by what a request could be for the server, judged from the client's clock alone (no header
+    tells a hit): `first`, the first request of its question (a miss: it must be drafted); `in_flight`, sent
+    after the first but before any request of that question was answered (drafted again unless coalesced);
+    `repeat`, sent after one was answered (a hit: the workers share their answers). Count, p50, p95, and how
+    many of the slowest 5 % of all requests are of that kind."""
+    answered: dict[str, float] = {}
+    for i, _, ended in timings:
+        answered[asked[i]] = min(ended, answered.get(asked[i], ended))
+    seen: set[str] = set()
+    kinds: dict[str, list[float]] = {"first": [], "in_flight": [], "repeat": []}
+    tagged: list[tuple[float, str]] = []
+    for i, started, ended in sorted(timings, key=lambda t: t[1]):
+        q = asked[i]
+        kind = "first" if q not in seen else "in_flight" if started < answered[q] else "repeat"
+        seen.add(q)
+        kinds[kind].append((ended - started) * 1000)
+        tagged.append(((ended - started) * 1000, kind))
+    slowest = sorted(tagged, reverse=True)[: max(len(tagged) // 20, 1)]
+    out: dict[str, dict[str, float]] = {}
+    for kind, ms in kinds.items():
+        a = np.asarray(ms) if ms else np.zeros(1)
+        out[kind] = {"requests": len(ms), "p50_ms": round(float(np.percentile(a, 50)), 1),
+                     "p95_ms": round(float(np.percentile(a, 95)), 1),
+                     "in_slowest_5pct": sum(1 for _, k in slowest if k == kind)}  # fmt: skip
+    return out
+
+
 def _cpu_seconds(pid: int) -> float:
     proc = psutil.Process(pid)
     total = 0.0
@@ -94,9 +122,11 @@ def run_variant(data: Path, env: dict[str, str], runs: list[tuple[str, list[str]
         for name, asked, concurrency in runs:
             bodies = [{"message": q, "conversation_id": None} for q in asked]
             cpu = _cpu_seconds(pid)
+            timings: list[tuple[int, float, float]] = []
             # the lean client: httpx took ~1.1 ms of CPU a request on the same two cores as the server
-            result = load(base, "/v1/chat", bodies, concurrency, len(bodies), lean=True)
+            result = load(base, "/v1/chat", bodies, concurrency, len(bodies), lean=True, timings=timings)
             result["cpu_ms_per_request"] = round((_cpu_seconds(pid) - cpu) * 1000 / len(bodies), 1)
+            result["by_kind"] = by_kind(asked, timings)
             log(f"  {name}: {result}")
             out[name] = result
     return out

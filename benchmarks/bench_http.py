@@ -120,16 +120,20 @@ class _LeanClient:
 
 
 async def _load(base: str, path: str, bodies: Sequence[dict[str, Any]], concurrency: int,
-                total: int, lean: bool = False) -> dict[str, Any]:  # fmt: skip
+                total: int, lean: bool = False,
+                timings: list[tuple[int, float, float]] | None = None) -> dict[str, Any]:  # fmt: skip
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     errors = 0
     counter = iter(range(total))
     encoded = [json.dumps(b, ensure_ascii=False).encode() for b in bodies] if lean else []
 
-    def count(key: str, started: float) -> None:
+    def count(key: str, started: float, i: int) -> None:
         nonlocal errors
-        latencies.append((time.perf_counter() - started) * 1000)
+        ended = time.perf_counter()
+        latencies.append((ended - started) * 1000)
+        if timings is not None:
+            timings.append((i, started, ended))
         statuses[key] = statuses.get(key, 0) + 1
         if not key.startswith("2"):
             errors += 1
@@ -145,7 +149,7 @@ async def _load(base: str, path: str, bodies: Sequence[dict[str, Any]], concurre
                     key = str(r.status_code)
                 except httpx.HTTPError as exc:
                     key = exc.__class__.__name__
-                count(key, t)
+                count(key, t, i)
 
     async def lean_client() -> None:
         http = _LeanClient(base, 60)
@@ -157,7 +161,7 @@ async def _load(base: str, path: str, bodies: Sequence[dict[str, Any]], concurre
                 except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError) as exc:
                     await http.close()
                     key = exc.__class__.__name__
-                count(key, t)
+                count(key, t, i)
         finally:
             await http.close()
 
@@ -173,10 +177,17 @@ async def _load(base: str, path: str, bodies: Sequence[dict[str, Any]], concurre
 
 
 def load(
-    base: str, path: str, bodies: Sequence[dict[str, Any]], concurrency: int, total: int, lean: bool = False
+    base: str,
+    path: str,
+    bodies: Sequence[dict[str, Any]],
+    concurrency: int,
+    total: int,
+    lean: bool = False,
+    timings: list[tuple[int, float, float]] | None = None,
 ) -> dict[str, Any]:
-    """`lean`: the minimal client instead of httpx (same requests and bodies; far less CPU per request)."""
-    return asyncio.run(_load(base, path, bodies, concurrency, total, lean))
+    """`lean`: the minimal client instead of httpx (same requests and bodies; far less CPU per request).
+    `timings`: filled with (request number, sent, answered) in `time.perf_counter` seconds, one a request."""
+    return asyncio.run(_load(base, path, bodies, concurrency, total, lean, timings))
 
 
 def search_bodies() -> list[dict[str, Any]]:

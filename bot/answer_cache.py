@@ -5,6 +5,8 @@ through a SQLite file (a file that fails is a miss too)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -78,6 +80,68 @@ class Recent(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.landed = threading.Event()
+        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+
+class Flights:
+    """The answers being drafted in this process, by cache key: the first asker of a key leads (drafts it and
+    calls `land`, also when it fails), later askers wait for it (at most `wait_seconds`) and then look the
+    key up in the cache, so a question asked by many people at once is drafted once. No lock is held while
+    an answer is drafted or waited for; a leader that failed or gave an answer not to be cached leaves the
+    waiters a miss, and each drafts its own. Threads wait on an event; coroutines on a future, holding no
+    thread (the leader of an LLM answer needs the event loop's few worker threads)."""
+
+    def __init__(self, wait_seconds: float = 10.0) -> None:
+        self.wait_seconds = wait_seconds
+        self._running: dict[str, _Flight] = {}
+        self._lock = threading.Lock()
+
+    def lead(self, key: str) -> _Flight | None:
+        """None: the caller leads and must call `land(key)` (in a `finally`); else the flight to wait for."""
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                self._running[key] = _Flight()
+            return running
+
+    def land(self, key: str) -> None:
+        with self._lock:
+            running = self._running.pop(key, None)
+            waiters = running.waiters if running is not None else []
+            if running is not None:
+                running.landed.set()
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits there any more
+                loop.call_soon_threadsafe(_resolve, future)
+
+    def wait(self, flight: _Flight) -> None:
+        flight.landed.wait(self.wait_seconds)
+
+    async def wait_async(self, flight: _Flight) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if flight.landed.is_set():
+                return
+            flight.waiters.append((loop, future))
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await future
+        except TimeoutError:
+            pass
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class MemoryAnswerCache(Recent[str, ChatResponse]):

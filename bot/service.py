@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.analytics import QuestionLog, QuestionRecord, current_asker
-from bot.answer_cache import AnswerCache, MemoryAnswerCache, Recent, answer_key
+from bot.answer_cache import AnswerCache, Flights, MemoryAnswerCache, Recent, answer_key
 from bot.citations import CitedAnswerBuilder, gate, renumber
 from bot.extractive import Draft, ExtractiveAnswerer
 from bot.followup import resolve
@@ -110,6 +110,8 @@ class ChatService:
         if cache is None and settings.answer_cache_size > 0:
             cache = MemoryAnswerCache(settings.answer_cache_size)
         self.cache = cache
+        # a question asked by several people at once is drafted once in this process, the others wait for it
+        self.flights = Flights() if cache is not None else None
         self._answerer = "extractive" if llm is None else f"llm {settings.llm_base_url} {settings.llm_model}"
         self._readings: Recent[tuple[str, dt.date], Question] | None = (
             Recent(settings.answer_cache_size) if settings.answer_cache_size > 0 else None
@@ -228,14 +230,50 @@ class ChatService:
     ) -> ChatResponse:
         """`today`: the day "quá hạn" and "sắp đến hạn" are judged on (default: today in Asia/Ho_Chi_Minh)."""
         read = self._read(message, conversation_id, filters, today)
-        if read.hit is not None:
-            return self._replay(read)
-        return self._finish_draft(self._draft(read, filters, today))
+        leads = False
+        if read.hit is None and self.flights is not None and read.cache_key is not None:
+            flight = self.flights.lead(read.cache_key)
+            if flight is None:
+                leads = True
+            else:
+                self.flights.wait(flight)
+                read.hit = self._lookup(read.cache_key)
+        try:
+            if read.hit is not None:
+                return self._replay(read)
+            return self._finish_draft(self._draft(read, filters, today))
+        finally:
+            if leads:
+                self._land(read.cache_key)
+
+    def _lookup(self, key: str) -> ChatResponse | None:
+        assert self.cache is not None
+        return self.cache.get(key)
+
+    def _land(self, key: str | None) -> None:
+        if self.flights is not None and key is not None:
+            self.flights.land(key)
 
     async def answer_async(
         self, message: str, conversation_id: str | None = None, filters: SearchFilters | None = None
     ) -> ChatResponse:
         read = await asyncio.to_thread(self._read, message, conversation_id, filters, None)
+        leads = False
+        if read.hit is None and self.flights is not None and read.cache_key is not None:
+            flight = self.flights.lead(read.cache_key)
+            if flight is None:
+                leads = True
+            else:
+                await self.flights.wait_async(flight)
+                read.hit = await asyncio.to_thread(self._lookup, read.cache_key)
+        key = read.cache_key
+        try:
+            return await self._answer_read(read, filters)
+        finally:
+            if leads:
+                self._land(key)
+
+    async def _answer_read(self, read: _Read, filters: SearchFilters | None) -> ChatResponse:
         if read.hit is not None:
             return await asyncio.to_thread(self._replay, read)
         prepared = await asyncio.to_thread(self._draft, read, filters, None)

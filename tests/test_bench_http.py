@@ -93,3 +93,17 @@ def test_lean_and_httpx_clients_see_the_same_statuses(canned: tuple[CannedServer
     full = load(base, "/v1/chat", [{"message": "a"}], 1, 4)
     assert {k: v for k, v in lean["statuses"].items() if k[0].isdigit()} == {"200": 2, "429": 1}
     assert {k: v for k, v in full["statuses"].items() if k[0].isdigit()} == {"200": 2, "429": 1}
+
+
+def test_bench_cache_tells_first_asks_requests_in_flight_and_repeats() -> None:
+    from benchmarks.bench_cache import by_kind
+
+    asked = ["a", "a", "b", "a", "b"]
+    # (request, sent, answered): a#1 answered at 3; a#2 sent at 1 (in flight); b#1; a#3 sent at 4 (repeat);
+    # b#2 sent at 2.5, before b#1's answer at 5 (in flight)
+    timings = [(0, 0.0, 3.0), (1, 1.0, 3.5), (2, 2.0, 5.0), (3, 4.0, 4.001), (4, 2.5, 6.0)]
+    kinds = by_kind(asked, timings)
+    assert {k: v["requests"] for k, v in kinds.items()} == {"first": 2, "in_flight": 2, "repeat": 1}
+    assert kinds["repeat"]["p50_ms"] == 1.0
+    # the slowest 5 % of five requests: one, b#2 (3.5 s)
+    assert {k: v["in_slowest_5pct"] for k, v in kinds.items()} == {"first": 0, "in_flight": 1, "repeat": 0}
