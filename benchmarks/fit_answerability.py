@@ -39,6 +39,7 @@ DEV_FILES = (
     "questions.dev3.jsonl",
     "questions.dev4.jsonl",
     "questions.dev5.jsonl",
+    "questions.dev6.jsonl",
 )
 WRONG_COST = 5
 

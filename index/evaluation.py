@@ -62,29 +62,45 @@ class EvalQuestion(BaseModel):
 
 EVAL_DIR = Path(__file__).resolve().parent.parent / "data" / "eval"
 # the question sets `ketluan eval --split` reads: tuned on dev, reported on test; "old" is the first set
-# (dev2/test2 … dev5/test5: further independently written sets, split the same way)
+# (dev2/test2 … dev6/test6: further independently written sets, split the same way)
 SPLITS = {
     "dev": "questions.dev.jsonl",
     "dev2": "questions.dev2.jsonl",
     "dev3": "questions.dev3.jsonl",
     "dev4": "questions.dev4.jsonl",
     "dev5": "questions.dev5.jsonl",
+    "dev6": "questions.dev6.jsonl",
     "test": "questions.test.jsonl",
     "test2": "questions.test2.jsonl",
     "test3": "questions.test3.jsonl",
     "test4": "questions.test4.jsonl",
     "test5": "questions.test5.jsonl",
+    "test6": "questions.test6.jsonl",
     "old": "questions.jsonl",
 }
 
 
 def split_files(split: str, folder: Path = EVAL_DIR) -> dict[str, Path]:
-    """`dev` (dev … dev5), `test` (test … test5) or `all` (both and the old set) → name → file, for the files
+    """`dev` (dev … dev6), `test` (test … test6) or `all` (both and the old set) → name → file, for the files
     that exist."""
     names = {
-        "dev": ["dev", "dev2", "dev3", "dev4", "dev5"],
-        "test": ["test", "test2", "test3", "test4", "test5"],
-        "all": ["dev", "dev2", "dev3", "dev4", "dev5", "test", "test2", "test3", "test4", "test5", "old"],
+        "dev": ["dev", "dev2", "dev3", "dev4", "dev5", "dev6"],
+        "test": ["test", "test2", "test3", "test4", "test5", "test6"],
+        "all": [
+            "dev",
+            "dev2",
+            "dev3",
+            "dev4",
+            "dev5",
+            "dev6",
+            "test",
+            "test2",
+            "test3",
+            "test4",
+            "test5",
+            "test6",
+            "old",
+        ],
     }.get(split)
     if names is None:
         raise ValueError(f"unknown split {split!r}: dev, test or all")

@@ -17,4 +17,3 @@ def test_a_syllable_on_its_own_takes_the_spelling_it_has_as_a_word_of_its_own() 
 def test_a_syllable_never_on_its_own_takes_its_most_frequent_spelling() -> None:
     table = accent_table(["phối hợp", "phù hợp", "hợp tác"])
     assert table["hop"][0] == "hợp"
-
