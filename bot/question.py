@@ -498,8 +498,8 @@ def kind_of(
         return "summary" if numbers else ("series" if "series" in found or not numbers else "summary")
     if ("overdue" in found or "upcoming" in found) and (not specific or "window_ask" in found):
         return "window"  # "mấy bữa tới xã phường phải xong việc gì": what falls due, whoever it falls on
-    if has_window and "window_ask" in found and not specific:
-        return "window"
+    if has_window and "window_ask" in found and (not specific or "tasks" in found):
+        return "window"  # "tháng 8/2025 có những việc gì phải xong, em cần lập bảng theo dõi"
     for kind in ("newest", "oldest", "documents", "signer", "report", "date"):
         if kind == "documents" and agencies_named and "tasks" in found:
             continue  # "Bộ Tư pháp phải ra những văn bản gì": what the agency must issue, its tasks

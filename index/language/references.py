@@ -27,10 +27,9 @@ _ORDINALS = {
 }  # fmt: skip
 
 # --- Kết luận numbers -------------------------------------------------------------------------------------------
-# "150 ngày" is a length of time, but "Kết luận 150 ngày ban hành" asks when 150 was issued
-_NOT_A_NUMBER = (
-    r"(?![\d/.\-]*\d)(?!\s*(?:thang|nam|ngay(?!\s+(?:ban\s+hanh|ky|nao|bao\s+nhieu))|lan|nguoi|cap)\b)"
-)
+# "150 ngày", "5 tháng" are lengths of time, but "Kết luận 150 ngày ban hành" asks when 150 was issued and
+# "kết luận 195 tháng 9" is 195, issued in September
+_NOT_A_NUMBER = r"(?![\d/.\-]*\d)(?!\s*(?:(?:thang|nam)(?!\s+\d)|ngay(?!\s+(?:\d|ban\s+hanh|ky|nao|bao\s+nhieu))|lan|nguoi|cap)\b)"
 _KL_FULL = r"(?<![\w/])(\d{1,4})\s*[-/]\s*kl\s*[-/]\s*tw(?!\w)"
 KET_LUAN = re.compile(  # on folded text; groups: the number, in one of three
     _KL_FULL

@@ -31,6 +31,8 @@ LEXICON = Lexicon(
         ("trạm y tế xã tui chừng nào phải sáp nhập xong hả chị?", "deadline"),
         ("tom tat kl 301", "summary"),
         ("trích yếu của kl 301", "summary"),
+        ("khái quát kl 301 giúp", "summary"),
+        ("tháng 11/2025 những việc nào phải xong, tôi cần lập sổ theo dõi", "window"),
         ("kl 301 tên đầy đủ là kết luận về cái gì", "summary"),
         ("kl 300 va 301 khac nhau cho nao", "compare"),
         ("Các kết luận nói gì, tóm tắt giúp", "series"),

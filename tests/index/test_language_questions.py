@@ -67,6 +67,14 @@ def test_who_asks_is_set_aside_from_what_is_asked(typed: str, read: str) -> None
     assert normalize_question(typed).text == read
 
 
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [("kl 300 giao chuyện chi rứa", "kết luận 300 giao việc gì vậy"), ("hạn lúc mô", "hạn lúc nào")],
+)
+def test_central_words(typed: str, written: str) -> None:
+    assert normalize_question(typed).text == written
+
+
 def test_misused_words_are_replaced() -> None:
     assert normalize_question("khi nào sáp nhập xong").text == "khi nào sắp xếp xong"
 

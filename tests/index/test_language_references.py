@@ -24,6 +24,8 @@ from index.language.references import find_references, ket_luan_numbers, ket_lua
         ("dang uy CP phai lam j theo kl 183", ["183-KL/TW"]),
         ("kết luận 2 tháng thực hiện", []),
         ("kết luận 30 ngày thực hiện", []),
+        ("kết luận 195 tháng 9 yêu cầu gì", ["195-KL/TW"]),  # issued in September
+        ("kết luận 3 tháng triển khai", []),
         ("Kết luận 160 ngày ban hành thế nào", ["160-KL/TW"]),
         ("kết luận 160 ngày nào ký", ["160-KL/TW"]),
         ("kết luận ngày 26-9", []),
