@@ -153,9 +153,16 @@ class ExtractiveAnswerer:
         return Draft(render("greeting", coverage=self.coverage()), False, kind="greeting",
                      suggestions=self.suggester.starters())  # fmt: skip
 
-    def _find_passage(self, info: KetLuanInfo, needles: Sequence[str]) -> Passage | None:
-        """The passage of this Kết luận whose text states one of the needles, metadata passages first."""
+    def _find_passage(
+        self, info: KetLuanInfo, needles: Sequence[str], body_first: bool = False
+    ) -> Passage | None:
+        """The passage of this Kết luận whose text states one of the needles, metadata passages first (or, with
+        `body_first`, the Kết luận's own sentence first: "sau khi nghe Báo cáo số 428-BC/BTCTW …")."""
         order = {"metadata": 0, "signature": 1, "preamble": 2}
+        if (
+            body_first
+        ):  # the opening ("Tại phiên họp …, sau khi nghe Báo cáo …"), then the body, then the header
+            order = {"preamble": 0, "paragraph": 1, "item": 1, "metadata": 2, "signature": 3}
         candidates = [p for d in info.documents for p in self.index.passages_of(d.document_id)]
         candidates.sort(key=lambda p: order.get(p.kind, 3))
         for p in candidates:
@@ -186,7 +193,9 @@ class ExtractiveAnswerer:
                                         signer=info.signer, cite=cite(p)))  # fmt: skip
             elif kind == "report":
                 p = self._find_passage(
-                    info, [fold(info.report).replace("-", " ")[:3], fold(info.report)] if info.report else []
+                    info,
+                    [fold(info.report).replace("-", " ")[:3], fold(info.report)] if info.report else [],
+                    body_first=True,
                 )
                 if info.report and p:
                     ref = next((r for r in self.index.tasks.references if r.number == info.report), None)

@@ -495,3 +495,10 @@ def test_an_agency_named_outside_a_task_question_gets_no_task_list(kl_index: Sea
     for message in ["Bộ Y tế thu hồi lô thuốc nào vì lý do gì?", "kl 179 phê bình địa phương nào chậm trễ"]:
         draft = answerer.answer(answerer.analyze(message))
         assert "được giao" not in draft.answer.splitlines()[0]
+
+
+def test_the_report_is_cited_from_the_ket_luans_own_sentence(kl_index: SearchIndex) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    draft = answerer.answer(answerer.analyze("kl 221 được ban hành sau khi nghe báo cáo nào"))
+    assert draft.answered
+    assert draft.sources[0].kind != "metadata" and "565-BC/BTCTW" in draft.sources[0].text
