@@ -283,7 +283,20 @@ class ExtractiveAnswerer:
 
     # --- answering -----------------------------------------------------------------------------------
     def analyze(self, message: str, today: dt.date | None = None) -> Question:
-        return self.reader.read(message, today)
+        return self.reader.read(self._by_month(message), today)
+
+    def _by_month(self, message: str) -> str:
+        """ "cái kết luận hồi đầu tháng 8" → "kết luận 183" when one Kết luận of the corpus was issued that month
+        (a Kết luận named by when it came out, not a window of deadlines)."""
+        m = _KET_LUAN_BY_MONTH.search(message)
+        if m is None or ket_luan_spans(message):
+            return message
+        month, year = int(m.group(3)), int(m.group(4)) if m.group(4) else None
+        issued = [n for n, i in self.ket_luan.items()
+                  if i.issued and i.issued.month == month and (year is None or i.issued.year == year)]  # fmt: skip
+        if len(issued) != 1:
+            return message
+        return message[: m.start()] + f"{m.group(1)} {issued[0].split('-')[0]}" + message[m.end() :]
 
     def answer(
         self, question: Question, filters: SearchFilters | None = None, today: dt.date | None = None
@@ -713,6 +726,12 @@ _NUMBER_WORDS = r"(?:\d(?:[\d.,]*\d)?|một|hai|ba|bốn|năm|sáu|bảy|tám|ch
 
 
 _BARE_DEADLINE = re.compile(r"\bhan\b(?! che)")
+# "kết luận hồi đầu tháng 8", "kl ra tháng 11 năm 2025": a Kết luận named by the month it came out
+_KET_LUAN_BY_MONTH = re.compile(
+    r"\b(k[eế]t lu[aậ]n|kl)\s+(?:(?:h[oồ]i|ra|ban h[aà]nh|v[aà]o|c[uủ]a|(?:đ|d)[aầ]u|gi[uữ]a|cu[oố]i)\s+){0,4}"
+    r"(th[aá]ng)\s+(\d{1,2})\b(?!\s*[/-]\s*\d)(?:\s+n[aă]m\s+(\d{4}))?",
+    re.IGNORECASE,
+)
 # a message that asks of each of two things ("…, cái nào phải xong trước, mỗi cái hạn bao giờ")
 _EACH = re.compile(r",?\s*(?:cái nào (?:phải )?(?:xong |làm |hoàn thành )?trước|mỗi (?:cái|việc|vụ)|từng (?:cái|việc|vụ))\b",
                    re.IGNORECASE)  # fmt: skip

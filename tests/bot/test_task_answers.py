@@ -502,3 +502,16 @@ def test_the_report_is_cited_from_the_ket_luans_own_sentence(kl_index: SearchInd
     draft = answerer.answer(answerer.analyze("kl 221 được ban hành sau khi nghe báo cáo nào"))
     assert draft.answered
     assert draft.sources[0].kind != "metadata" and "565-BC/BTCTW" in draft.sources[0].text
+
+
+@pytest.mark.parametrize(
+    ("message", "number"),
+    [
+        ("kết luận ra hồi cuối tháng 11 yêu cầu những gì", "221-KL/TW"),
+        ("kl tháng 9 năm 2025 giao bộ tư pháp việc gì", "195-KL/TW"),
+    ],
+)
+def test_a_ket_luan_named_by_the_month_it_came_out(kl_index: SearchIndex, message: str, number: str) -> None:
+    answerer = ExtractiveAnswerer(kl_index)
+    question = answerer.analyze(message)
+    assert question.ket_luan == (number,) and question.window is None
