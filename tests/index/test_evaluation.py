@@ -147,6 +147,14 @@ def test_split_files(tmp_path: Path) -> None:
         "test3": tmp_path / "questions.test3.jsonl",
         "old": tmp_path / "questions.jsonl",
     }
+    # every set, each file named for its set, dev and test apart
+    devs = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6"]
+    tests = ["test", "test2", "test3", "test4", "test5", "test6"]
+    for name in [*devs, *tests]:
+        (tmp_path / f"questions.{name}.jsonl").write_text("", "utf-8")
+    assert split_files("dev", tmp_path) == {n: tmp_path / f"questions.{n}.jsonl" for n in devs}
+    assert split_files("test", tmp_path) == {n: tmp_path / f"questions.{n}.jsonl" for n in tests}
+    assert list(split_files("all", tmp_path)) == [*devs, *tests, "old"]
     with pytest.raises(ValueError, match="unknown split 'train'"):
         split_files("train", tmp_path)
     assert set(split_files("all")) >= {"old"}  # the shipped sets
