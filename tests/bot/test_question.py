@@ -261,3 +261,13 @@ def test_the_words_an_agency_is_written_with_are_no_topic() -> None:
 def test_bodies_in_general_are_no_unknown_agency() -> None:
     assert analyze("kl 300 làm việc với các đảng ủy tháo gỡ vướng mắc", LEXICON).unknown_agencies == ()
     assert analyze("Đảng ủy Khối Doanh nghiệp phải làm gì", LEXICON).unknown_agencies != ()
+
+
+def test_a_few_words_with_nothing_of_their_own_continue_the_conversation() -> None:
+    from bot.followup import resolve
+    from bot.models import Turn
+
+    history = [Turn(message_id="1", question="bộ tư pháp phải làm gì theo kl 300", answer="…", answered=True)]
+    q = resolve("có mấy nội dung", history, lambda m: analyze(m, LEXICON))
+    assert q.followup and q.ket_luan == ("300-KL/TW",) and "bo tu phap" in q.agencies
+    assert not analyze("có mấy nội dung", LEXICON).ket_luan  # alone, it names nothing
