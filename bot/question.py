@@ -619,9 +619,21 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     n_words = len(words(folded))
     followup = (
         ("followup" in found and n_words <= 12)
-        or (n_words <= 6 and not numbers and not known and kind in ("deadline", "signer", "date", "report", "who"))
+        or (
+            n_words <= 6
+            and not numbers
+            and not known
+            and kind in ("deadline", "signer", "date", "report", "who")
+        )
         # "có mấy nội dung": a few words with nothing of their own continue the conversation
-        or (n_words <= 5 and not numbers and not known and not canonical and not content and kind != "greeting")
+        or (
+            n_words <= 5
+            and not numbers
+            and not known
+            and not canonical
+            and not content
+            and kind != "greeting"
+        )
     )
     mentions = tuple(
         lexicon.attested.spelling(name) or text[s:e] for name, (s, e) in zip(known, spans, strict=False)
