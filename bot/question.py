@@ -625,7 +625,7 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
             and not known
             and kind in ("deadline", "signer", "date", "report", "who")
         )
-        # "có mấy nội dung": a few words with nothing of their own continue the conversation
+        # "có được mấy cái": a few words with nothing of their own continue the conversation
         or (
             n_words <= 5
             and not numbers

@@ -268,6 +268,6 @@ def test_a_few_words_with_nothing_of_their_own_continue_the_conversation() -> No
     from bot.models import Turn
 
     history = [Turn(message_id="1", question="bộ tư pháp phải làm gì theo kl 300", answer="…", answered=True)]
-    q = resolve("có mấy nội dung", history, lambda m: analyze(m, LEXICON))
+    q = resolve("có được mấy cái", history, lambda m: analyze(m, LEXICON))
     assert q.followup and q.ket_luan == ("300-KL/TW",) and "bo tu phap" in q.agencies
-    assert not analyze("có mấy nội dung", LEXICON).ket_luan  # alone, it names nothing
+    assert not analyze("có được mấy cái", LEXICON).ket_luan  # alone, it names nothing
