@@ -235,31 +235,21 @@ def main() -> int:
         problems.append("fewer than 50 out-of-scope questions")
     dev2, test2 = (load(p) if p.exists() else [] for p in (split.DEV2, split.TEST2))
     problems += check_second(dev2, test2, passages, load(OLD) + total)
-    dev3, test3 = (load(p) if p.exists() else [] for p in (split.DEV3, split.TEST3))
-    problems += check_third(dev3, test3, passages, load(OLD) + total + dev2 + test2)
-    dev4, test4 = (load(p) if p.exists() else [] for p in (split.DEV4, split.TEST4))
-    problems += check_fourth(dev4, test4, passages, load(OLD) + total + dev2 + test2 + dev3 + test3)
-    dev5, test5 = (load(p) if p.exists() else [] for p in (split.DEV5, split.TEST5))
-    problems += check_fifth(
-        dev5, test5, passages, load(OLD) + total + dev2 + test2 + dev3 + test3 + dev4 + test4
-    )
-    dev6, test6 = (load(p) if p.exists() else [] for p in (split.DEV6, split.TEST6))
-    problems += check_sixth(
-        dev6, test6, passages, load(OLD) + total + dev2 + test2 + dev3 + test3 + dev4 + test4 + dev5 + test5
-    )
+    earlier = load(OLD) + total + dev2 + test2
+    later: list[tuple[str, str, list[dict], list[dict]]] = []
+    for ordinal, number, earlier_names in LATER_SETS:
+        dev_n, test_n = (load(p) if p.exists() else [] for p in split.SETS[number])
+        problems += check_later(ordinal, number, dev_n, test_n, passages, earlier, earlier_names)
+        earlier = earlier + dev_n + test_n
+        later.append((ordinal, number, dev_n, test_n))
     for p in problems:
         print(p)
     print(summary(dev, test))
     print("second set:")
     print(summary(dev2, test2, names=("dev2", "test2")))
-    print("third set:")
-    print(summary(dev3, test3, names=("dev3", "test3")))
-    print("fourth set:")
-    print(summary(dev4, test4, names=("dev4", "test4")))
-    print("fifth set:")
-    print(summary(dev5, test5, names=("dev5", "test5")))
-    print("sixth set:")
-    print(summary(dev6, test6, names=("dev6", "test6")))
+    for ordinal, number, dev_n, test_n in later:
+        print(f"{ordinal} set:")
+        print(summary(dev_n, test_n, names=(f"dev{number}", f"test{number}")))
     print(f"{len(problems)} problems")
     return 1 if problems else 0
 
@@ -285,100 +275,42 @@ def check_second(
     return problems
 
 
-def check_third(
-    dev3: list[dict], test3: list[dict], passages: dict[str, str], earlier: list[dict]
-) -> list[str]:
-    """The third writer's set: the same checks, no copy of an earlier question, no id or group in common."""
-    if not dev3 or not test3:
-        return [f"third set missing or empty: {split.DEV3.name}, {split.TEST3.name}"]
-    problems = check(dev3, test3, passages, earlier, "questions.jsonl or the first or second set")
-    total = dev3 + test3
+# the writers' sets after the second: (ordinal, set number, how the message names the earlier sets)
+LATER_SETS = (
+    ("third", "3", "questions.jsonl or the first or second set"),
+    ("fourth", "4", "questions.jsonl or the first, second or third set"),
+    ("fifth", "5", "questions.jsonl or the first, second, third or fourth set"),
+    ("sixth", "6", "questions.jsonl or the first to fifth set"),
+)
+
+
+def check_later(
+    ordinal: str, number: str, dev: list[dict], test: list[dict], passages: dict[str, str], earlier: list[dict],
+    earlier_names: str,
+) -> list[str]:  # fmt: skip
+    """A later writer's set: the same checks, no copy of an earlier question, no id or group in common, and
+    dev + test hold exactly the questions of its pool."""
+    dev_path, test_path = split.SETS[number]
+    if not dev or not test:
+        return [f"{ordinal} set missing or empty: {dev_path.name}, {test_path.name}"]
+    problems = check(dev, test, passages, earlier, earlier_names)
+    total = dev + test
     shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
     problems += [f"{i}: id also used in an earlier set" for i in sorted(shared_ids)]
     shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
     problems += [f"{g}: group also used in an earlier set" for g in sorted(shared_groups)]
     if len(total) < 150:
-        problems.append(f"third set: only {len(total)} questions (at least 150)")
+        problems.append(f"{ordinal} set: only {len(total)} questions (at least 150)")
     if sum(r["intent"] == "out_of_scope" for r in total) < 25:
-        problems.append("third set: fewer than 25 out-of-scope questions")
-    pool = split.POOL3
+        problems.append(f"{ordinal} set: fewer than 25 out-of-scope questions")
+    pool = split.POOLS[number]
     if pool.exists():
         pooled = {r["id"] for r in load(pool)}
         if pooled != {r["id"] for r in total}:
-            problems.append(f"third set: dev3 + test3 are not the questions of {pool.name} (re-run split.py --set 3)")
-    return problems
-
-
-
-def check_fourth(
-    dev4: list[dict], test4: list[dict], passages: dict[str, str], earlier: list[dict]
-) -> list[str]:
-    """The fourth writer's set: the same checks as the third, against all three earlier sets."""
-    if not dev4 or not test4:
-        return [f"fourth set missing or empty: {split.DEV4.name}, {split.TEST4.name}"]
-    problems = check(dev4, test4, passages, earlier, "questions.jsonl or the first, second or third set")
-    total = dev4 + test4
-    shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
-    problems += [f"{i}: id also used in an earlier set" for i in sorted(shared_ids)]
-    shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
-    problems += [f"{g}: group also used in an earlier set" for g in sorted(shared_groups)]
-    if len(total) < 150:
-        problems.append(f"fourth set: only {len(total)} questions (at least 150)")
-    if sum(r["intent"] == "out_of_scope" for r in total) < 25:
-        problems.append("fourth set: fewer than 25 out-of-scope questions")
-    pool = split.POOL4
-    if pool.exists():
-        pooled = {r["id"] for r in load(pool)}
-        if pooled != {r["id"] for r in total}:
-            problems.append(f"fourth set: dev4 + test4 are not the questions of {pool.name} (re-run split.py --set 4)")
-    return problems
-
-
-def check_fifth(
-    dev5: list[dict], test5: list[dict], passages: dict[str, str], earlier: list[dict]
-) -> list[str]:
-    """The fifth writer's set: the same checks as the fourth, against all four earlier sets."""
-    if not dev5 or not test5:
-        return [f"fifth set missing or empty: {split.DEV5.name}, {split.TEST5.name}"]
-    problems = check(dev5, test5, passages, earlier, "questions.jsonl or the first, second, third or fourth set")
-    total = dev5 + test5
-    shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
-    problems += [f"{i}: id also used in an earlier set" for i in sorted(shared_ids)]
-    shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
-    problems += [f"{g}: group also used in an earlier set" for g in sorted(shared_groups)]
-    if len(total) < 150:
-        problems.append(f"fifth set: only {len(total)} questions (at least 150)")
-    if sum(r["intent"] == "out_of_scope" for r in total) < 25:
-        problems.append("fifth set: fewer than 25 out-of-scope questions")
-    pool = split.POOL5
-    if pool.exists():
-        pooled = {r["id"] for r in load(pool)}
-        if pooled != {r["id"] for r in total}:
-            problems.append(f"fifth set: dev5 + test5 are not the questions of {pool.name} (re-run split.py --set 5)")
-    return problems
-
-
-def check_sixth(
-    dev6: list[dict], test6: list[dict], passages: dict[str, str], earlier: list[dict]
-) -> list[str]:
-    """The sixth writer's set: the same checks as the fifth, against all five earlier sets."""
-    if not dev6 or not test6:
-        return [f"sixth set missing or empty: {split.DEV6.name}, {split.TEST6.name}"]
-    problems = check(dev6, test6, passages, earlier, "questions.jsonl or the first to fifth set")
-    total = dev6 + test6
-    shared_ids = {r["id"] for r in total} & {r.get("id") for r in earlier}
-    problems += [f"{i}: id also used in an earlier set" for i in sorted(shared_ids)]
-    shared_groups = {r["group"] for r in total} & {r.get("group") for r in earlier}
-    problems += [f"{g}: group also used in an earlier set" for g in sorted(shared_groups)]
-    if len(total) < 150:
-        problems.append(f"sixth set: only {len(total)} questions (at least 150)")
-    if sum(r["intent"] == "out_of_scope" for r in total) < 25:
-        problems.append("sixth set: fewer than 25 out-of-scope questions")
-    pool = split.POOL6
-    if pool.exists():
-        pooled = {r["id"] for r in load(pool)}
-        if pooled != {r["id"] for r in total}:
-            problems.append(f"sixth set: dev6 + test6 are not the questions of {pool.name} (re-run split.py --set 6)")
+            problems.append(
+                f"{ordinal} set: dev{number} + test{number} are not the questions of {pool.name} "
+                f"(re-run split.py --set {number})"
+            )
     return problems
 
 
