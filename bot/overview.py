@@ -9,7 +9,7 @@ import functools
 import re
 from collections.abc import Sequence
 
-from bot.catalog import KetLuanInfo, deadline_phrase, task_passages, vn_date
+from bot.catalog import KetLuanInfo, coverage, deadline_phrase, folded_words, task_passages, vn_date
 from bot.draft import Cites, Draft
 from bot.quoting import shorten, split_sentences
 from index.models import Directive, Passage
@@ -135,12 +135,8 @@ class Overview:
         if deadlines:  # "hạn chót trong 179 với 183 khác nhau sao": each one's deadlines, soonest first
             for info in (a, b):
                 # the tasks about what was asked first ("hạn nộp báo cáo"), then the soonest; monthly ones too
-                def about(d: Directive) -> float:
-                    have = set(words(fold(d.action)))
-                    return sum(w in have for w in topic) / len(topic) if topic else 0.0
-
                 dated = sorted((d for d in self._tasks(info.number) if d.deadline or d.recurring),
-                               key=lambda d: (-about(d), d.deadline or dt.date.max))  # fmt: skip
+                               key=lambda d: (-coverage(topic, d.action), d.deadline or dt.date.max))  # fmt: skip
                 if not dated:
                     continue
                 lines.append(render("compare_deadlines", number=info.number, count=len(dated),
@@ -183,9 +179,7 @@ class Overview:
             all_tasks = self._tasks(info.number)
             tasks = [d for d in all_tasks if agency in d.agencies or agency in d.partners]
             # tasks of others that name it ("… gửi báo cáo về Ban Tổ chức Trung ương chậm nhất trước ngày 25 …")
-            named = [
-                d for d in all_tasks if d not in tasks and key in " " + " ".join(words(fold(d.action))) + " "
-            ][:MAX_NAMED]
+            named = [d for d in all_tasks if d not in tasks and key in folded_words(d.action)][:MAX_NAMED]
             lines.append(render("compare_agency_side", number=info.number, date=vn_date(info.issued),
                                 count=len(tasks), cite=cites.cite(self.meta_passage(info))))  # fmt: skip
             for d in [*tasks[:MAX_TASKS], *named]:

@@ -5,11 +5,18 @@ first; every item quotes its clause and cites its passage."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from collections.abc import Sequence
 
-from bot.catalog import KetLuanInfo, deadline_phrase, task_passage, task_passages, vn_date
+from bot.catalog import (
+    KetLuanInfo,
+    coverage,
+    deadline_phrase,
+    folded_words,
+    task_passage,
+    task_passages,
+    vn_date,
+)
 from bot.draft import Cites, Draft
 from bot.question import Question
 from bot.quoting import shorten, split_sentences
@@ -18,7 +25,7 @@ from index.language.questions import cues
 from index.models import Directive, Passage, Reference
 from index.search import Hit, SearchIndex
 from index.tasks import TaskQuery, UnknownAgency
-from index.textnorm import fold, normalize, words
+from index.textnorm import fold
 from prompts import render
 
 MAX_ITEMS = 8
@@ -131,7 +138,7 @@ class TaskAnswers:
         full: set[str] = {d.directive_id for d in ordered} if len(ordered) <= FEW_TASKS else set()
         if len(question.content) >= 2:
             # the question says which of the agency's tasks it means: those come first, quoted whole
-            fit = {d.directive_id: _coverage(question.content, d.action) for d in ordered}
+            fit = {d.directive_id: coverage(question.content, d.action) for d in ordered}
             best = max(fit.values())
             asks_tasks = bool(question.ket_luan) and "tasks" in cues(question.folded)
             if best < MATCH_MIN and (len(ordered) > FEW_TASKS or not asks_tasks):
@@ -245,12 +252,12 @@ class TaskAnswers:
                 continue
             position, score = min(places)
             folded = folded_words(d.action)
-            coverage = sum(w for t, w in terms if f" {t} " in folded) / total
-            if len(question.content) >= 2 and _coverage(question.content, d.action) < DEADLINE_MATCH_MIN:
+            weighed = sum(w for t, w in terms if f" {t} " in folded) / total
+            if len(question.content) >= 2 and coverage(question.content, d.action) < DEADLINE_MATCH_MIN:
                 continue  # the task does not do what the question describes
-            if len(terms) >= 2 and coverage < DEADLINE_MATCH_MIN:
+            if len(terms) >= 2 and weighed < DEADLINE_MATCH_MIN:
                 continue  # … weighed by how rare the words are: "khai mạc đại hội" is not "chuẩn bị đại hội"
-            value = coverage + 0.5 * score / top - 0.05 * position
+            value = weighed + 0.5 * score / top - 0.05 * position
             if agency:
                 value += 0.6 if agency in d.agencies else (0.2 if agency in d.partners else -0.6)
             if d.recurring and not re.search(r"hang thang|moi thang|dinh ky", question.folded):
@@ -288,7 +295,7 @@ class TaskAnswers:
             mentions = [p for p in (self._by_id(pid) for pid in ref.mentioned_in) if p]
             if question.ket_luan and any(p.ket_luan in question.ket_luan for p in mentions):
                 mentions = [p for p in mentions if p.ket_luan in question.ket_luan]
-            mentions.sort(key=lambda p: -_coverage(question.content, p.text))
+            mentions.sort(key=lambda p: -coverage(question.content, p.text))
             passage = mentions[0] if mentions else None
             if passage is None:
                 continue
@@ -346,18 +353,6 @@ class TaskAnswers:
             return self.index.passage(passage_id)
         except NotFound:
             return None
-
-
-@functools.lru_cache(maxsize=16384)
-def folded_words(text: str) -> str:
-    """The words of `text` folded, between spaces (" bo tu phap ra soat "), to find a folded phrase in. Kept:
-    a question about tasks reads the actions of every task, and folding them each time was half of its CPU."""
-    return " " + " ".join(words(fold(normalize(text)))) + " "
-
-
-def _coverage(content: Sequence[str], text: str) -> float:
-    have = set(folded_words(text).split())
-    return sum(1 for w in content if w in have) / len(content) if content else 0.0
 
 
 def _span(start: dt.date | None, end: dt.date | None) -> str:

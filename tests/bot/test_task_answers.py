@@ -12,13 +12,13 @@ from dataclasses import replace
 
 import pytest
 
-from bot.catalog import catalogue, task_passage, task_passages
+from bot.catalog import catalogue, folded_words, task_passage, task_passages
 from bot.extractive import ExtractiveAnswerer, _parts
 from bot.followup import resolve
 from bot.models import Turn
 from bot.overview import Overview
 from bot.question import Lexicon, analyze
-from bot.tasks_answers import TaskAnswers, folded_words
+from bot.tasks_answers import TaskAnswers
 from index.models import Directive, Reference, Source
 from index.search import SearchIndex
 from index.tasks import TaskBook
