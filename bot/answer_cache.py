@@ -183,14 +183,7 @@ class RedisAnswerCache:
         except self._errors as exc:
             self._down("get", exc)
             return None
-        if raw is None:
-            return None
-        try:
-            found = ChatResponse.model_validate_json(raw)
-        except ValueError:
-            return None
-        self.local.put(key, found)
-        return found
+        return _kept(self.local, key, raw)
 
     def put(self, key: str, response: ChatResponse) -> None:
         self.local.put(key, response)
@@ -209,6 +202,18 @@ class RedisAnswerCache:
 
     def close(self) -> None:
         self._redis.close()
+
+
+def _kept(local: MemoryAnswerCache, key: str, raw: str | bytes | None) -> ChatResponse | None:
+    """A shared store's stored answer, kept in this process's memory too; unreadable is a miss."""
+    if raw is None:
+        return None
+    try:
+        found = ChatResponse.model_validate_json(raw)
+    except ValueError:
+        return None
+    local.put(key, found)
+    return found
 
 
 def host_cache_path(data_dir: Path | str) -> Path:
@@ -288,14 +293,7 @@ class SQLiteAnswerCache:
         except sqlite3.Error as exc:
             self._failed("get", exc)
             return None
-        if row is None:
-            return None
-        try:
-            found = ChatResponse.model_validate_json(row[0])
-        except ValueError:
-            return None
-        self.local.put(key, found)
-        return found
+        return _kept(self.local, key, row[0] if row else None)
 
     def put(self, key: str, response: ChatResponse) -> None:
         self.local.put(key, response)
