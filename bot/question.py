@@ -562,9 +562,11 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
     if owned:
         kept = [(k, span) for k, span in zip(known, spans, strict=True) if k not in owned]
         known, spans = [k for k, _ in kept], [span for _, span in kept]
-    written_so_far = " | ".join(fold(text[m.start : m.end]) for m in mentions_found)
+    written = [fold(text[m.start : m.end]) for m in mentions_found]  # the agencies found, as written
     # a spoken short name ("mặt trận …") inside a name already found ("mặt trận trung ương") is that name
-    spoken = [n for n in spoken_agencies(folded) if " ".join(fold(n).split()[:2]) not in written_so_far]
+    spoken = [
+        n for n in spoken_agencies(folded) if not any(" ".join(fold(n).split()[:2]) in w for w in written)
+    ]
     for name in [*canonical, *spoken]:
         if name not in canonical:
             canonical.append(name)
@@ -573,7 +575,6 @@ def analyze(message: str, lexicon: Lexicon | AttestedPhrases, today: dt.date | N
             known.append(key)
             spans.append((0, 0))
     # an agency-like name that is a known agency as written ("ủy ban tỉnh" for Ủy ban nhân dân cấp tỉnh) is known
-    written = [fold(text[m.start : m.end]) for m in mentions_found]
     unknown = [
         u
         for u in unknown
